@@ -1,0 +1,38 @@
+# The two commands of the README:
+#   make run    create .venv if needed, then run the pipeline on the default
+#               configuration of params.yaml (MNIST, quick profile)
+#   make test   create .venv if needed, then run the whole test suite
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= all
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export NPDRAW_DATA ?= $(abspath $(CURDIR)/../shared/data)
+
+.PHONY: install run test lint bench clean-venv
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements.lock scripts/install-deps.sh
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	bash scripts/install-deps.sh $(BIN)/python
+	touch $@
+
+run: install
+	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/python -m npdraw.report_paths
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/snakemake --lint
+
+bench: install
+	$(BIN)/python benchmarks/bench_parse.py
+	$(BIN)/python benchmarks/bench_bank.py
+
+clean-venv:
+	rm -rf $(VENV)

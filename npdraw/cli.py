@@ -1,0 +1,42 @@
+"""What every stage CLI shares: arguments naming the run, config loading, logging, errors."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Callable
+
+from npdraw.config import ParamsError, load_params, resolve
+from npdraw.data.sources import DataError
+
+
+def stage_parser(description: str, run: bool = True) -> argparse.ArgumentParser:
+    """Parser with --params and, for per-run stages, the run's choices (default: params.yaml's)."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
+    p.add_argument("--dataset", help="a key of `datasets` in params (default: params' `dataset`)")
+    if run:
+        p.add_argument("--profile", help="smoke | quick | paper (default: params' `profile`)")
+        p.add_argument("--split", help="full, digit-F, sample-F, character-F, alphabet-F")
+        p.add_argument("--seed", type=int, help="run seed")
+        p.add_argument("--variant", help="ablation variant, e.g. base or K6-M10")
+    return p
+
+
+def run_config(args: argparse.Namespace):
+    params = load_params(args.params)
+    return resolve(params, dataset=args.dataset, profile=getattr(args, "profile", None),
+                   split=getattr(args, "split", None), seed=getattr(args, "seed", None),
+                   variant=getattr(args, "variant", None))
+
+
+def main(body: Callable[[], None]) -> None:
+    """Run a stage: log to stderr; known failures exit 2 with one clear message."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        body()
+    except (ParamsError, DataError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,74 @@
+"""Atomic writes: a killed stage never leaves a file that looks finished.
+
+Every output is written under a temporary name in the destination folder and
+renamed into place only once complete (rename is atomic on one filesystem).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `dest`; rename it to `dest` on success.
+
+    Works for files and directories: whatever the caller creates at the
+    temporary path replaces `dest`.  On an exception the temporary is removed.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    tmp.rmdir()  # the caller decides whether it becomes a file or a directory
+    try:
+        yield tmp
+        if dest.is_dir() and not dest.is_symlink():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
+
+
+def write_json(dest: str | Path, obj: Any) -> None:
+    with atomic_path(dest) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def write_npz(dest: str | Path, **arrays: np.ndarray) -> None:
+    with atomic_path(dest) as tmp:
+        with open(tmp, "wb") as f:  # a file object, so numpy does not append '.npz'
+            np.savez(f, **arrays)
+
+
+def write_npy(dest: str | Path, array: np.ndarray) -> None:
+    with atomic_path(dest) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+
+
+def save_image(dest: str | Path, image) -> None:
+    """Save a PIL image atomically (format from dest's suffix)."""
+    dest = Path(dest)
+    with atomic_path(dest) as tmp:
+        image.save(tmp, format=dest.suffix.lstrip(".").upper().replace("JPG", "JPEG"))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

@@ -1,0 +1,25 @@
+"""Stage make_splits: train / validation / test indices for one run (incl. low-data splits)."""
+
+import logging
+
+from npdraw.cli import main, run_config, stage_parser
+from npdraw.data.prepare import load_prepared
+from npdraw.data.splits import make_splits
+from npdraw.io import write_json, write_npz
+
+
+def run() -> None:
+    p = stage_parser(__doc__)
+    p.add_argument("--data", required=True, help="prepared dataset folder")
+    p.add_argument("--out", required=True, help="splits .npz (train, valid, test index arrays)")
+    p.add_argument("--summary", required=True, help="JSON summary: counts, digits / characters chosen")
+    args = p.parse_args()
+    cfg = run_config(args)
+    splits, summary = make_splits(load_prepared(args.data), cfg)
+    write_npz(args.out, **splits)
+    write_json(args.summary, {"dataset": cfg.dataset, "profile": cfg.profile, "split": cfg.split, **summary})
+    logging.getLogger("make_splits").info("%s %s: %s", cfg.dataset, cfg.split, summary["counts"])
+
+
+if __name__ == "__main__":
+    main(run)

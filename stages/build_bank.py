@@ -1,0 +1,36 @@
+"""Stage build_bank: k-medoids part bank from the run's training images, and its picture."""
+
+import logging
+
+import numpy as np
+
+from npdraw.cli import main, run_config, stage_parser
+from npdraw.data.prepare import load_prepared
+from npdraw.io import save_image, write_json, write_npy
+from npdraw.parts import build_bank
+from npdraw.viz import image_grid, titled
+
+
+def run() -> None:
+    p = stage_parser(__doc__)
+    p.add_argument("--data", required=True, help="prepared dataset folder")
+    p.add_argument("--splits", required=True, help="splits .npz of the run")
+    p.add_argument("--out", required=True, help="bank .npy, float32 (M, C, K, K)")
+    p.add_argument("--picture", required=True, help="PNG of the bank")
+    p.add_argument("--metrics", required=True, help="JSON: k-medoids objective, sizes, time")
+    args = p.parse_args()
+    cfg = run_config(args)
+    train_idx = np.load(args.splits)["train"]
+    images = load_prepared(args.data)["train_images"][train_idx]
+    bank, stats = build_bank(images, cfg.ds, cfg.bank, cfg.seed)
+    write_npy(args.out, bank)
+    k, m = cfg.ds.patch_size, cfg.ds.bank_size
+    save_image(args.picture, titled(image_grid(bank, ncol=min(m, 20), scale=max(2, 40 // k)),
+                                    f"{cfg.dataset} part bank: M={m}, K={k}, {stats['method']}"))
+    write_json(args.metrics, {"bank_size": m, "patch_size": k, **stats})
+    logging.getLogger("build_bank").info("bank %s: objective %.1f in %.1f s",
+                                         bank.shape, stats["objective"], stats["seconds_total"])
+
+
+if __name__ == "__main__":
+    main(run)

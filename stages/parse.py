@@ -1,0 +1,58 @@
+"""Stage parse: Algorithm 1 on the run's train / valid / test images; PSNR and a picture."""
+
+import logging
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from npdraw.canvas import Grid, render, to_canvas_space
+from npdraw.cli import main, run_config, stage_parser
+from npdraw.data.prepare import load_prepared
+from npdraw.io import save_image, write_json, write_npz
+from npdraw.parse import parse_dataset, psnr_summary, reconstruction_mse
+from npdraw.viz import pairs_grid, titled
+
+SHOW = 32  # test images in the picture
+
+
+def run() -> None:
+    p = stage_parser(__doc__)
+    p.add_argument("--data", required=True, help="prepared dataset folder")
+    p.add_argument("--splits", required=True, help="splits .npz of the run")
+    p.add_argument("--bank", required=True, help="bank .npy")
+    p.add_argument("--out", required=True, help="parses .npz: {split}_z_id / _z_loc / _z_is, (N, T)")
+    p.add_argument("--picture", required=True, help="PNG: test images next to their parsed canvases")
+    p.add_argument("--metrics", required=True, help="JSON: psnr_db per split, draw rate")
+    p.add_argument("--chunk", type=int, default=8192, help="images per vectorised chunk (memory only)")
+    args = p.parse_args()
+    cfg = run_config(args)
+    log = logging.getLogger("parse")
+    arrays, splits = load_prepared(args.data), np.load(args.splits)
+    bank = torch.from_numpy(np.load(args.bank))
+    out, metrics = {}, {"epsilon": cfg.parse.epsilon, "steps": Grid.for_dataset(cfg.ds).cells}
+    sources = {"train": "train_images", "valid": "train_images", "test": "test_images"}
+    total = sum(len(splits[s]) for s in sources)
+    with tqdm(total=total, desc="parse", unit="img", mininterval=2) as bar:
+        for split, key in sources.items():
+            images = arrays[key][splits[split]]
+            z_id, z_loc, z_is = parse_dataset(images, bank, cfg.ds, cfg.parse.epsilon, args.chunk, bar)
+            out.update({f"{split}_z_id": z_id, f"{split}_z_loc": z_loc, f"{split}_z_is": z_is})
+            summary = psnr_summary(reconstruction_mse(images, bank, z_id, z_loc, z_is, cfg.ds, args.chunk))
+            metrics[split] = {**summary, "images": int(len(images)), "draw_rate": float(z_is.mean())}
+    metrics["psnr_db"] = metrics["test"]["psnr_db"]  # headline: the test set
+    write_npz(args.out, **out)
+    write_json(args.metrics, metrics)
+    test = arrays["test_images"][splits["test"][:SHOW]]
+    grid = Grid.for_dataset(cfg.ds)
+    canvas = render(bank, torch.as_tensor(out["test_z_id"][:SHOW], dtype=torch.long),
+                    torch.as_tensor(out["test_z_loc"][:SHOW], dtype=torch.long),
+                    torch.as_tensor(out["test_z_is"][:SHOW]), grid)
+    picture = pairs_grid(to_canvas_space(test, cfg.ds), canvas)
+    save_image(args.picture, titled(picture, f"{cfg.dataset} test images | parsed canvases "
+                                             f"(PSNR {metrics['psnr_db']:.2f} dB)"))
+    log.info("PSNR test %.2f dB, train %.2f dB", metrics["test"]["psnr_db"], metrics["train"]["psnr_db"])
+
+
+if __name__ == "__main__":
+    main(run)

@@ -1,0 +1,79 @@
+"""Helpers the Snakefile uses: wildcard patterns, default targets, params fingerprints.
+
+Kept in the library so the Snakefile stays a table of contents and the path
+scheme is written in one place for Python callers (tests, report_paths).
+"""
+
+from __future__ import annotations
+
+import json
+
+from npdraw.config import ParamsError, resolve
+
+# Run choices that `snakemake --config` may set; everything else comes from params.yaml.
+CHOICES = ("dataset", "profile", "split", "seed", "variant")
+
+WILDCARDS = {
+    "dataset": r"[a-z0-9_]+",
+    "profile": r"[a-z0-9_]+",
+    "split": r"full|(digit|sample|character|alphabet)-[0-9.]+",
+    "seed": r"[0-9]+",
+    "variant": r"base|(K[0-9]+|M[0-9]+|lam[0-9.]+)(-(K[0-9]+|M[0-9]+|lam[0-9.]+))*",
+}
+
+# Omniglot part-bank ablation (SPEC 11.3): patch size K x bank size M.
+ABLATION_VARIANTS = [f"K{k}-M{m}" for k in (5, 6, 8) for m in (10, 50, 200)]
+
+DATA_DIR = "data/prepared/{dataset}"
+RUN_DIR = "results/{dataset}/{profile}/{split}/seed{seed}"
+VARIANT_DIR = RUN_DIR + "/{variant}"
+
+
+def run_paths(cfg) -> dict[str, str]:
+    """Where one run's outputs land (the same patterns as the Snakefile's rules)."""
+    fields = {k: cfg[k] for k in CHOICES}
+    var = VARIANT_DIR.format(**fields)
+    return {
+        "data": DATA_DIR.format(**fields),
+        "splits": RUN_DIR.format(**fields) + "/splits.npz",
+        "bank": var + "/bank.npy",
+        "bank_picture": var + "/bank.png",
+        "bank_metrics": var + "/metrics/bank.json",
+        "parses": var + "/parses.npz",
+        "parse_picture": var + "/parse.png",
+        "parse_metrics": var + "/metrics/parse.json",
+    }
+
+
+def targets(config: dict) -> list[str]:
+    """Default targets of `snakemake`: every stage of the configured run."""
+    paths = run_paths({k: config[k] for k in CHOICES})
+    return [paths[k] for k in ("bank_picture", "parse_picture", "parse_metrics")]
+
+
+def code(*modules: str) -> list[str]:
+    """Library files a rule depends on (changing them reruns it, as in dvc.yaml)."""
+    return ["npdraw/config.py", *(f"npdraw/{m}" for m in modules)]
+
+
+def check_config_overrides(config: dict, params: dict) -> None:
+    """--config may only set the run choices: stages read everything else from params.yaml."""
+    changed = sorted(k for k in config if k not in CHOICES and config.get(k) != params.get(k))
+    if changed:
+        raise ParamsError(
+            f"--config changes {', '.join(changed)}: only {', '.join(CHOICES)} can be set on the command "
+            f"line; edit params.yaml for the rest (stages read it directly, and so does dvc)"
+        )
+
+
+def fingerprint(config: dict, wildcards, sections) -> str:
+    """JSON of the resolved sections a rule reads, for Snakemake's params rerun trigger."""
+    choice = {k: getattr(wildcards, k, config[k]) for k in CHOICES}
+    cfg = resolve(config, **choice)
+    return json.dumps({s: cfg[s] for s in sections}, sort_keys=True)
+
+
+def stage_params(config: dict, *sections: str):
+    """A Snakemake params function: the resolved sections a rule reads, so that
+    Snakemake reruns the rule when (and only when) they change."""
+    return lambda wildcards: fingerprint(config, wildcards, sections)

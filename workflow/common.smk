@@ -1,0 +1,23 @@
+# Configuration and path patterns shared by every rule.
+import sys
+
+from npdraw.config import ParamsError, load_params, resolve, validate_params
+from npdraw import workflow as wf
+
+
+configfile: "params.yaml"
+
+
+# The schema check runs before any job; --config may change only the run choices.
+validate_params(config, "params.yaml (+ --config)")
+wf.check_config_overrides(config, load_params("params.yaml"))
+
+PY = sys.executable  # the interpreter running Snakemake: the project's .venv
+
+wildcard_constraints:
+    dataset=wf.WILDCARDS["dataset"],
+    profile=wf.WILDCARDS["profile"],
+    split=wf.WILDCARDS["split"],
+    seed=wf.WILDCARDS["seed"],
+    variant=wf.WILDCARDS["variant"],
+

@@ -31,8 +31,8 @@ lint: install
 	$(BIN)/snakemake --lint
 
 bench: install
-	$(BIN)/python benchmarks/bench_parse.py
-	$(BIN)/python benchmarks/bench_bank.py
+	$(BIN)/python -m benchmarks.bench_parse
+	$(BIN)/python -m benchmarks.bench_bank
 
 clean-venv:
 	rm -rf $(VENV)

@@ -49,7 +49,7 @@ def to_canvas_space(images: np.ndarray | torch.Tensor, ds) -> torch.Tensor:
 
     CelebA's 64-pixel images are average-pooled to the 32-pixel canvas (SPEC 6).
     """
-    x = torch.as_tensor(np.asarray(images)).float().div_(255.0)
+    x = torch.from_numpy(np.asarray(images, dtype=np.float32)).div_(255.0)  # a fresh, writable copy
     factor = ds["image_size"] // ds["canvas_size"]
     return F.avg_pool2d(x, factor) if factor > 1 else x
 
@@ -78,8 +78,49 @@ def render(bank: torch.Tensor, z_id: torch.Tensor, z_loc: torch.Tensor, z_is: to
     Returns (B, C, S, S).  Parts are >= 0, so skipped steps (z_is = 0) draw zeros
     and leave the max unchanged.
     """
-    parts = bank.reshape(bank.shape[0], -1)[z_id] * z_is.unsqueeze(-1).to(bank.dtype)  # (B, T, D)
+    parts = step_parts(bank, z_id, z_is)                                  # (B, T, D)
     canvas = parts.new_zeros(parts.shape[0], grid.cells, parts.shape[-1])
     index = z_loc.unsqueeze(-1).expand_as(parts)
     canvas = canvas.scatter_reduce(1, index, parts, reduce="amax", include_self=True)
     return from_cells(canvas, grid)
+
+
+def step_parts(bank: torch.Tensor, z_id: torch.Tensor, z_is: torch.Tensor) -> torch.Tensor:
+    """What each step draws, flattened: (B, T, D); zero where z_is = 0.
+
+    z_id may be indices (B, T) or (relaxed) one-hot weights (B, T, M); z_is may be
+    bool, {0, 1} or a relaxed probability in [0, 1].
+    """
+    flat = bank.reshape(bank.shape[0], -1)
+    parts = flat[z_id] if z_id.dtype == torch.long else z_id.to(flat.dtype) @ flat
+    return parts * z_is.unsqueeze(-1).to(parts.dtype)
+
+
+def location_weights(z_loc: torch.Tensor, cells: int, dtype=torch.float32) -> torch.Tensor:
+    """Cell indices (B, T) -> one-hot (B, T, T_c); (relaxed) one-hot weights pass through."""
+    return F.one_hot(z_loc, cells).to(dtype) if z_loc.dtype == torch.long else z_loc.to(dtype)
+
+
+def prefix_canvases(bank: torch.Tensor, z_id, z_loc, z_is, grid: Grid) -> torch.Tensor:
+    """Every canvas *before* each step, c_0 .. c_{T-1}, at once: (B, T, C, S, S).
+
+    Each step's contribution is its part placed in its cell; the canvas after
+    step t is the running (cumulative) max of the contributions, so all T prefixes
+    come from one cummax over the step axis, without a loop over steps.
+    """
+    parts = step_parts(bank, z_id, z_is)                               # (B, T, D)
+    where = location_weights(z_loc, grid.cells, parts.dtype)           # (B, T, T_c)
+    contrib = where.unsqueeze(-1) * parts.unsqueeze(2)                 # (B, T, T_c, D)
+    after = contrib.cummax(dim=1).values                               # c_1 .. c_T
+    before = torch.cat([torch.zeros_like(after[:, :1]), after[:, :-1]], dim=1)
+    b, t = before.shape[:2]
+    return from_cells(before.reshape(b * t, grid.cells, -1), grid).reshape(b, t, grid.channels, grid.side, grid.side)
+
+
+def cell_masks(z_loc, z_is, grid: Grid) -> torch.Tensor:
+    """Binary image of the cell each step drew in, gated by z_is: (B, T, 1, S, S)."""
+    where = location_weights(z_loc, grid.cells) * z_is.unsqueeze(-1).to(torch.float32)   # (B, T, T_c)
+    b, t = where.shape[:2]
+    ones = where.reshape(b * t, grid.cells, 1).expand(-1, -1, grid.patch * grid.patch)
+    mask_grid = Grid(side=grid.side, patch=grid.patch, channels=1)
+    return from_cells(ones, mask_grid).reshape(b, t, 1, grid.side, grid.side)

@@ -37,7 +37,9 @@ def psnr_table(rows: list[dict]) -> pd.DataFrame:
 
 def write_table(df: pd.DataFrame, markdown: str | Path, csv: str | Path | None = None, title: str = "") -> None:
     with atomic_path(markdown) as tmp:
-        text = (f"{title}\n\n" if title else "") + df.to_markdown(index=False, floatfmt=".3f") + "\n"
+        # Floats with 3 decimals, everything else as is (tabulate would re-parse numbers: disabled).
+        shown = df.apply(lambda col: col.map("{:.3f}".format) if pd.api.types.is_float_dtype(col) else col.astype(str))
+        text = (f"{title}\n\n" if title else "") + shown.to_markdown(index=False, disable_numparse=True) + "\n"
         tmp.write_text(text)
     if csv is not None:
         with atomic_path(csv) as tmp:

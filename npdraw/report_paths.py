@@ -1,0 +1,34 @@
+"""Print where the configured run's outputs are, with its headline numbers (end of `make run`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from npdraw.config import load_params, resolve
+from npdraw.workflow import run_paths
+
+
+def summary(params_path: str = "params.yaml") -> str:
+    cfg = resolve(load_params(params_path))
+    paths = run_paths(cfg)
+    lines = [f"npdraw run: dataset={cfg.dataset} profile={cfg.profile} split={cfg.split} "
+             f"seed={cfg.seed} variant={cfg.variant}"]
+    for label, key in (("part bank picture", "bank_picture"), ("parsed canvases", "parse_picture"),
+                       ("parse metrics", "parse_metrics"), ("bank metrics", "bank_metrics")):
+        mark = "" if Path(paths[key]).exists() else "   (missing: run `make run`)"
+        lines.append(f"  {label:<18} {paths[key]}{mark}")
+    if Path(paths["parse_metrics"]).exists():
+        m = json.loads(Path(paths["parse_metrics"]).read_text())
+        lines.append(f"  parse PSNR (test)  {m['psnr_db']:.2f} dB over {m['test']['images']} images, "
+                     f"{m['test']['draw_rate']:.1%} of cells drawn")
+    if Path(paths["bank_metrics"]).exists():
+        b = json.loads(Path(paths["bank_metrics"]).read_text())
+        lines.append(f"  part bank          M={b['bank_size']} K={b['patch_size']}, k-medoids {b['method']} "
+                     f"objective {b['objective']:.1f} on {b['points']} patches, {b['seconds_total']:.1f} s")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(summary(sys.argv[1] if len(sys.argv) > 1 else "params.yaml"))

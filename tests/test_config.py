@@ -1,0 +1,120 @@
+import copy
+
+import pytest
+import yaml
+
+from npdraw.config import (ParamsError, grid_geometry, load_params, parse_split, parse_variant, resolve,
+                           validate_params)
+from tests.conftest import REPO
+
+
+def edited(params, path, value):
+    p = copy.deepcopy(params)
+    *parents, last = path.split(".")
+    node = p
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return p
+
+
+def test_repository_params_are_valid(params):
+    validate_params(params)
+    for dataset in params["datasets"]:
+        for profile in params["profiles"]:
+            resolve(params, dataset=dataset, profile=profile)
+
+
+@pytest.mark.parametrize("path, value, expected", [
+    ("bank.n_clusters", 3, "unknown key 'bank.n_clusters'"),
+    ("colour", "red", "unknown key 'colour'"),
+    ("bank.n_patches", "many", "key 'bank.n_patches' = 'many'"),
+    ("bank.n_patches", -5, "less than the minimum"),
+    ("datasets.mnist.lambda_reg", -1.0, "key 'datasets.mnist.lambda_reg' = -1.0"),
+    ("datasets.mnist.patch_size", 0, "key 'datasets.mnist.patch_size' = 0"),
+    ("bank.method", "kmeans", "'kmeans' is not one of"),
+    ("profiles.smoke.bank.speed", 1, "unknown key 'profiles.smoke.bank.speed'"),
+    ("dataset", "imagenet", "key 'dataset' = 'imagenet': expected one of"),
+    ("split", "digits-0.5", "key 'split' = 'digits-0.5'"),
+    ("variant", "K5_M10", "key 'variant' = 'K5_M10'"),
+])
+def test_schema_errors_name_the_key(params, path, value, expected):
+    with pytest.raises(ParamsError) as err:
+        validate_params(edited(params, path, value), "params.yaml")
+    assert expected in str(err.value)
+    assert str(err.value).startswith("params.yaml: invalid parameters")
+
+
+def test_every_problem_is_reported_at_once(params):
+    p = edited(edited(params, "bank.n_patches", 0), "parse.epsilon", "small")
+    message = str(pytest.raises(ParamsError, validate_params, p).value)
+    assert "bank.n_patches" in message and "parse.epsilon" in message
+
+
+def test_load_params_names_the_file(tmp_path):
+    with pytest.raises(ParamsError, match="not found"):
+        load_params(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("dataset: [unclosed\n")
+    with pytest.raises(ParamsError, match="bad.yaml: not valid YAML"):
+        load_params(bad)
+
+
+def test_profiles_change_sizes_only(params):
+    smoke, paper = resolve(params, profile="smoke"), resolve(params, profile="paper")
+    assert smoke.ds == paper.ds and smoke.parse == paper.parse
+    assert smoke.bank.method == paper.bank.method
+    assert smoke.bank.n_patches < paper.bank.n_patches
+    assert smoke.data.max_train_images == 2000 and paper.data.max_train_images is None
+
+
+@pytest.mark.parametrize("side, k, n, pads", [(28, 5, 6, (1, 1)), (32, 4, 8, (0, 0)), (28, 6, 5, (1, 1)),
+                                              (28, 8, 4, (2, 2)), (30, 4, 8, (1, 1))])
+def test_grid_geometry(side, k, n, pads):
+    g = grid_geometry(side, k)
+    assert (g["n"], g["steps"], (g["pad_before"], g["pad_after"])) == (n, n * n, pads)
+
+
+def test_variants_and_splits():
+    assert parse_variant("base") == {}
+    assert parse_variant("K6-M10-lam0.5") == {"patch_size": 6, "bank_size": 10, "lambda_reg": 0.5}
+    assert parse_split("full") == ("full", 1.0)
+    assert parse_split("alphabet-0.03") == ("alphabet", 0.03)
+    for bad in ("digit-0", "sample-1.5", "half-0.5", "sample-x"):
+        with pytest.raises(ParamsError):
+            parse_split(bad)
+    with pytest.raises(ParamsError, match="token"):
+        parse_variant("K6-Z3")
+
+
+def test_variant_is_applied(params):
+    cfg = resolve(params, dataset="omniglot", variant="K8-M200")
+    assert (cfg.ds.patch_size, cfg.ds.bank_size, cfg.grid["n"], cfg.grid["steps"]) == (8, 200, 4, 16)
+
+
+@pytest.mark.parametrize("kwargs, expected", [
+    (dict(dataset="omniglot", variant="K40"), "expected at most canvas_size = 28"),
+    (dict(dataset="mnist", variant="M5000", profile="smoke"), "expected at most bank.n_patches = 2000"),
+    (dict(dataset="omniglot", split="digit-0.3"), "this digit split needs digit labels"),
+    (dict(dataset="mnist", split="alphabet-0.1"), "this alphabet split needs alphabet labels"),
+    (dict(dataset="mnist", split="digit-0.25"), "multiples of 0.1"),
+    (dict(dataset="mnist", profile="huge"), "profile 'huge'"),
+])
+def test_impossible_combinations_are_refused(params, kwargs, expected):
+    with pytest.raises(ParamsError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        resolve(params, **kwargs)
+
+
+def test_every_params_key_is_commented():
+    """params.yaml documents each key (meaning / unit) on its line or in a comment block above."""
+    lines = (REPO / "params.yaml").read_text().splitlines()
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or ":" not in stripped:
+            continue
+        key, _, value = stripped.partition(":")
+        if "#" in line or lines[i - 1].strip().startswith("#") or value.strip() == "" or "{" in value:
+            continue
+        # Rows of a per-dataset table may rely on the first dataset's comments.
+        assert key in yaml.safe_load((REPO / "params.yaml").read_text())["datasets"]["mnist"], \
+            f"params.yaml line {i + 1}: key {key!r} has no comment"

@@ -1,0 +1,164 @@
+"""Snakefile and dvc.yaml describe the same stages; the workflow runs end to end."""
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import MIRROR, REPO, needs_mirror, venv_bin
+
+# Rules that exist only in Snakemake: `all`, and aggregations that DVC does with `dvc exp`.
+SNAKEMAKE_ONLY = {"all", "psnr_ablation", "psnr_ablation_table"}
+CHOICES = [
+    dict(dataset="mnist", profile="quick", split="full", seed=0, variant="base"),
+    dict(dataset="omniglot", profile="smoke", split="alphabet-0.2", seed=2, variant="K6-M10"),
+]
+
+
+def snakemake_jobs(cwd: Path, choice: dict) -> dict:
+    """rule -> {cmd, inputs, outputs} from a forced dry run with printed shell commands."""
+    config = [f"{k}={v}" for k, v in choice.items()]
+    out = subprocess.run([venv_bin("snakemake"), "-n", "-p", "--forceall", "--config", *config],
+                         cwd=cwd, capture_output=True, text=True, check=True).stdout
+    jobs = {}
+    for block in re.split(r"\n(?=\[\w{3} \w{3})", out):
+        rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
+        if not rule or rule.group(1) in SNAKEMAKE_ONLY:
+            continue
+        field = lambda name: re.search(rf"^\s+{name}: (.*)$", block, re.M)  # noqa: E731
+        cmd = re.search(r"^Shell command: (.*)$", block, re.M).group(1)
+        jobs[rule.group(1)] = {
+            "cmd": normalise(cmd),
+            "deps": set(field("input").group(1).split(", ")),
+            "outs": set(field("output").group(1).split(", ")),
+        }
+    return jobs
+
+
+def normalise(cmd: str) -> list[str]:
+    """Drop the interpreter and Snakemake's log redirection: the rest must match dvc's cmd."""
+    words = shlex.split(re.sub(r"\s+2>\s*\S+$", "", cmd))
+    assert Path(words[0]).name.startswith("python"), cmd
+    return words[1:]
+
+
+def dvc_stages(cwd: Path, choice: dict) -> dict:
+    from dvc.repo import Repo
+
+    subprocess.run(["git", "init", "-q"], cwd=cwd, check=True)
+    params = yaml.safe_load((cwd / "params.yaml").read_text())
+    params.update(choice)
+    (cwd / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    stages = {}
+    for stage in Repo(str(cwd)).index.stages:
+        stages[stage.name] = {
+            "cmd": normalise(stage.cmd),
+            "deps": {d.def_path for d in stage.deps} - {"params.yaml"},
+            "outs": {o.def_path for o in stage.outs},
+            "params": {p for d in stage.deps if d.def_path == "params.yaml" for p in d.params},
+        }
+    return stages
+
+
+@pytest.mark.parametrize("choice", CHOICES, ids=lambda c: f"{c['dataset']}-{c['profile']}")
+def test_snakefile_and_dvc_yaml_agree(repo_copy, choice):
+    smk, dvc = snakemake_jobs(repo_copy, choice), dvc_stages(repo_copy, choice)
+    assert set(smk) == set(dvc), "stage sets differ"
+    for name in dvc:
+        for key in ("cmd", "deps", "outs"):
+            assert smk[name][key] == dvc[name][key], f"{name}: {key} differs between Snakefile and dvc.yaml"
+        # Every stage depends on the dataset settings it reads, through dvc's params.
+        if name != "prepare_data":
+            assert f"datasets.{choice['dataset']}" in dvc[name]["params"]
+            assert f"profiles.{choice['profile']}" in dvc[name]["params"]
+
+
+def test_snakemake_lint_is_clean():
+    result = subprocess.run([venv_bin("snakemake"), "--lint"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Congratulations" in result.stdout + result.stderr
+
+
+def test_bad_config_is_refused_before_any_job(repo_copy):
+    result = subprocess.run([venv_bin("snakemake"), "-n", "--config", "profile=huge"],
+                            cwd=repo_copy, capture_output=True, text=True)
+    assert result.returncode != 0 and "key 'profile' = 'huge'" in result.stdout + result.stderr
+    result = subprocess.run([venv_bin("snakemake"), "-n", "--config", "bank=1"],
+                            cwd=repo_copy, capture_output=True, text=True)
+    assert result.returncode != 0 and "bank" in result.stdout + result.stderr
+
+
+def stage_env():
+    env = dict(os.environ, NPDRAW_DATA=str(MIRROR), PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    env.pop("NPDRAW_CACHE", None)
+    return env
+
+
+@pytest.mark.slow
+@needs_mirror("mnist")
+def test_smoke_pipeline_with_snakemake(repo_copy):
+    """The whole pipeline as it stands, smoke profile, MNIST; then a rerun has nothing to do."""
+    cmd = [venv_bin("snakemake"), "--cores", "2", "--config", "profile=smoke"]
+    subprocess.run(cmd, cwd=repo_copy, env=stage_env(), check=True, capture_output=True)
+    run = repo_copy / "results/mnist/smoke/full/seed0"
+    splits = np.load(run / "splits.npz")
+    assert [len(splits[k]) for k in ("train", "valid", "test")] == [2000, 200, 200]
+    assert np.load(run / "base/bank.npy").shape == (50, 1, 5, 5)
+    parse = json.loads((run / "base/metrics/parse.json").read_text())
+    assert 12.0 < parse["psnr_db"] < 40.0 and parse["steps"] == 36
+    parses = np.load(run / "base/parses.npz")
+    assert parses["train_z_id"].shape == (2000, 36) and parses["test_z_is"].dtype == bool
+    for picture in ("base/bank.png", "base/parse.png"):
+        assert (run / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    again = subprocess.run([*cmd, "-n"], cwd=repo_copy, env=stage_env(), capture_output=True, text=True, check=True)
+    assert "Nothing to be done" in again.stdout + again.stderr
+    # The summary printed at the end of `make run` points at these files.
+    params = yaml.safe_load((repo_copy / "params.yaml").read_text())
+    (repo_copy / "smoke.yaml").write_text(yaml.safe_dump({**params, "profile": "smoke"}))
+    text = subprocess.run([sys.executable, "-m", "npdraw.report_paths", "smoke.yaml"], cwd=repo_copy,
+                          capture_output=True, text=True, check=True).stdout
+    assert "results/mnist/smoke/full/seed0/base/parse.png" in text and f"{parse['psnr_db']:.2f} dB" in text
+
+
+@pytest.mark.slow
+@needs_mirror("omniglot")
+def test_ablation_with_snakemake_and_dvc_agree(repo_copy):
+    """The Omniglot K x M ablation through Snakemake wildcards (table in results/tables), then
+    `dvc repro` and `dvc exp run -S variant=...`: the same variant gives the same PSNR both ways."""
+    env = stage_env()
+    subprocess.run([venv_bin("snakemake"), "--cores", "2", "psnr_ablation", "--config", "dataset=omniglot",
+                    "profile=smoke"], cwd=repo_copy, env=env, check=True, capture_output=True)
+    table = pd.read_csv(repo_copy / "results/tables/ablation_psnr_smoke_seed0.csv")
+    assert sorted(zip(table.K, table.M)) == [(k, m) for k in (5, 6, 8) for m in (10, 50, 200)]
+    assert (table.psnr_db > 5).all() and (table.psnr_db < 60).all()
+    assert (repo_copy / "results/tables/ablation_psnr_smoke_seed0.md").read_text().startswith("Part-bank ablation")
+
+    git = lambda *a: subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *a],  # noqa: E731
+                                    cwd=repo_copy, env=env, check=True, capture_output=True)
+    dvc = lambda *a: subprocess.run([venv_bin("dvc"), *a], cwd=repo_copy, env=env, check=True,  # noqa: E731
+                                    capture_output=True, text=True)
+    params = yaml.safe_load((repo_copy / "params.yaml").read_text())
+    params.update(dataset="omniglot", profile="smoke")
+    (repo_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "smoke")
+    dvc("repro")
+    assert "didn't change" in dvc("repro", "--dry").stdout
+    dvc("exp", "run", "-S", "variant=K8-M10", "-n", "k8m10")
+    from npdraw.dvc_experiments import experiment_rows
+
+    rows = experiment_rows(json.loads(dvc("exp", "show", "--json").stdout),
+                           "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/metrics/parse.json")
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["k8m10"]["variant"] == "K8-M10" and by_name["k8m10"]["metrics"]["steps"] == 16
+    snakemake_psnr = table[(table.K == 8) & (table.M == 10)].psnr_db.item()
+    assert by_name["k8m10"]["metrics"]["psnr_db"] == pytest.approx(snakemake_psnr, abs=1e-9)

@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock scripts/install-deps.sh
 	touch $@
 
 run: install
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete
 	$(BIN)/python -m npdraw.report_paths
 
 test: install
@@ -33,6 +33,7 @@ lint: install
 bench: install
 	$(BIN)/python -m benchmarks.bench_parse
 	$(BIN)/python -m benchmarks.bench_bank
+	$(BIN)/python -m benchmarks.bench_prior
 
 clean-venv:
 	rm -rf $(VENV)

@@ -10,6 +10,7 @@
 include: "workflow/common.smk"
 include: "workflow/data.smk"
 include: "workflow/parts.smk"
+include: "workflow/prior.smk"
 
 
 rule all:

@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-SECTIONS = ("data", "bank", "parse")  # sections a profile may override
+SECTIONS = ("data", "bank", "parse", "prior")  # sections a profile may override
 SPLIT_KINDS = ("full", "digit", "sample", "character", "alphabet")
 # Which dataset sources carry the labels a low-data split selects on.
 SPLIT_SOURCES = {
@@ -193,6 +193,9 @@ def _check_consistency(cfg: dict) -> None:
         )
     if cfg["bank"]["init"] == "k-medoids++" and cfg["bank"]["method"] == "fasterpam":
         raise ParamsError("bank.init = 'k-medoids++': only with bank.method alternate or pam; fasterpam takes random or build")
+    if cfg["prior"]["width"] % cfg["prior"]["heads"]:
+        raise ParamsError(f"prior.width = {cfg['prior']['width']}: expected a multiple of prior.heads = "
+                          f"{cfg['prior']['heads']}")
     kind, frac = cfg["split_kind"], cfg["split_fraction"]
     if kind in SPLIT_SOURCES and ds["source"] not in SPLIT_SOURCES[kind]:
         raise ParamsError(

@@ -16,7 +16,8 @@ def summary(params_path: str = "params.yaml") -> str:
     lines = [f"npdraw run: dataset={cfg.dataset} profile={cfg.profile} split={cfg.split} "
              f"seed={cfg.seed} variant={cfg.variant}"]
     for label, key in (("part bank picture", "bank_picture"), ("parsed canvases", "parse_picture"),
-                       ("parse metrics", "parse_metrics"), ("bank metrics", "bank_metrics")):
+                       ("parse metrics", "parse_metrics"), ("bank metrics", "bank_metrics"),
+                       ("prior samples", "prior_samples"), ("prior metrics", "prior_metrics")):
         mark = "" if Path(paths[key]).exists() else "   (missing: run `make run`)"
         lines.append(f"  {label:<18} {paths[key]}{mark}")
     if Path(paths["parse_metrics"]).exists():
@@ -27,6 +28,10 @@ def summary(params_path: str = "params.yaml") -> str:
         b = json.loads(Path(paths["bank_metrics"]).read_text())
         lines.append(f"  part bank          M={b['bank_size']} K={b['patch_size']}, k-medoids {b['method']} "
                      f"objective {b['objective']:.1f} on {b['points']} patches, {b['seconds_total']:.1f} s")
+    if Path(paths["prior_metrics"]).exists():
+        p = json.loads(Path(paths["prior_metrics"]).read_text())
+        lines.append(f"  prior NLL (test)   {p['nll_nats']:.2f} nats per parse (uniform bound "
+                     f"{p['uniform_bound_nats']:.0f}); best epoch {p['best_epoch']} of {p['epochs']}")
     return "\n".join(lines)
 
 

@@ -42,13 +42,16 @@ def run_paths(cfg) -> dict[str, str]:
         "parses": var + "/parses.npz",
         "parse_picture": var + "/parse.png",
         "parse_metrics": var + "/metrics/parse.json",
+        "prior": var + "/prior/best.pt",
+        "prior_samples": var + "/prior/samples.png",
+        "prior_metrics": var + "/metrics/prior.json",
     }
 
 
 def targets(config: dict) -> list[str]:
     """Default targets of `snakemake`: every stage of the configured run."""
     paths = run_paths({k: config[k] for k in CHOICES})
-    return [paths[k] for k in ("bank_picture", "parse_picture", "parse_metrics")]
+    return [paths[k] for k in ("bank_picture", "parse_picture", "parse_metrics", "prior_samples", "prior_metrics")]
 
 
 def code(*modules: str) -> list[str]:

@@ -39,6 +39,7 @@ def snakemake_jobs(cwd: Path, choice: dict) -> dict:
             "cmd": normalise(cmd),
             "deps": set(field("input").group(1).split(", ")),
             "outs": set(field("output").group(1).split(", ")),
+            "resources": field("resources").group(1),
         }
     return jobs
 
@@ -75,6 +76,8 @@ def test_snakefile_and_dvc_yaml_agree(repo_copy, choice):
     for name in dvc:
         for key in ("cmd", "deps", "outs"):
             assert smk[name][key] == dvc[name][key], f"{name}: {key} differs between Snakefile and dvc.yaml"
+        # Training stages ask Snakemake for a GPU, so --resources gpu=N caps them.
+        assert ("gpu=1" in smk[name]["resources"]) == name.startswith("train_"), smk[name]["resources"]
         # Every stage depends on the dataset settings it reads, through dvc's params.
         if name != "prepare_data":
             assert f"datasets.{choice['dataset']}" in dvc[name]["params"]
@@ -116,8 +119,16 @@ def test_smoke_pipeline_with_snakemake(repo_copy):
     assert 12.0 < parse["psnr_db"] < 40.0 and parse["steps"] == 36
     parses = np.load(run / "base/parses.npz")
     assert parses["train_z_id"].shape == (2000, 36) and parses["test_z_is"].dtype == bool
-    for picture in ("base/bank.png", "base/parse.png"):
+    for picture in ("base/bank.png", "base/parse.png", "base/prior/samples.png"):
         assert (run / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    prior = json.loads((run / "base/metrics/prior.json").read_text())
+    assert prior["epochs"] == 2 and prior["nll_nats"] < prior["uniform_bound_nats"]
+    assert set(prior["test"]) == {"nll_total_nats", "nll_id_nats", "nll_loc_nats", "nll_is_nats"}
+    assert not (run / "base/prior/resume.pt").exists()  # a finished run leaves nothing to resume
+    assert list((run / "base/prior/live/plots/metrics").rglob("*.tsv"))  # DVCLive curves
+    from npdraw.train_prior import load_prior
+
+    assert load_prior(run / "base/prior/best.pt").cfg.steps == 36
     again = subprocess.run([*cmd, "-n"], cwd=repo_copy, env=stage_env(), capture_output=True, text=True, check=True)
     assert "Nothing to be done" in again.stdout + again.stderr
     # The summary printed at the end of `make run` points at these files.

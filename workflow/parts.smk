@@ -13,6 +13,7 @@ rule build_bank:
         metrics="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/metrics/bank.json",
     log:
         "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/logs/build_bank.log",
+    threads: 16  # capped by --cores; torch uses them all
     conda:
         "envs/npdraw.yaml"
     params:
@@ -38,6 +39,7 @@ rule parse:
         metrics="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/metrics/parse.json",
     log:
         "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/logs/parse.log",
+    threads: 16  # capped by --cores; torch uses them all
     conda:
         "envs/npdraw.yaml"
     params:

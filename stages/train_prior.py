@@ -1,0 +1,63 @@
+"""Stage train_prior: the Transformer prior p(z) fitted to the heuristic parses (SPEC 7)."""
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from dvclive import Live
+
+from npdraw.canvas import Grid
+from npdraw.cli import main, run_config, stage_parser
+from npdraw.device import pick_device
+from npdraw.io import save_image, write_json
+from npdraw.train_prior import PRIOR_SALT, evaluate_nll, load_parses, load_prior, train_prior
+from npdraw.viz import image_grid, titled
+
+
+def run() -> None:
+    p = stage_parser(__doc__)
+    p.add_argument("--parses", required=True, help="parses .npz of the run")
+    p.add_argument("--bank", required=True, help="bank .npy")
+    p.add_argument("--out", required=True, help="best checkpoint .pt (state dict + configuration)")
+    p.add_argument("--samples", required=True, help="PNG grid of canvases sampled from the prior")
+    p.add_argument("--metrics", required=True, help="JSON: validation / test NLL of the parses, split by term")
+    p.add_argument("--live", required=True, help="DVCLive folder for the training curves")
+    p.add_argument("--device", default="auto", help="auto (GPU if visible), cpu or cuda")
+    args = p.parse_args()
+    cfg = run_config(args)
+    log = logging.getLogger("train_prior")
+    device = pick_device(args.device)
+    parses = load_parses(args.parses)
+    bank = torch.from_numpy(np.load(args.bank))
+    resume = Path(args.out).with_name("resume.pt")
+    # A fresh DVCLive folder each time: on a resume, train_prior replays the saved history into it.
+    with Live(args.live, dvcyaml=False, save_dvc_exp=False, report=None) as live:
+        live.log_params({"prior": dict(cfg.prior), "dataset": cfg.dataset, "profile": cfg.profile})
+        state = train_prior(cfg, bank.to(device), parses, Path(args.out), resume, device, live)
+    model = load_prior(args.out, device)
+    nll = {s: evaluate_nll(model, parses[s].to(device)) for s in ("valid", "test")}
+    generator = torch.Generator().manual_seed(int(np.random.SeedSequence([cfg.seed, PRIOR_SALT, 1]).generate_state(1)[0]))
+    z_id, z_loc, z_is, canvas = model.sample(cfg.prior.samples, generator)
+    grid = Grid.for_dataset(cfg.ds)
+    uniform = grid.cells * (math.log(cfg.ds.bank_size) + math.log(grid.cells) + math.log(2))
+    history = state["history"]
+    write_json(args.metrics, {
+        "nll_nats": nll["test"]["nll_total_nats"], "valid": nll["valid"], "test": nll["test"],
+        "best_epoch": state["best_epoch"], "epochs": len(history),
+        "uniform_bound_nats": uniform,
+        "train_sequences_per_s": float(np.mean([h["sequences_per_s"] for h in history])),
+        "sample_draw_rate": float(z_is.float().mean()), "parse_draw_rate": float(parses["test"].z_is.float().mean()),
+        "history": history,
+    })
+    ncol = int(math.ceil(math.sqrt(len(canvas))))
+    save_image(args.samples, titled(image_grid(canvas.cpu(), ncol=ncol, scale=3),
+                                    f"{cfg.dataset}: canvases sampled from the prior (best epoch {state['best_epoch']})"))
+    resume.unlink(missing_ok=True)  # finished: nothing left to resume
+    log.info("prior NLL of test parses %.2f nats (valid %.2f); best epoch %d",
+             nll["test"]["nll_total_nats"], nll["valid"]["nll_total_nats"], state["best_epoch"])
+
+
+if __name__ == "__main__":
+    main(run)

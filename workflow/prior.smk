@@ -1,0 +1,30 @@
+# Transformer prior pre-trained on the heuristic parses (SPEC 7).
+
+
+rule train_prior:
+    input:
+        script="stages/train_prior.py",
+        code=wf.code("prior.py", "train_prior.py", "canvas.py", "device.py"),
+        parses="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/parses.npz",
+        bank="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/bank.npy",
+    output:
+        model="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/prior/best.pt",
+        samples="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/prior/samples.png",
+        metrics="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/metrics/prior.json",
+        live=directory("results/{dataset}/{profile}/{split}/seed{seed}/{variant}/prior/live"),
+    log:
+        "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/logs/train_prior.log",
+    resources:
+        gpu=1,
+    threads: 16  # capped by --cores; torch uses them all
+    conda:
+        "envs/npdraw.yaml"
+    params:
+        py=PY,
+        cfg=wf.stage_params(config, "ds", "prior"),
+    shell:
+        "{params.py} stages/train_prior.py --params params.yaml --dataset {wildcards.dataset}"
+        " --profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed}"
+        " --variant {wildcards.variant} --parses {input.parses} --bank {input.bank}"
+        " --out {output.model} --samples {output.samples} --metrics {output.metrics}"
+        " --live {output.live} 2> {log}"

@@ -14,4 +14,4 @@ quiet "$PY" -m pip install -q -r "$ROOT/requirements.lock"
 quiet "$PY" -m pip install -q --no-build-isolation --no-cache-dir \
     --no-binary scikit-learn-extra scikit-learn-extra==0.3.0
 quiet "$PY" -m pip install -q --no-deps --no-build-isolation -e "$ROOT"
-"$PY" -c "import torch, sklearn_extra.cluster, kmedoids, npdraw; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+"$PY" -c "import torch, torchmetrics, dvclive, snakemake, sklearn_extra.cluster, kmedoids, npdraw; assert torch.__version__.startswith('2.13.0'), torch.__version__"

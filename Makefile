@@ -34,6 +34,7 @@ bench: install
 	$(BIN)/python -m benchmarks.bench_parse
 	$(BIN)/python -m benchmarks.bench_bank
 	$(BIN)/python -m benchmarks.bench_prior
+	$(BIN)/python -m benchmarks.bench_model
 
 clean-venv:
 	rm -rf $(VENV)

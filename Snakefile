@@ -11,6 +11,8 @@ include: "workflow/common.smk"
 include: "workflow/data.smk"
 include: "workflow/parts.smk"
 include: "workflow/prior.smk"
+include: "workflow/model.smk"
+include: "workflow/evaluate.smk"
 
 
 rule all:

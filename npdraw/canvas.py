@@ -124,3 +124,16 @@ def cell_masks(z_loc, z_is, grid: Grid) -> torch.Tensor:
     ones = where.reshape(b * t, grid.cells, 1).expand(-1, -1, grid.patch * grid.patch)
     mask_grid = Grid(side=grid.side, patch=grid.patch, channels=1)
     return from_cells(ones, mask_grid).reshape(b, t, 1, grid.side, grid.side)
+
+
+def render_relaxed(bank: torch.Tensor, z_id, z_loc, z_is, grid: Grid) -> torch.Tensor:
+    """Final canvas from (relaxed) one-hot latents, differentiable: (B, C, S, S).
+
+    z_id (B, T, M), z_loc (B, T, T_c) weights, z_is (B, T) in [0, 1].  The canvas
+    is the max over steps of each step's part placed by its location weights;
+    with hard one-hots this equals render() exactly.  One batched max, no loop.
+    """
+    parts = step_parts(bank, z_id, z_is)                                  # (B, T, D)
+    where = location_weights(z_loc, grid.cells, parts.dtype)              # (B, T, T_c)
+    cells = (where.unsqueeze(-1) * parts.unsqueeze(2)).amax(dim=1)        # (B, T_c, D)
+    return from_cells(cells, grid)

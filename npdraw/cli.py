@@ -40,3 +40,6 @@ def main(body: Callable[[], None]) -> None:
     except (ParamsError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except FloatingPointError as err:  # a diverged training run (npdraw.training.check_finite)
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(3)

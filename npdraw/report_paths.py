@@ -17,7 +17,10 @@ def summary(params_path: str = "params.yaml") -> str:
              f"seed={cfg.seed} variant={cfg.variant}"]
     for label, key in (("part bank picture", "bank_picture"), ("parsed canvases", "parse_picture"),
                        ("parse metrics", "parse_metrics"), ("bank metrics", "bank_metrics"),
-                       ("prior samples", "prior_samples"), ("prior metrics", "prior_metrics")):
+                       ("prior samples", "prior_samples"), ("prior metrics", "prior_metrics"),
+                       ("reconstructions", "reconstructions"), ("model metrics", "model_metrics"),
+                       ("latent editing", "latent_edit"), ("evaluation", "eval_metrics"),
+                       ("samples", "sample_grid"), ("canvases, samples", "canvases_and_samples")):
         mark = "" if Path(paths[key]).exists() else "   (missing: run `make run`)"
         lines.append(f"  {label:<18} {paths[key]}{mark}")
     if Path(paths["parse_metrics"]).exists():
@@ -32,6 +35,18 @@ def summary(params_path: str = "params.yaml") -> str:
         p = json.loads(Path(paths["prior_metrics"]).read_text())
         lines.append(f"  prior NLL (test)   {p['nll_nats']:.2f} nats per parse (uniform bound "
                      f"{p['uniform_bound_nats']:.0f}); best epoch {p['best_epoch']} of {p['epochs']}")
+    if Path(paths["model_metrics"]).exists():
+        m = json.loads(Path(paths["model_metrics"]).read_text())
+        lines.append(f"  model (test)       ELBO {m['elbo_nats']:.2f} nats (BCE {m['bce_nats']:.2f}, KL "
+                     f"{m['kl_nats']:.2f}), one sample per image; {m['epoch_seconds']:.0f} s per epoch")
+    if Path(paths["eval_metrics"]).exists():
+        e = json.loads(Path(paths["eval_metrics"]).read_text())
+        nll = (f"{e['bits_per_dim']:.3f} bits/dim" if "bits_per_dim" in e else f"{e['nll_nats']:.2f} nats")
+        lines.append(f"  NLL (test)         {nll}, importance sampled with S={e['nll_samples']} on "
+                     f"{e['nll_images']} of {e['test_images']} test images")
+        fid = f"FID (Inception) {e['fid']:.2f}; " if "fid" in e else "FID (Inception) not computed; "
+        lines.append(f"  FID                {fid}domain FID {e['fid_domain']:.3f}, KID {e['kid_domain']:.4f} "
+                     f"({e['generated']} samples vs {e['fid_reference_images']} test images)")
     return "\n".join(lines)
 
 

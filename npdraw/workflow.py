@@ -45,13 +45,22 @@ def run_paths(cfg) -> dict[str, str]:
         "prior": var + "/prior/best.pt",
         "prior_samples": var + "/prior/samples.png",
         "prior_metrics": var + "/metrics/prior.json",
+        "model": var + "/model/best.pt",
+        "reconstructions": var + "/model/reconstructions.png",
+        "model_metrics": var + "/metrics/model.json",
+        "latent_edit": var + "/figures/latent_edit.png",
+        "eval_metrics": var + "/metrics/eval.json",
+        "sample_grid": var + "/eval/samples.png",
+        "canvases_and_samples": var + "/figures/canvases_and_samples.png",
     }
 
 
 def targets(config: dict) -> list[str]:
     """Default targets of `snakemake`: every stage of the configured run."""
     paths = run_paths({k: config[k] for k in CHOICES})
-    return [paths[k] for k in ("bank_picture", "parse_picture", "parse_metrics", "prior_samples", "prior_metrics")]
+    return [paths[k] for k in ("bank_picture", "parse_picture", "parse_metrics", "prior_samples", "prior_metrics",
+                              "reconstructions", "model_metrics", "latent_edit", "eval_metrics", "sample_grid",
+                              "canvases_and_samples")]
 
 
 def code(*modules: str) -> list[str]:

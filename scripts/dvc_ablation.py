@@ -3,7 +3,8 @@
     python scripts/dvc_ablation.py --profile smoke            # all 9 K x M points
     python scripts/dvc_ablation.py --profile quick --variants K5-M10 K8-M200
 
-Each point is `dvc exp run -S dataset=omniglot -S profile=P -S variant=V -n NAME`;
+Each point is `dvc exp run parse -S dataset=omniglot -S profile=P -S variant=V -n NAME`
+(up to the parse stage: the PSNR needs no training);
 points whose experiment already exists are reused.  The table is built from
 `dvc exp show --json` into results/tables/ablation_psnr_dvc_<profile>.{md,csv}.
 Run from the repository root with the project's environment on PATH.
@@ -37,8 +38,10 @@ def run() -> None:
         if name in existing:
             print(f"{name}: experiment exists, reused", file=sys.stderr)
             continue
-        subprocess.run(["dvc", "exp", "run", "-n", name, "-S", "dataset=omniglot", "-S", f"profile={args.profile}",
-                        "-S", "split=full", "-S", f"seed={args.seed}", "-S", f"variant={variant}"], check=True)
+        choices = ["dataset=omniglot", f"profile={args.profile}", "split=full", f"seed={args.seed}",
+                   f"variant={variant}"]
+        subprocess.run(["dvc", "exp", "run", "parse", "-n", name, *(a for c in choices for a in ("-S", c))],
+                       check=True)
     rows = [r for r in experiment_rows(show(), METRICS)
             if r["dataset"] == "omniglot" and r["profile"] == args.profile and r["seed"] == args.seed
             and r["split"] == "full" and r["variant"] in args.variants]

@@ -152,7 +152,7 @@ def test_resume_continues_where_it_stopped(make_cfg, tmp_path):
     live = FakeLive()
     resumed = train_prior(cfg, bank, data, tmp_path / "b.pt", tmp_path / "b.resume", cpu, live=live)
     # The curves of the restarted run hold every epoch, the two before the kill included.
-    assert live.curves["train/nll"] == [h["train_nll_nats"] for h in straight["history"]]
+    assert live.curves["train/nll_nats"] == [h["train_nll_nats"] for h in straight["history"]]
     assert [h["train_nll_nats"] for h in resumed["history"]] == [h["train_nll_nats"] for h in straight["history"]]
     a, b = torch.load(tmp_path / "a.pt", weights_only=True), torch.load(tmp_path / "b.pt", weights_only=True)
     for k in a["state_dict"]:

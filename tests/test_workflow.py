@@ -17,6 +17,7 @@ from tests.conftest import MIRROR, REPO, needs_mirror, venv_bin
 
 # Rules that exist only in Snakemake: `all`, and aggregations that DVC does with `dvc exp`.
 SNAKEMAKE_ONLY = {"all", "psnr_ablation", "psnr_ablation_table"}
+GPU_STAGES = {"train_prior", "train_model", "evaluate"}
 CHOICES = [
     dict(dataset="mnist", profile="quick", split="full", seed=0, variant="base"),
     dict(dataset="omniglot", profile="smoke", split="alphabet-0.2", seed=2, variant="K6-M10"),
@@ -76,8 +77,8 @@ def test_snakefile_and_dvc_yaml_agree(repo_copy, choice):
     for name in dvc:
         for key in ("cmd", "deps", "outs"):
             assert smk[name][key] == dvc[name][key], f"{name}: {key} differs between Snakefile and dvc.yaml"
-        # Training stages ask Snakemake for a GPU, so --resources gpu=N caps them.
-        assert ("gpu=1" in smk[name]["resources"]) == name.startswith("train_"), smk[name]["resources"]
+        # Heavy stages ask Snakemake for a GPU, so --resources gpu=N caps them.
+        assert ("gpu=1" in smk[name]["resources"]) == (name in GPU_STAGES), (name, smk[name]["resources"])
         # Every stage depends on the dataset settings it reads, through dvc's params.
         if name != "prepare_data":
             assert f"datasets.{choice['dataset']}" in dvc[name]["params"]
@@ -119,7 +120,8 @@ def test_smoke_pipeline_with_snakemake(repo_copy):
     assert 12.0 < parse["psnr_db"] < 40.0 and parse["steps"] == 36
     parses = np.load(run / "base/parses.npz")
     assert parses["train_z_id"].shape == (2000, 36) and parses["test_z_is"].dtype == bool
-    for picture in ("base/bank.png", "base/parse.png", "base/prior/samples.png"):
+    for picture in ("base/bank.png", "base/parse.png", "base/prior/samples.png", "base/model/reconstructions.png",
+                    "base/figures/latent_edit.png"):
         assert (run / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     prior = json.loads((run / "base/metrics/prior.json").read_text())
     assert prior["epochs"] == 2 and prior["nll_nats"] < prior["uniform_bound_nats"]
@@ -129,6 +131,10 @@ def test_smoke_pipeline_with_snakemake(repo_copy):
     from npdraw.train_prior import load_prior
 
     assert load_prior(run / "base/prior/best.pt").cfg.steps == 36
+    model = json.loads((run / "base/metrics/model.json").read_text())
+    assert model["epochs"] == 2 and model["elbo_nats"] == pytest.approx(-model["bce_nats"] - model["kl_nats"])
+    assert 0 < model["bce_nats"] < 784 * np.log(2) and model["kl_nats"] >= 0
+    assert not (run / "base/model/resume.pt").exists()
     again = subprocess.run([*cmd, "-n"], cwd=repo_copy, env=stage_env(), capture_output=True, text=True, check=True)
     assert "Nothing to be done" in again.stdout + again.stderr
     # The summary printed at the end of `make run` points at these files.
@@ -164,7 +170,7 @@ def test_ablation_with_snakemake_and_dvc_agree(repo_copy):
     git("commit", "-qm", "smoke")
     dvc("repro")
     assert "didn't change" in dvc("repro", "--dry").stdout
-    dvc("exp", "run", "-S", "variant=K8-M10", "-n", "k8m10")
+    dvc("exp", "run", "parse", "-S", "variant=K8-M10", "-n", "k8m10")  # up to the parse stage
     from npdraw.dvc_experiments import experiment_rows
 
     rows = experiment_rows(json.loads(dvc("exp", "show", "--json").stdout),

@@ -1,0 +1,174 @@
+"""Feature networks for FID / KID (SPEC 10), and statistics computed with torchmetrics.
+
+Two extractors:
+  * the standard one: torch-fidelity's TF-compatible InceptionV3 (pool3, 2048-d),
+    used through torchmetrics when torch-fidelity (+ torchvision) is installed and
+    its weights file is given; reported as `fid` / `kid`;
+  * a domain one that always works offline: a small CNN classifier the pipeline
+    trains on the dataset's own labels; its penultimate layer is the feature;
+    reported as `fid_domain` / `kid_domain`.
+Reference statistics of the test images are computed once per dataset and
+extractor and cached (torchmetrics' own state tensors), not per model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.kid import KernelInceptionDistance
+from tqdm import tqdm
+
+from npdraw.config import ParamsError
+from npdraw.io import atomic_path
+
+log = logging.getLogger(__name__)
+INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
+
+
+class DomainClassifier(nn.Module):
+    """A small CNN: images in [0, 1] (B, C, H, W) -> class logits; `features` is the penultimate layer."""
+
+    def __init__(self, channels: int, classes: int, width: int = 32, num_features: int = 128):
+        super().__init__()
+        self.cfg = {"channels": channels, "classes": classes, "width": width, "num_features": num_features}
+        w = width
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, w, 3, 1, 1), nn.ReLU(), nn.Conv2d(w, w, 3, 2, 1), nn.ReLU(),
+            nn.Conv2d(w, 2 * w, 3, 1, 1), nn.ReLU(), nn.Conv2d(2 * w, 2 * w, 3, 2, 1), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(2 * w * 16, num_features), nn.ReLU())
+        self.head = nn.Linear(num_features, classes)
+        self.num_features = num_features  # what torchmetrics reads to size its statistics
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class FeatureExtractor(nn.Module):
+    """What torchmetrics calls: float images in [0, 1] -> (B, F) features (grey replicated as needed)."""
+
+    def __init__(self, classifier: DomainClassifier):
+        super().__init__()
+        self.classifier = classifier.eval()
+        self.num_features = classifier.num_features
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier.features(x.float())
+
+
+def train_classifier(images: torch.Tensor, labels: torch.Tensor, valid_images, valid_labels, channels: int,
+                     epochs: int, lr: float, batch_size: int, seed: int, width: int = 32) -> tuple[DomainClassifier, dict]:
+    """Fit the domain classifier; images uint8 (N, C, H, W). Returns the model and its validation accuracy."""
+    torch.manual_seed(seed)
+    classes = int(labels.max()) + 1
+    model = DomainClassifier(channels, classes, width)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    order = torch.Generator().manual_seed(seed)
+    steps = math.ceil(len(images) / batch_size)
+    for epoch in range(epochs):
+        model.train()
+        perm = torch.randperm(len(images), generator=order)
+        for step in tqdm(range(steps), desc=f"classifier epoch {epoch + 1}/{epochs}", mininterval=5, leave=False):
+            idx = perm[step * batch_size:(step + 1) * batch_size]
+            loss = F.cross_entropy(model(images[idx].float() / 255), labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    model.eval()
+    with torch.no_grad():
+        correct = sum((model(valid_images[s:s + 1000].float() / 255).argmax(1) == valid_labels[s:s + 1000]).sum().item()
+                      for s in range(0, len(valid_images), 1000))
+    return model, {"classes": classes, "valid_accuracy": correct / len(valid_images), "epochs": epochs}
+
+
+def save_classifier(path: Path, model: DomainClassifier, extra: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({"cfg": model.cfg, "state_dict": model.state_dict(), **extra}, tmp)
+
+
+def load_classifier(path: str | Path) -> DomainClassifier:
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    cfg = ckpt["cfg"]
+    model = DomainClassifier(cfg["channels"], cfg["classes"], cfg["width"], cfg["num_features"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval()
+
+
+def inception_extractor(weights: str | None, required: bool):
+    """torch-fidelity's InceptionV3 through torchmetrics, or None (with one log line) when unavailable.
+
+    required=True turns unavailability into an error that says how to provide it.
+    """
+    problem = None
+    if importlib.util.find_spec("torch_fidelity") is None:
+        problem = ("torch-fidelity is not installed (pip install -e .[inception]; it needs a torchvision "
+                   "build matching the installed torch)")
+    elif not weights or not Path(weights).is_file():
+        problem = (f"the Inception weights file is not available (evaluate.inception_weights = {weights!r}); "
+                   f"download {INCEPTION_WEIGHTS} from torch-fidelity's v0.2.0 release and give its path")
+    if problem is None:
+        try:
+            FrechetInceptionDistance(feature=2048, feature_extractor_weights_path=weights)
+        except Exception as err:  # torchvision / weights mismatch surface here
+            problem = f"torch-fidelity's Inception could not be built ({err})"
+    if problem:
+        if required:
+            raise ParamsError(f"evaluate.inception = 'require': {problem}")
+        log.info("standard Inception FID/KID skipped: %s", problem)
+        return None
+    return weights
+
+
+def _metrics(feature, kid_subset: int, weights=None):
+    kwargs = {} if isinstance(feature, nn.Module) else {"feature_extractor_weights_path": weights}
+    fid = FrechetInceptionDistance(feature=feature, reset_real_features=False, normalize=True, **kwargs)
+    with warnings.catch_warnings():  # KID keeps every feature vector: intended, the sets are bounded by params
+        warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
+        kid = KernelInceptionDistance(feature=feature, reset_real_features=False, normalize=True,
+                                      subset_size=kid_subset, **kwargs)
+    return fid, kid
+
+
+def to_rgb_if_inception(x: torch.Tensor, inception: bool) -> torch.Tensor:
+    """Grey images are replicated to 3 channels for Inception (SPEC 10)."""
+    return x.expand(-1, 3, -1, -1) if inception and x.shape[1] == 1 else x
+
+
+def reference_state(feature, images: torch.Tensor, kid_subset: int, weights=None, batch_size: int = 500) -> dict:
+    """torchmetrics' real-image states for `images` (float [0, 1]): the cached reference statistics."""
+    fid, kid = _metrics(feature, kid_subset, weights)
+    inception = not isinstance(feature, nn.Module)
+    for s in range(0, len(images), batch_size):
+        batch = to_rgb_if_inception(images[s:s + batch_size], inception)
+        fid.update(batch, real=True)
+        kid.update(batch, real=True)
+    return {"fid_sum": fid.real_features_sum, "fid_cov_sum": fid.real_features_cov_sum,
+            "fid_n": fid.real_features_num_samples, "kid_features": torch.cat(kid.real_features)}
+
+
+def score(feature, reference: dict, images: torch.Tensor, kid_subset: int, weights=None,
+          batch_size: int = 500) -> dict[str, float]:
+    """FID and KID (mean, std) of `images` against the cached reference statistics."""
+    n = min(len(images), len(reference["kid_features"]))
+    fid, kid = _metrics(feature, min(kid_subset, n), weights)
+    fid.real_features_sum, fid.real_features_cov_sum = reference["fid_sum"], reference["fid_cov_sum"]
+    fid.real_features_num_samples = reference["fid_n"]
+    kid.real_features = [reference["kid_features"]]
+    inception = not isinstance(feature, nn.Module)
+    for s in range(0, len(images), batch_size):
+        batch = to_rgb_if_inception(images[s:s + batch_size], inception)
+        fid.update(batch, real=False)
+        kid.update(batch, real=False)
+    kid_mean, kid_std = kid.compute()
+    return {"fid": float(fid.compute()), "kid": float(kid_mean), "kid_std": float(kid_std)}

@@ -1,0 +1,154 @@
+"""Training the full model (SPEC 9): encoder and decoder around the frozen prior.
+
+Loss (minimised, nats per image) = -(log p(x|z) - kl_weight * KL) + lambda * CE(q, parse).
+Adam with the decoder's learning rate scaled by `decoder_lr_scale`; Gumbel
+temperature annealed geometrically from tau_start to tau_end over training;
+MNIST / Omniglot training images are binarised afresh at every read, the
+validation set once with a fixed seed.  Validation ELBO (one hard sample)
+every epoch picks the checkpoint; a killed run resumes (npdraw.training.Run).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from npdraw.canvas import Grid
+from npdraw.model import ModelConfig, NPDraw, hard_sample, parse_cross_entropy, step_kl
+from npdraw.prior import Prior
+from npdraw.training import Run, check_finite, save_checkpoint
+from npdraw.train_prior import Latents, build_prior
+
+log = logging.getLogger(__name__)
+MODEL_SALT = 4
+ARCH_KEYS = ("width", "n_mix")
+
+
+def model_config(cfg) -> ModelConfig:
+    grid = Grid.for_dataset(cfg.ds)
+    return ModelConfig(channels=cfg.ds.channels, image_size=cfg.ds.image_size, canvas_size=cfg.ds.canvas_size,
+                       parts=cfg.ds.bank_size, cells=grid.cells, arch=cfg.ds.arch, output=cfg.ds.output,
+                       **{k: cfg.model[k] for k in ARCH_KEYS})
+
+
+def as_float(images_u8: torch.Tensor) -> torch.Tensor:
+    return images_u8.float().div_(255.0)
+
+
+def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A Bernoulli draw from the grey levels (dynamic binarization)."""
+    return torch.bernoulli(x, generator=generator)
+
+
+def fixed_targets(images_u8: torch.Tensor, binary: bool, seed: int) -> torch.Tensor:
+    """Evaluation targets: binarized once with a fixed seed (reproducible), or the images as they are."""
+    x = as_float(images_u8)
+    return binarize(x, torch.Generator().manual_seed(seed)) if binary else x
+
+
+@torch.no_grad()
+def evaluate(model: NPDraw, x: torch.Tensor, parse: Latents, batch_size: int = 500, seed: int = 0) -> dict:
+    """Per-image means (nats) with one hard sample z ~ q: ELBO, BCE = -log p(x|z), KL, parse CE."""
+    was = model.training
+    model.eval()
+    g = torch.Generator().manual_seed(seed)
+    sums = {"elbo_nats": 0.0, "bce_nats": 0.0, "kl_nats": 0.0, "reg_nats": 0.0}
+    for s in range(0, len(x), batch_size):
+        xb = x[s:s + batch_size]
+        q = model.encoder(xb)
+        z = hard_sample(q, g)
+        log_px = model.output.log_prob(model.decoder(model.canvas(*z)), xb)
+        kl = step_kl(q, model.prior.logits(*z)).sum(1)
+        ce = parse_cross_entropy(q, *parse.batch(slice(s, s + batch_size)))
+        sums["elbo_nats"] += (log_px - kl).double().sum().item()
+        sums["bce_nats"] -= log_px.double().sum().item()
+        sums["kl_nats"] += kl.double().sum().item()
+        sums["reg_nats"] += ce.double().sum().item()
+    model.train(was)
+    return {k: v / len(x) for k, v in sums.items()}
+
+
+def temperature(step: int, total: int, start: float, end: float) -> float:
+    """Geometric annealing from start (step 0) to end (last step)."""
+    return start * (end / start) ** (step / max(1, total - 1))
+
+
+def build_model(cfg, prior: Prior) -> NPDraw:
+    return NPDraw(model_config(cfg), prior, Grid.for_dataset(cfg.ds))
+
+
+def load_model(path: str | Path, device="cpu") -> NPDraw:
+    ckpt = torch.load(path, map_location=device, weights_only=True)
+    grid = Grid(**ckpt["grid"])
+    sd = ckpt["state_dict"]
+    prior = build_prior(ckpt["prior_arch"], sd["prior.bank"], grid)
+    model = NPDraw(ModelConfig(**ckpt["arch"]), prior, grid)
+    model.load_state_dict(sd)
+    return model.to(device).eval()
+
+
+def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict[str, Latents], best_path: Path,
+                resume_path: Path, device: torch.device, live=None) -> dict:
+    """images: uint8 (N, C, H, W) per split (train, valid); parses aligned with them."""
+    mc, binary = cfg.model, cfg.ds.output == "bernoulli"  # binary targets; dynamic draws when grey
+    torch.manual_seed(int(np.random.SeedSequence([cfg.seed, MODEL_SALT]).generate_state(1)[0]))
+    model = build_model(cfg, prior).to(device)
+    opt = torch.optim.Adam([
+        {"params": model.encoder.parameters(), "lr": mc.lr},
+        {"params": model.decoder.parameters(), "lr": mc.lr * mc.decoder_lr_scale},
+    ])
+    order = torch.Generator().manual_seed(cfg.seed)
+    fingerprint = json.dumps({"model": dict(mc), "ds": dict(cfg.ds), "seed": cfg.seed,
+                              "n": len(images["train"]), "prior": prior.cfg.to_dict()}, sort_keys=True)
+    run = Run(resume_path, fingerprint, live)
+    first = run.restore(model, opt, order, device)
+    train_x, train_parse = images["train"].to(device), parses["train"].to(device)
+    valid_x = fixed_targets(images["valid"], binary, cfg.seed).to(device)
+    valid_parse = parses["valid"].to(device)
+    per_epoch = math.ceil(len(train_x) / mc.batch_size)
+    total_steps = per_epoch * mc.epochs
+    for epoch in range(first, mc.epochs):
+        model.train()
+        start, sums, seen = time.perf_counter(), {"loss": 0.0, "elbo": 0.0, "bce": 0.0, "kl": 0.0, "reg": 0.0}, 0
+        perm = torch.randperm(len(train_x), generator=order).to(device)
+        replace_p = mc.parse_replace_start * max(0.0, 1 - epoch / mc.parse_replace_epochs) \
+            if mc.parse_replace_epochs else 0.0
+        bar = tqdm(range(per_epoch), desc=f"model epoch {epoch + 1}/{mc.epochs}", mininterval=5, leave=False)
+        for step in bar:
+            idx = perm[step * mc.batch_size:(step + 1) * mc.batch_size]
+            x = as_float(train_x[idx])
+            if binary:
+                x = binarize(x)
+            tau = temperature(epoch * per_epoch + step, total_steps, mc.tau_start, mc.tau_end)
+            replace = replace_p > 0 and torch.rand(()).item() < replace_p
+            terms, _ = model.terms(x, x, train_parse.batch(idx), tau, mc.relaxed_id == "hard", replace)
+            check_finite({"log p(x|z)": terms["log_px"], "KL": terms["kl"], "parse CE": terms["ce"]},
+                         f"model epoch {epoch + 1}, step {step + 1}", resume_path)
+            elbo = terms["log_px"] - terms["kl"]
+            loss = (-(terms["log_px"] - mc.kl_weight * terms["kl"]) + cfg.ds.lambda_reg * terms["ce"]).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            n = len(idx)
+            for key, value in (("loss", loss), ("elbo", elbo.mean()), ("bce", -terms["log_px"].mean()),
+                               ("kl", terms["kl"].mean()), ("reg", terms["ce"].mean())):
+                sums[key] += value.item() * n
+            seen += n
+        seconds = time.perf_counter() - start
+        val = evaluate(model, valid_x, valid_parse, seed=cfg.seed)
+        record = {"epoch": epoch + 1, **{f"train_{k}_nats": v / seen for k, v in sums.items()},
+                  **{f"valid_{k}": v for k, v in val.items()}, "tau": tau, "seconds": seconds,
+                  "images_per_s": seen / seconds}
+        log.info("epoch %d: train loss %.2f, valid ELBO %.2f (BCE %.2f, KL %.2f) nats, %.0f images/s",
+                 epoch + 1, record["train_loss_nats"], val["elbo_nats"], val["bce_nats"], val["kl_nats"],
+                 record["images_per_s"])
+        run.end_epoch(model, opt, order, record, -val["elbo_nats"])
+    return run.finish(model, lambda m, epoch, best: save_checkpoint(
+        best_path, m, {"epoch": epoch, "valid_elbo_nats": -best, "prior_arch": prior.cfg.to_dict()}))

@@ -1,0 +1,91 @@
+"""What every training stage shares: resumable epochs, best-checkpoint tracking, curves.
+
+After every epoch a resume file holds the model, optimiser, data-order and
+torch random states, the history and the best weights so far; a killed run
+restarted with the same configuration continues from it (a fingerprint of the
+configuration guards against resuming a different run).  The best weights
+(lowest validation score) are written to the output checkpoint only when
+training finishes, so a killed run leaves nothing that looks finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from pathlib import Path
+
+import torch
+
+from npdraw.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+def check_finite(terms: dict[str, torch.Tensor], where: str, keep: Path) -> None:
+    """Stop on NaN/inf, naming the step and the offending term(s)."""
+    bad = [name for name, value in terms.items() if not torch.isfinite(value).all()]
+    if bad:
+        values = ", ".join(f"{name} = {terms[name].detach().float().mean().item()}" for name in bad)
+        raise FloatingPointError(f"non-finite loss at {where}: {values}; training stopped, the last good "
+                                 f"state is kept in {keep} (resume after fixing the cause)")
+
+
+class Run:
+    """Epoch bookkeeping of one training run (see module docstring)."""
+
+    def __init__(self, resume_path: Path, fingerprint: str, live=None, metrics=("train", "valid")):
+        self.resume_path, self.fingerprint, self.live, self.metrics = Path(resume_path), fingerprint, live, metrics
+        self.state = {"epoch": 0, "best": math.inf, "best_epoch": -1, "best_state": None, "history": []}
+
+    def restore(self, model: torch.nn.Module, optimizer, order: torch.Generator, device) -> int:
+        """Load the resume file if it belongs to this configuration; return the first epoch to run."""
+        if self.resume_path.exists():
+            ckpt = torch.load(self.resume_path, map_location=device, weights_only=False)
+            if ckpt.get("fingerprint") == self.fingerprint:
+                model.load_state_dict(ckpt["state_dict"])
+                optimizer.load_state_dict(ckpt["optimizer"])
+                order.set_state(ckpt["order_rng"])
+                torch.set_rng_state(ckpt["torch_rng"])
+                self.state = ckpt["state"]
+                log.info("resuming from %s at epoch %d", self.resume_path, self.state["epoch"])
+                for record in self.state["history"]:  # the curves restart whole, whatever survived of them
+                    self._log(record)
+            else:
+                log.info("%s belongs to another configuration: starting afresh", self.resume_path)
+        return self.state["epoch"]
+
+    def _log(self, record: dict) -> None:
+        if self.live is not None:
+            for split in self.metrics:
+                for key, value in record.items():
+                    if key.startswith(f"{split}_"):
+                        self.live.log_metric(f"{split}/{key[len(split) + 1:]}", value)
+            self.live.next_step()
+
+    def end_epoch(self, model, optimizer, order: torch.Generator, record: dict, score: float) -> None:
+        """Record the epoch, keep the weights if `score` (lower is better) is the best so far, save state."""
+        state = self.state
+        state["history"].append(record)
+        self._log(record)
+        if score < state["best"]:
+            state["best"], state["best_epoch"] = score, record["epoch"]
+            state["best_state"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        state["epoch"] = record["epoch"]
+        with atomic_path(self.resume_path) as tmp:
+            torch.save({"fingerprint": self.fingerprint, "state_dict": model.state_dict(),
+                        "optimizer": optimizer.state_dict(), "order_rng": order.get_state(),
+                        "torch_rng": torch.get_rng_state(), "state": state}, tmp)
+
+    def finish(self, model, save) -> dict:
+        """Load the best weights into `model`, call save(model, best_epoch, best_score); return the summary."""
+        model.load_state_dict(self.state["best_state"])
+        save(model, self.state["best_epoch"], self.state["best"])
+        return {k: v for k, v in self.state.items() if k != "best_state"}
+
+
+def save_checkpoint(path: Path, model, extra: dict) -> None:
+    """A state dict plus the configuration that rebuilds the module (never a pickled module)."""
+    with atomic_path(path) as tmp:
+        torch.save({"arch": model.cfg.to_dict(), "grid": dataclasses.asdict(model.grid),
+                    "state_dict": model.state_dict(), **extra}, tmp)

@@ -1,0 +1,79 @@
+"""Stage evaluate: importance-sampled NLL, samples, FID / KID against cached test statistics (SPEC 10)."""
+
+import logging
+import math
+
+import numpy as np
+import torch
+
+from npdraw.cli import main, run_config, stage_parser
+from npdraw.data.prepare import load_prepared
+from npdraw.device import pick_device
+from npdraw.evaluate import generate, importance_sampled
+from npdraw.features import FeatureExtractor, load_classifier, score
+from npdraw.io import save_image, write_json, write_npz
+from npdraw.train_model import fixed_targets, load_model
+from npdraw.viz import image_grid, titled
+
+
+def run() -> None:
+    p = stage_parser(__doc__)
+    p.add_argument("--data", required=True, help="prepared dataset folder")
+    p.add_argument("--splits", required=True, help="splits .npz of the run")
+    p.add_argument("--model", required=True, help="trained model checkpoint")
+    p.add_argument("--classifier", required=True, help="domain classifier checkpoint")
+    p.add_argument("--reference", required=True, help="cached reference statistics of the test images")
+    p.add_argument("--metrics", required=True, help="JSON: nll_nats / bits_per_dim, elbo, bce, kl, fid_domain, ...")
+    p.add_argument("--samples", required=True, help=".npz of the generated images (uint8) and canvases")
+    p.add_argument("--grid", required=True, help="PNG grid of generated images")
+    p.add_argument("--figure", required=True, help="PNG: sampled canvases above their decoded images (Fig. 5)")
+    p.add_argument("--device", default="auto", help="auto (GPU if visible), cpu or cuda")
+    p.add_argument("--batch-size", type=int, default=100, help="test images per NLL batch (memory only)")
+    args = p.parse_args()
+    cfg = run_config(args)
+    ev, log = cfg.evaluate, logging.getLogger("evaluate")
+    device = pick_device(args.device)
+    model = load_model(args.model, device)
+    binary = cfg.ds.output == "bernoulli"
+    test = np.load(args.splits)["test"]
+    scored = test[:ev.nll_images] if ev.nll_images else test
+    images = torch.from_numpy(np.asarray(load_prepared(args.data)["test_images"][scored]))
+    x = fixed_targets(images, binary, ev.seed).to(device)   # binarized once, with a fixed seed
+    est = importance_sampled(model, x, ev.nll_samples, args.batch_size, ev.seed)
+    dims = cfg.ds.channels * cfg.ds.image_size ** 2
+    metrics = {k: float(v.mean()) for k, v in est.items()}
+    metrics["nll_stderr_nats"] = float(est["nll_nats"].std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else None
+    if not binary:
+        metrics["bits_per_dim"] = metrics["nll_nats"] / (dims * math.log(2))
+    metrics.update({"nll_samples": ev.nll_samples, "nll_images": len(x), "test_images": len(test),
+                    "nll_subset": bool(len(x) < len(test)), "binarization": "fixed seed" if binary else "none"})
+    if len(x) < len(test):
+        log.info("NLL on %d of the %d test images (evaluate.nll_images)", len(x), len(test))
+    gen = generate(model.to(device), ev.samples, ev.seed)
+    reference = torch.load(args.reference, weights_only=False)
+    fe = FeatureExtractor(load_classifier(args.classifier))
+    domain = score(fe, reference["domain"], gen["images"], ev.kid_subset_size)
+    metrics.update({"fid_domain": domain["fid"], "kid_domain": domain["kid"], "kid_domain_std": domain["kid_std"]})
+    if reference["inception"] is not None:
+        inc = score(2048, reference["inception"], gen["images"], ev.kid_subset_size, ev.inception_weights)
+        metrics.update({"fid": inc["fid"], "kid": inc["kid"], "kid_std": inc["kid_std"]})
+    else:
+        metrics["inception"] = "skipped: torch-fidelity or its weights unavailable (see the reference_stats log)"
+    metrics.update({"generated": ev.samples, "fid_reference_images": reference["images"],
+                    "sample_rule": "prior sample -> canvas -> one draw from the decoder's distribution"})
+    write_json(args.metrics, metrics)
+    to_u8 = lambda t: (t * 255).round().to(torch.uint8).numpy()  # noqa: E731
+    write_npz(args.samples, images=to_u8(gen["images"]), canvases=to_u8(gen["canvases"]))
+    save_image(args.grid, titled(image_grid(gen["images"][:100], ncol=10, scale=2),
+                                 f"{cfg.dataset}: samples (FID domain {domain['fid']:.2f})"))
+    factor = cfg.ds.image_size // cfg.ds.canvas_size
+    canvas = gen["canvases"][:12]
+    canvas = torch.nn.functional.interpolate(canvas, scale_factor=factor) if factor > 1 else canvas
+    save_image(args.figure, titled(image_grid(torch.cat([canvas, gen["images"][:12]]), ncol=12, scale=3),
+                                   "sampled canvases (top) and their decoded images (bottom)"))
+    log.info("NLL %.2f nats (S = %d, %d images); FID domain %.3f", metrics["nll_nats"], ev.nll_samples,
+             len(x), domain["fid"])
+
+
+if __name__ == "__main__":
+    main(run)

@@ -1,0 +1,39 @@
+"""Stage reference_stats: FID / KID statistics of the test images, cached once per run's test split.
+
+Domain features (the trained classifier) always; standard Inception features
+when torch-fidelity and its weights are available (evaluate.inception decides
+whether their absence is skipped with one line or is an error).
+"""
+
+import numpy as np
+import torch
+
+from npdraw.cli import main, run_config, stage_parser
+from npdraw.data.prepare import load_prepared
+from npdraw.features import FeatureExtractor, inception_extractor, load_classifier, reference_state
+from npdraw.io import atomic_path
+from npdraw.train_model import fixed_targets
+
+
+def run() -> None:
+    p = stage_parser(__doc__)
+    p.add_argument("--data", required=True, help="prepared dataset folder")
+    p.add_argument("--splits", required=True, help="splits .npz of the run")
+    p.add_argument("--classifier", required=True, help="domain classifier checkpoint")
+    p.add_argument("--out", required=True, help="reference statistics .pt")
+    args = p.parse_args()
+    cfg = run_config(args)
+    ev = cfg.evaluate
+    test = np.load(args.splits)["test"][:ev.fid_images]
+    images = torch.from_numpy(np.asarray(load_prepared(args.data)["test_images"][test]))
+    x = fixed_targets(images, cfg.ds.output == "bernoulli", ev.seed)   # what samples are compared with
+    stats = {"images": len(x), "domain": reference_state(FeatureExtractor(load_classifier(args.classifier)), x,
+                                                         ev.kid_subset_size)}
+    weights = inception_extractor(ev.inception_weights, ev.inception == "require")
+    stats["inception"] = None if weights is None else reference_state(2048, x, ev.kid_subset_size, weights)
+    with atomic_path(args.out) as tmp:
+        torch.save(stats, tmp)
+
+
+if __name__ == "__main__":
+    main(run)

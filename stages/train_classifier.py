@@ -1,0 +1,45 @@
+"""Stage train_classifier: the domain feature extractor for fid_domain / kid_domain (SPEC 10).
+
+A small CNN trained on the dataset's own labels (MNIST / CIFAR-10 classes,
+Omniglot alphabets) over the run's training images; its penultimate layer is
+the feature that torchmetrics' FID and KID use.  Works offline, always.
+"""
+
+import logging
+
+import numpy as np
+import torch
+
+from npdraw.cli import main, run_config, stage_parser
+from npdraw.config import ParamsError
+from npdraw.data.prepare import load_prepared
+from npdraw.features import save_classifier, train_classifier
+from npdraw.io import write_json
+
+
+def run() -> None:
+    p = stage_parser(__doc__)
+    p.add_argument("--data", required=True, help="prepared dataset folder")
+    p.add_argument("--splits", required=True, help="splits .npz of the run")
+    p.add_argument("--out", required=True, help="classifier checkpoint .pt")
+    p.add_argument("--metrics", required=True, help="JSON: validation accuracy, classes")
+    args = p.parse_args()
+    cfg = run_config(args)
+    if cfg.ds.labels == "none":
+        raise ParamsError(f"datasets.{cfg.dataset}.labels = 'none': the domain FID classifier needs class labels, "
+                          f"and this dataset's files carry none")
+    arrays, splits = load_prepared(args.data), np.load(args.splits)
+    key = "train_labels" if cfg.ds.labels == "labels" else "train_alphabets"
+    take = lambda name, idx: torch.from_numpy(np.asarray(arrays[name][idx]))  # noqa: E731
+    c = cfg.classifier
+    model, stats = train_classifier(take("train_images", splits["train"]), take(key, splits["train"]).long(),
+                                    take("train_images", splits["valid"]), take(key, splits["valid"]).long(),
+                                    cfg.ds.channels, c.epochs, c.lr, c.batch_size, cfg.seed, c.width)
+    save_classifier(args.out, model, stats)
+    write_json(args.metrics, {"labels": cfg.ds.labels, **stats})
+    logging.getLogger("train_classifier").info("domain classifier: %d classes, validation accuracy %.3f",
+                                               stats["classes"], stats["valid_accuracy"])
+
+
+if __name__ == "__main__":
+    main(run)

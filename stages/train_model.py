@@ -1,0 +1,74 @@
+"""Stage train_model: encoder and decoder of NP-DRAW around the frozen prior (SPEC 8-9)."""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from dvclive import Live
+
+from npdraw.cli import main, run_config, stage_parser
+from npdraw.config import ParamsError
+from npdraw.data.prepare import load_prepared
+from npdraw.device import pick_device
+from npdraw.io import save_image, write_json
+from npdraw.model import hard_sample
+from npdraw.train_model import evaluate, fixed_targets, load_model, train_model
+from npdraw.train_prior import load_parses, load_prior
+from npdraw.viz import image_grid, titled
+
+
+def run() -> None:
+    p = stage_parser(__doc__)
+    p.add_argument("--data", required=True, help="prepared dataset folder")
+    p.add_argument("--splits", required=True, help="splits .npz of the run")
+    p.add_argument("--parses", required=True, help="parses .npz of the run (the regulariser's targets)")
+    p.add_argument("--prior", required=True, help="trained prior checkpoint")
+    p.add_argument("--out", required=True, help="best checkpoint .pt (state dict + configuration)")
+    p.add_argument("--reconstructions", required=True, help="PNG: validation images, canvases, decoded")
+    p.add_argument("--metrics", required=True, help="JSON: elbo_nats, bce_nats, kl_nats, reg_nats (valid, test)")
+    p.add_argument("--live", required=True, help="DVCLive folder for the training curves")
+    p.add_argument("--device", default="auto", help="auto (GPU if visible), cpu or cuda")
+    args = p.parse_args()
+    cfg = run_config(args)
+    log = logging.getLogger("train_model")
+    device = pick_device(args.device)
+    arrays, splits, parses = load_prepared(args.data), np.load(args.splits), load_parses(args.parses)
+    images = {s: torch.from_numpy(np.asarray(arrays["test_images" if s == "test" else "train_images"][splits[s]]))
+              for s in ("train", "valid", "test")}
+    prior = load_prior(args.prior, device)
+    if prior.cfg.parts != cfg.ds.bank_size or prior.cfg.steps != parses["train"].z_id.shape[1]:
+        raise ParamsError(f"{args.prior}: a prior for M = {prior.cfg.parts}, T = {prior.cfg.steps}, but this run has "
+                         f"M = {cfg.ds.bank_size}, T = {parses['train'].z_id.shape[1]}: retrain the prior")
+    resume = Path(args.out).with_name("resume.pt")
+    with Live(args.live, dvcyaml=False, save_dvc_exp=False, report=None) as live:
+        live.log_params({"model": dict(cfg.model), "dataset": cfg.dataset, "profile": cfg.profile})
+        state = train_model(cfg, prior, images, parses, Path(args.out), resume, device, live)
+    model = load_model(args.out, device)
+    binary = cfg.ds.output == "bernoulli"
+    scores = {s: evaluate(model, fixed_targets(images[s], binary, cfg.seed).to(device), parses[s].to(device),
+                          seed=cfg.seed) for s in ("valid", "test")}
+    history = state["history"]
+    write_json(args.metrics, {**scores["test"], "valid": scores["valid"], "test": scores["test"],
+                              "best_epoch": state["best_epoch"], "epochs": len(history),
+                              "train_images_per_s": float(np.mean([h["images_per_s"] for h in history])),
+                              "epoch_seconds": float(np.mean([h["seconds"] for h in history])),
+                              "history": history})
+    # Reconstructions: image | canvas of a hard sample z ~ q(z|x) | decoded mean.
+    n = cfg.model.reconstructions
+    x = fixed_targets(images["valid"][:n], binary, cfg.seed).to(device)
+    with torch.no_grad():
+        canvas = model.canvas(*hard_sample(model.encoder(x), torch.Generator().manual_seed(cfg.seed)))
+        decoded = model.output.mean(model.decoder(canvas))
+    factor = cfg.ds.image_size // cfg.ds.canvas_size
+    canvas_up = torch.nn.functional.interpolate(canvas, scale_factor=factor) if factor > 1 else canvas
+    rows = torch.stack([x, canvas_up, decoded], 1).flatten(0, 1).cpu()
+    save_image(args.reconstructions, titled(image_grid(rows, ncol=12, scale=3),
+                                            "validation image | canvas of z ~ q(z|x) | decoded mean"))
+    resume.unlink(missing_ok=True)
+    log.info("test ELBO %.2f nats (BCE %.2f, KL %.2f); best epoch %d", scores["test"]["elbo_nats"],
+             scores["test"]["bce_nats"], scores["test"]["kl_nats"], state["best_epoch"])
+
+
+if __name__ == "__main__":
+    main(run)

@@ -1,0 +1,57 @@
+"""FID / KID through torchmetrics with the domain extractor; the Inception path's refusal."""
+
+import numpy as np
+import pytest
+import torch
+
+from npdraw.config import ParamsError
+from npdraw.features import (DomainClassifier, FeatureExtractor, inception_extractor, load_classifier,
+                             reference_state, save_classifier, score, train_classifier)
+
+
+def extractor(seed=0):
+    torch.manual_seed(seed)
+    return FeatureExtractor(DomainClassifier(1, 10, width=8, num_features=16))
+
+
+def images(n=400, seed=0):
+    return torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(seed))
+
+
+def test_fid_of_a_set_with_itself_is_zero_and_a_shifted_set_is_larger():
+    fe, x = extractor(), images()
+    ref = reference_state(fe, x, kid_subset=100)
+    same = score(fe, ref, x, kid_subset=100)
+    assert abs(same["fid"]) < 1e-6 and abs(same["kid"]) < 1e-5
+    shifted = score(fe, ref, (x * 0.3 + 0.6).clamp(0, 1), kid_subset=100)
+    assert shifted["fid"] > 100 * max(abs(same["fid"]), 1e-9) and shifted["kid"] > same["kid"]
+    other = score(fe, ref, images(seed=1), kid_subset=100)
+    assert 0 < other["fid"] < shifted["fid"]  # a fresh draw from the same distribution is close
+
+
+def test_statistics_do_not_depend_on_batch_size():
+    fe, x, y = extractor(), images(), images(300, seed=2)
+    a = score(fe, reference_state(fe, x, 100, batch_size=400), y, 100, batch_size=300)
+    b = score(fe, reference_state(fe, x, 100, batch_size=33), y, 100, batch_size=7)
+    assert a["fid"] == pytest.approx(b["fid"], rel=1e-6)
+
+
+def test_domain_classifier_learns_and_roundtrips(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 2, (600,), generator=g)
+    x = torch.zeros(600, 1, 28, 28, dtype=torch.uint8)
+    x[labels == 0, :, :14] = 255   # class 0: top half lit
+    x[labels == 1, :, 14:] = 255   # class 1: bottom half lit
+    model, stats = train_classifier(x[:500], labels[:500], x[500:], labels[500:], 1, epochs=2, lr=3e-3,
+                                    batch_size=50, seed=0, width=8)
+    assert stats["classes"] == 2 and stats["valid_accuracy"] > 0.95
+    save_classifier(tmp_path / "c.pt", model, stats)
+    again = load_classifier(tmp_path / "c.pt")
+    probe = x[:5].float() / 255
+    torch.testing.assert_close(again.features(probe), model.eval().features(probe))
+
+
+def test_inception_path_skips_or_refuses_clearly(tmp_path):
+    assert inception_extractor(None, required=False) is None
+    with pytest.raises(ParamsError, match="evaluate.inception = 'require'"):
+        inception_extractor(str(tmp_path / "missing.pth"), required=True)

@@ -1,0 +1,216 @@
+"""The full model: shapes and losses per dataset, exact rendering, KL, output likelihoods, training."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from npdraw.canvas import Grid, render
+from npdraw.model import (Bernoulli, LogisticMixture, hard_sample, kl_bernoulli, kl_categorical, one_hots,
+                          relaxed_sample, step_kl)
+from npdraw.parse import parse_cells
+from npdraw.prior import Prior
+from npdraw.train_model import build_model, evaluate, fixed_targets, load_model, temperature, train_model
+from npdraw.train_prior import Latents, prior_config
+
+
+def tiny(make_cfg, dataset, **model):
+    cfg = make_cfg(dataset=dataset, profile="paper", model={"width": 16, **model},
+                   prior={"width": 16, "layers": 1, "heads": 2})
+    grid = Grid.for_dataset(cfg.ds)
+    torch.manual_seed(0)
+    bank = torch.rand(cfg.ds.bank_size, cfg.ds.channels, cfg.ds.patch_size, cfg.ds.patch_size)
+    prior = Prior(prior_config(cfg, grid), bank, grid)
+    return cfg, build_model(cfg, prior)
+
+
+def fake_batch(cfg, b=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    ds, t = cfg.ds, Grid.for_dataset(cfg.ds).cells
+    x = torch.randint(0, 256, (b, ds.channels, ds.image_size, ds.image_size), generator=g).float() / 255
+    if ds.output == "bernoulli":
+        x = torch.bernoulli(x, generator=g)
+    parse = (torch.randint(0, ds.bank_size, (b, t), generator=g), torch.arange(t).expand(b, t),
+             torch.rand(b, t, generator=g) < 0.5)
+    return x, parse
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "binarized_mnist", "omniglot", "cifar10", "celeba"])
+def test_shapes_and_finite_losses(make_cfg, dataset):
+    cfg, model = tiny(make_cfg, dataset)
+    x, parse = fake_batch(cfg)
+    q = model.encoder(x)
+    t, m = Grid.for_dataset(cfg.ds).cells, cfg.ds.bank_size
+    assert [tuple(v.shape) for v in q] == [(4, t, m), (4, t, t), (4, t)]
+    terms, canvas = model.terms(x, x, parse, tau=0.7, hard_id=False)
+    assert canvas.shape == (4, cfg.ds.channels, cfg.ds.canvas_size, cfg.ds.canvas_size)
+    assert model.decoder(canvas).shape[-2:] == (cfg.ds.image_size, cfg.ds.image_size)
+    for name, value in terms.items():
+        assert value.shape == (4,) and torch.isfinite(value).all(), name
+    assert (terms["kl"] >= -1e-5).all() and (terms["ce"] > 0).all() and (terms["log_px"] < 0).all()
+    loss = (-(terms["log_px"] - terms["kl"]) + cfg.ds.lambda_reg * terms["ce"]).mean()
+    loss.backward()
+    assert model.encoder.head_id.weight.grad.abs().sum() > 0 and model.decoder.out.weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.prior.parameters())  # the prior is frozen
+
+
+def test_hard_samples_render_the_parsers_canvas(make_cfg):
+    cfg, model = tiny(make_cfg, "mnist")
+    grid = Grid.for_dataset(cfg.ds)
+    x = torch.bernoulli(torch.full((3, 1, 28, 28), 0.2), generator=torch.Generator().manual_seed(1))
+    z_id, z_is = parse_cells(x, model.bank, grid, 0.01)
+    z_loc = torch.arange(grid.cells).expand_as(z_id)
+    expected = render(model.bank, z_id, z_loc, z_is, grid)
+    assert torch.equal(model.canvas(z_id, z_loc, z_is), expected)                       # indices
+    assert torch.equal(model.canvas(*one_hots(z_id, z_loc, z_is, 50, 36)), expected)  # one-hots
+    # Straight-through samples are exact one-hots in the forward pass: the canvas is a hard render.
+    q = tuple(torch.randn(3, 36, n) for n in (50, 36)) + (torch.randn(3, 36),)
+    zi, zl, zs = relaxed_sample(q, tau=0.5, hard_id=True)
+    hard = (zi.argmax(-1), zl.argmax(-1), zs > 0.5)
+    assert torch.equal(model.canvas(zi, zl, zs), render(model.bank, *hard, grid))
+
+
+def test_kl_nonnegative_and_zero_at_the_prior(make_cfg):
+    cfg, model = tiny(make_cfg, "mnist")
+    x, _ = fake_batch(cfg)
+    q = model.encoder(x)
+    z = hard_sample(q, torch.Generator().manual_seed(0))
+    p = model.prior.logits(*z)
+    assert (step_kl(q, p) >= -1e-6).all()
+    torch.testing.assert_close(step_kl(p, p), torch.zeros_like(p[2]), atol=1e-6, rtol=0)
+    a, b = torch.randn(6, 9), torch.randn(6, 9)
+    assert (kl_categorical(a, b) >= 0).all() and (kl_bernoulli(a, b) >= -1e-7).all()
+    # Against the definition on a two-point case.
+    qp, pp = torch.sigmoid(torch.tensor(0.3)), torch.sigmoid(torch.tensor(-1.2))
+    expected = qp * torch.log(qp / pp) + (1 - qp) * torch.log((1 - qp) / (1 - pp))
+    torch.testing.assert_close(kl_bernoulli(torch.tensor(0.3), torch.tensor(-1.2)), expected)
+
+
+def test_bernoulli_likelihood_sums_to_one():
+    params = torch.randn(1, 1, 1, 2)
+    values = torch.tensor(list(itertools.product([0.0, 1.0], repeat=2))).reshape(4, 1, 1, 2)
+    total = Bernoulli(1).log_prob(params.expand(4, -1, -1, -1), values).exp().sum()
+    torch.testing.assert_close(total, torch.tensor(1.0))
+
+
+@pytest.mark.parametrize("channels, n_mix", [(1, 3), (3, 1), (3, 2)])
+def test_logistic_mixture_sums_to_one_over_the_256_levels(channels, n_mix):
+    torch.manual_seed(channels + n_mix)
+    dist = LogisticMixture(channels, n_mix)
+    params = torch.randn(1, dist.params, 1, 1)
+    levels = torch.arange(256, dtype=torch.float32) / 255
+    if channels == 1:
+        x = levels.reshape(256, 1, 1, 1)
+        total = dist.log_prob(params.expand(256, -1, -1, -1), x).exp().sum()
+    else:
+        # Sum over all 256^3 colours in chunks: a proper distribution over the joint space.
+        grid = torch.cartesian_prod(levels, levels, levels)
+        total = torch.zeros(())
+        for chunk in grid.split(65536):
+            x = chunk.reshape(-1, 3, 1, 1)
+            total = total + dist.log_prob(params.expand(len(x), -1, -1, -1), x).double().exp().sum()
+    torch.testing.assert_close(total.double(), torch.tensor(1.0, dtype=torch.float64), atol=2e-3, rtol=0)
+    sample = dist.sample(params.expand(5, -1, 4, 4).contiguous())
+    assert sample.shape == (5, channels, 4, 4) and torch.equal(sample, torch.round(sample * 255) / 255)
+
+
+def test_temperature_schedule():
+    assert temperature(0, 100, 1.0, 0.5) == 1.0
+    assert temperature(99, 100, 1.0, 0.5) == pytest.approx(0.5)
+    assert 0.5 < temperature(50, 100, 1.0, 0.5) < 1.0
+
+
+def mnist_like(n, seed=0):
+    """Strokes on a blank background, uint8, with their parses against the model's bank."""
+    rng = np.random.default_rng(seed)
+    img = np.zeros((n, 1, 28, 28), np.uint8)
+    for i in range(n):
+        r, c = rng.integers(3, 18, 2)
+        img[i, 0, r:r + 8, c:c + 3] = 255
+        img[i, 0, r + 5:r + 8, c:c + 8] = 200
+    return torch.from_numpy(img)
+
+
+def parses_for(model, images, grid):
+    x = images.float() / 255
+    z_id, z_is = parse_cells(x, model.bank, grid, 0.01)
+    return Latents(z_id, torch.arange(grid.cells).expand_as(z_id).clone(), z_is)
+
+
+def test_training_lowers_the_validation_loss(make_cfg, tmp_path):
+    cfg, model = tiny(make_cfg, "mnist", epochs=6, batch_size=32, lr=3e-3, decoder_lr_scale=1.0)
+    grid = Grid.for_dataset(cfg.ds)
+    images = {"train": mnist_like(320), "valid": mnist_like(64, seed=1)}
+    parses = {k: parses_for(model, v, grid) for k, v in images.items()}
+    valid_x = fixed_targets(images["valid"], True, 0)
+    before = evaluate(model, valid_x, parses["valid"])
+    state = train_model(cfg, model.prior, images, parses, tmp_path / "m.pt", tmp_path / "m.resume",
+                        torch.device("cpu"))
+    trained = load_model(tmp_path / "m.pt")
+    after = evaluate(trained, valid_x, parses["valid"])
+    assert after["elbo_nats"] > before["elbo_nats"] + 50, (before, after)
+    assert after["reg_nats"] < before["reg_nats"]
+    assert len(state["history"]) == 6 and trained.training is False
+
+
+class Stop(Exception):
+    pass
+
+
+class StopAfter:
+    def __init__(self, epochs):
+        self.left = epochs
+
+    def log_metric(self, *args):
+        pass
+
+    def next_step(self):
+        self.left -= 1
+        if self.left < 0:
+            raise Stop
+
+
+def test_resume_gives_the_same_training_as_uninterrupted(make_cfg, tmp_path):
+    cfg, model = tiny(make_cfg, "mnist", epochs=3, batch_size=40)
+    grid = Grid.for_dataset(cfg.ds)
+    images = {"train": mnist_like(120), "valid": mnist_like(40, seed=1)}
+    parses = {k: parses_for(model, v, grid) for k, v in images.items()}
+    cpu = torch.device("cpu")
+    straight = train_model(cfg, model.prior, images, parses, tmp_path / "a.pt", tmp_path / "a.r", cpu)
+    with pytest.raises(Stop):
+        train_model(cfg, model.prior, images, parses, tmp_path / "b.pt", tmp_path / "b.r", cpu, live=StopAfter(1))
+    resumed = train_model(cfg, model.prior, images, parses, tmp_path / "b.pt", tmp_path / "b.r", cpu)
+    assert [h["train_loss_nats"] for h in resumed["history"]] == [h["train_loss_nats"] for h in straight["history"]]
+    a, b = torch.load(tmp_path / "a.pt", weights_only=True), torch.load(tmp_path / "b.pt", weights_only=True)
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+
+
+def test_nan_stops_training_naming_the_term(make_cfg, tmp_path):
+    cfg, model = tiny(make_cfg, "mnist", epochs=1, batch_size=40)
+    grid = Grid.for_dataset(cfg.ds)
+    images = {"train": mnist_like(80), "valid": mnist_like(40, seed=1)}
+    parses = {k: parses_for(model, v, grid) for k, v in images.items()}
+    with torch.no_grad():
+        model.prior.head_is[2].bias.fill_(float("nan"))  # the prior's conditionals become NaN -> KL
+    with pytest.raises(FloatingPointError, match=r"model epoch 1, step 1: KL = nan"):
+        train_model(cfg, model.prior, images, parses, tmp_path / "m.pt", tmp_path / "m.r", torch.device("cpu"))
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_latent_editing_pastes_the_region(make_cfg):
+    from npdraw.editing import paste_region
+
+    cfg, model = tiny(make_cfg, "mnist")
+    model.eval()
+    xa, _ = fake_batch(cfg, b=2, seed=1)
+    xb, _ = fake_batch(cfg, b=2, seed=2)
+    whole = paste_region(model, xa, xb, (0, 28, 0, 28))
+    torch.testing.assert_close(whole["edited"], whole["canvas_b"])
+    torch.testing.assert_close(whole["decoded_edited"], whole["decoded_b"])
+    half = paste_region(model, xa, xb, (0, 28, 14, 28))
+    torch.testing.assert_close(half["edited"][..., :14], half["canvas_a"][..., :14])
+    torch.testing.assert_close(half["edited"][..., 14:], half["canvas_b"][..., 14:])
+    assert half["decoded_edited"].shape == (2, 1, 28, 28)
+    with pytest.raises(ValueError, match="region"):
+        paste_region(model, xa, xb, (0, 40, 0, 5))

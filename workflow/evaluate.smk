@@ -1,0 +1,82 @@
+# Evaluation (SPEC 10): domain feature extractor, cached test statistics, NLL / samples / FID.
+
+
+rule train_classifier:
+    input:
+        script="stages/train_classifier.py",
+        code=wf.code("features.py"),
+        data="data/prepared/{dataset}",
+        splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
+    output:
+        model="results/{dataset}/{profile}/{split}/seed{seed}/classifier/classifier.pt",
+        metrics="results/{dataset}/{profile}/{split}/seed{seed}/metrics/classifier.json",
+    log:
+        "results/{dataset}/{profile}/{split}/seed{seed}/logs/train_classifier.log",
+    threads: 16  # capped by --cores; torch uses them all
+    conda:
+        "envs/npdraw.yaml"
+    params:
+        py=PY,
+        cfg=wf.stage_params(config, "ds", "classifier"),
+    shell:
+        "{params.py} stages/train_classifier.py --params params.yaml --dataset {wildcards.dataset}"
+        " --profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed}"
+        " --data {input.data} --splits {input.splits} --out {output.model} --metrics {output.metrics}"
+        " 2> {log}"
+
+
+rule reference_stats:
+    input:
+        script="stages/reference_stats.py",
+        code=wf.code("features.py"),
+        data="data/prepared/{dataset}",
+        splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
+        classifier="results/{dataset}/{profile}/{split}/seed{seed}/classifier/classifier.pt",
+    output:
+        stats="results/{dataset}/{profile}/{split}/seed{seed}/reference/stats.pt",
+    log:
+        "results/{dataset}/{profile}/{split}/seed{seed}/logs/reference_stats.log",
+    threads: 16  # capped by --cores; torch uses them all
+    conda:
+        "envs/npdraw.yaml"
+    params:
+        py=PY,
+        cfg=wf.stage_params(config, "ds", "evaluate"),
+    shell:
+        "{params.py} stages/reference_stats.py --params params.yaml --dataset {wildcards.dataset}"
+        " --profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed}"
+        " --data {input.data} --splits {input.splits} --classifier {input.classifier}"
+        " --out {output.stats} 2> {log}"
+
+
+rule evaluate:
+    input:
+        script="stages/evaluate.py",
+        code=wf.code("evaluate.py", "features.py", "model.py"),
+        data="data/prepared/{dataset}",
+        splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
+        model="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/best.pt",
+        classifier="results/{dataset}/{profile}/{split}/seed{seed}/classifier/classifier.pt",
+        reference="results/{dataset}/{profile}/{split}/seed{seed}/reference/stats.pt",
+    output:
+        metrics="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/metrics/eval.json",
+        samples="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/eval/samples.npz",
+        grid="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/eval/samples.png",
+        figure="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/figures/canvases_and_samples.png",
+    log:
+        "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/logs/evaluate.log",
+    threads: 16  # capped by --cores; torch uses them all
+    resources:
+        gpu=1,
+    conda:
+        "envs/npdraw.yaml"
+    params:
+        py=PY,
+        cfg=wf.stage_params(config, "ds", "evaluate"),
+    shell:
+        "{params.py} stages/evaluate.py --params params.yaml --dataset {wildcards.dataset}"
+        " --profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed}"
+        " --variant {wildcards.variant} --data {input.data} --splits {input.splits}"
+        " --model {input.model} --classifier {input.classifier} --reference {input.reference}"
+        " --metrics {output.metrics} --samples {output.samples} --grid {output.grid}"
+        " --figure {output.figure} 2> {log}"

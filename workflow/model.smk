@@ -1,0 +1,56 @@
+# The full model: encoder and decoder trained around the frozen prior (SPEC 8-9).
+
+
+rule train_model:
+    input:
+        script="stages/train_model.py",
+        code=wf.code("model.py", "train_model.py", "training.py", "canvas.py", "device.py"),
+        data="data/prepared/{dataset}",
+        splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
+        parses="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/parses.npz",
+        prior="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/prior/best.pt",
+    output:
+        model="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/best.pt",
+        reconstructions="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/reconstructions.png",
+        metrics="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/metrics/model.json",
+        live=directory("results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/live"),
+    log:
+        "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/logs/train_model.log",
+    threads: 16  # capped by --cores; torch uses them all
+    resources:
+        gpu=1,
+    conda:
+        "envs/npdraw.yaml"
+    params:
+        py=PY,
+        cfg=wf.stage_params(config, "ds", "model"),
+    shell:
+        "{params.py} stages/train_model.py --params params.yaml --dataset {wildcards.dataset}"
+        " --profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed}"
+        " --variant {wildcards.variant} --data {input.data} --splits {input.splits}"
+        " --parses {input.parses} --prior {input.prior} --out {output.model}"
+        " --reconstructions {output.reconstructions} --metrics {output.metrics}"
+        " --live {output.live} 2> {log}"
+
+
+rule edit_latents:
+    input:
+        script="stages/edit_latents.py",
+        code=wf.code("editing.py", "model.py", "canvas.py"),
+        data="data/prepared/{dataset}",
+        splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
+        model="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/best.pt",
+    output:
+        figure="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/figures/latent_edit.png",
+    log:
+        "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/logs/edit_latents.log",
+    conda:
+        "envs/npdraw.yaml"
+    params:
+        py=PY,
+        cfg=wf.stage_params(config, "ds"),
+    shell:
+        "{params.py} stages/edit_latents.py --params params.yaml --dataset {wildcards.dataset}"
+        " --profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed}"
+        " --variant {wildcards.variant} --data {input.data} --splits {input.splits}"
+        " --model {input.model} --out {output.figure} 2> {log}"

@@ -11,8 +11,16 @@ from npdraw.config import ParamsError, load_params, resolve
 from npdraw.data.sources import DataError
 
 
-def stage_parser(description: str, run: bool = True) -> argparse.ArgumentParser:
-    """Parser with --params and, for per-run stages, the run's choices (default: params.yaml's)."""
+COMMON = {
+    "data": dict(required=True, help="prepared dataset folder"),
+    "splits": dict(required=True, help="splits .npz of the run"),
+    "device": dict(default="auto", help="auto (the first visible GPU, else the CPU), cpu or cuda"),
+}
+
+
+def stage_parser(description: str, run: bool = True, common: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+    """Parser with --params and, for per-run stages, the run's choices (default: params.yaml's);
+    `common` adds the arguments many stages share (--data, --splits, --device)."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
     p.add_argument("--dataset", help="a key of `datasets` in params (default: params' `dataset`)")
@@ -21,6 +29,8 @@ def stage_parser(description: str, run: bool = True) -> argparse.ArgumentParser:
         p.add_argument("--split", help="full, digit-F, sample-F, character-F, alphabet-F")
         p.add_argument("--seed", type=int, help="run seed")
         p.add_argument("--variant", help="ablation variant, e.g. base or K6-M10")
+    for name in common:
+        p.add_argument(f"--{name}", **COMMON[name])
     return p
 
 

@@ -43,6 +43,16 @@ def importance_sampled(model, x: torch.Tensor, samples: int, batch_size: int = 1
     return {k: torch.cat(v).cpu().numpy() for k, v in out.items()}
 
 
+def nll_summary(est: dict, dims: int, binary: bool) -> dict:
+    """Means of the per-image estimates; bits per dimension for the colour datasets."""
+    out = {k: float(v.mean()) for k, v in est.items()}
+    n = len(est["nll_nats"])
+    out["nll_stderr_nats"] = float(est["nll_nats"].std(ddof=1) / math.sqrt(n)) if n > 1 else None
+    if not binary:
+        out["bits_per_dim"] = out["nll_nats"] / (dims * math.log(2))
+    return out
+
+
 @torch.no_grad()
 def generate(model, n: int, seed: int, batch_size: int = 500) -> dict[str, torch.Tensor]:
     """n images from the model: latents from the prior (cached sampler), canvas, then a draw

@@ -44,6 +44,10 @@ def summary(params_path: str = "params.yaml") -> str:
         nll = (f"{e['bits_per_dim']:.3f} bits/dim" if "bits_per_dim" in e else f"{e['nll_nats']:.2f} nats")
         lines.append(f"  NLL (test)         {nll}, importance sampled with S={e['nll_samples']} on "
                      f"{e['nll_images']} of {e['test_images']} test images")
+        if "static_binarized_test" in e:
+            st = e["static_binarized_test"]
+            lines.append(f"  NLL (static MNIST) {st['nll_nats']:.2f} nats on {st['images']} images of Larochelle's "
+                         f"binarized test set")
         fid = f"FID (Inception) {e['fid']:.2f}; " if "fid" in e else "FID (Inception) not computed; "
         lines.append(f"  FID                {fid}domain FID {e['fid_domain']:.3f}, KID {e['kid_domain']:.4f} "
                      f"({e['generated']} samples vs {e['fid_reference_images']} test images)")

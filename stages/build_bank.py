@@ -12,9 +12,7 @@ from npdraw.viz import image_grid, titled
 
 
 def run() -> None:
-    p = stage_parser(__doc__)
-    p.add_argument("--data", required=True, help="prepared dataset folder")
-    p.add_argument("--splits", required=True, help="splits .npz of the run")
+    p = stage_parser(__doc__, common=("data", "splits"))
     p.add_argument("--out", required=True, help="bank .npy, float32 (M, C, K, K)")
     p.add_argument("--picture", required=True, help="PNG of the bank")
     p.add_argument("--metrics", required=True, help="JSON: k-medoids objective, sizes, time")

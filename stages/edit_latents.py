@@ -18,9 +18,7 @@ from npdraw.viz import image_grid, titled
 
 
 def run() -> None:
-    p = stage_parser(__doc__)
-    p.add_argument("--data", required=True, help="prepared dataset folder")
-    p.add_argument("--splits", required=True, help="splits .npz of the run")
+    p = stage_parser(__doc__, common=("data", "splits"))
     p.add_argument("--model", required=True, help="trained model checkpoint")
     p.add_argument("--out", required=True, help="PNG figure")
     p.add_argument("--pairs", type=int, default=8, help="(A, B) pairs: test images 2i and 2i+1")

@@ -1,7 +1,6 @@
 """Stage evaluate: importance-sampled NLL, samples, FID / KID against cached test statistics (SPEC 10)."""
 
 import logging
-import math
 
 import numpy as np
 import torch
@@ -9,7 +8,7 @@ import torch
 from npdraw.cli import main, run_config, stage_parser
 from npdraw.data.prepare import load_prepared
 from npdraw.device import pick_device
-from npdraw.evaluate import generate, importance_sampled
+from npdraw.evaluate import generate, importance_sampled, nll_summary
 from npdraw.features import FeatureExtractor, load_classifier, score
 from npdraw.io import save_image, write_json, write_npz
 from npdraw.train_model import fixed_targets, load_model
@@ -17,9 +16,7 @@ from npdraw.viz import image_grid, titled
 
 
 def run() -> None:
-    p = stage_parser(__doc__)
-    p.add_argument("--data", required=True, help="prepared dataset folder")
-    p.add_argument("--splits", required=True, help="splits .npz of the run")
+    p = stage_parser(__doc__, common=("data", "splits", "device"))
     p.add_argument("--model", required=True, help="trained model checkpoint")
     p.add_argument("--classifier", required=True, help="domain classifier checkpoint")
     p.add_argument("--reference", required=True, help="cached reference statistics of the test images")
@@ -27,7 +24,6 @@ def run() -> None:
     p.add_argument("--samples", required=True, help=".npz of the generated images (uint8) and canvases")
     p.add_argument("--grid", required=True, help="PNG grid of generated images")
     p.add_argument("--figure", required=True, help="PNG: sampled canvases above their decoded images (Fig. 5)")
-    p.add_argument("--device", default="auto", help="auto (GPU if visible), cpu or cuda")
     p.add_argument("--batch-size", type=int, default=100, help="test images per NLL batch (memory only)")
     args = p.parse_args()
     cfg = run_config(args)
@@ -35,20 +31,22 @@ def run() -> None:
     device = pick_device(args.device)
     model = load_model(args.model, device)
     binary = cfg.ds.output == "bernoulli"
-    test = np.load(args.splits)["test"]
+    arrays, test = load_prepared(args.data), np.load(args.splits)["test"]
     scored = test[:ev.nll_images] if ev.nll_images else test
-    images = torch.from_numpy(np.asarray(load_prepared(args.data)["test_images"][scored]))
+    images = torch.from_numpy(np.asarray(arrays["test_images"][scored]))
     x = fixed_targets(images, binary, ev.seed).to(device)   # binarized once, with a fixed seed
-    est = importance_sampled(model, x, ev.nll_samples, args.batch_size, ev.seed)
     dims = cfg.ds.channels * cfg.ds.image_size ** 2
-    metrics = {k: float(v.mean()) for k, v in est.items()}
-    metrics["nll_stderr_nats"] = float(est["nll_nats"].std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else None
-    if not binary:
-        metrics["bits_per_dim"] = metrics["nll_nats"] / (dims * math.log(2))
+    metrics = nll_summary(importance_sampled(model, x, ev.nll_samples, args.batch_size, ev.seed), dims, binary)
     metrics.update({"nll_samples": ev.nll_samples, "nll_images": len(x), "test_images": len(test),
                     "nll_subset": bool(len(x) < len(test)), "binarization": "fixed seed" if binary else "none"})
     if len(x) < len(test):
         log.info("NLL on %d of the %d test images (evaluate.nll_images)", len(x), len(test))
+    if "static_test_images" in arrays:  # MNIST: also Larochelle's statically binarized test set
+        static = arrays["static_test_images"][:ev.nll_images or None]
+        xs = torch.from_numpy(np.asarray(static)).float().div(255).to(device)
+        metrics["static_binarized_test"] = {
+            **nll_summary(importance_sampled(model, xs, ev.nll_samples, args.batch_size, ev.seed), dims, binary),
+            "images": len(xs), "source": "Larochelle binarized MNIST test set (static binarization)"}
     gen = generate(model.to(device), ev.samples, ev.seed)
     reference = torch.load(args.reference, weights_only=False)
     fe = FeatureExtractor(load_classifier(args.classifier))

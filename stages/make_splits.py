@@ -9,8 +9,7 @@ from npdraw.io import write_json, write_npz
 
 
 def run() -> None:
-    p = stage_parser(__doc__)
-    p.add_argument("--data", required=True, help="prepared dataset folder")
+    p = stage_parser(__doc__, common=("data",))
     p.add_argument("--out", required=True, help="splits .npz (train, valid, test index arrays)")
     p.add_argument("--summary", required=True, help="JSON summary: counts, digits / characters chosen")
     args = p.parse_args()

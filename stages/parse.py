@@ -17,9 +17,7 @@ SHOW = 32  # test images in the picture
 
 
 def run() -> None:
-    p = stage_parser(__doc__)
-    p.add_argument("--data", required=True, help="prepared dataset folder")
-    p.add_argument("--splits", required=True, help="splits .npz of the run")
+    p = stage_parser(__doc__, common=("data", "splits"))
     p.add_argument("--bank", required=True, help="bank .npy")
     p.add_argument("--out", required=True, help="parses .npz: {split}_z_id / _z_loc / _z_is, (N, T)")
     p.add_argument("--picture", required=True, help="PNG: test images next to their parsed canvases")

@@ -16,9 +16,7 @@ from npdraw.train_model import fixed_targets
 
 
 def run() -> None:
-    p = stage_parser(__doc__)
-    p.add_argument("--data", required=True, help="prepared dataset folder")
-    p.add_argument("--splits", required=True, help="splits .npz of the run")
+    p = stage_parser(__doc__, common=("data", "splits"))
     p.add_argument("--classifier", required=True, help="domain classifier checkpoint")
     p.add_argument("--out", required=True, help="reference statistics .pt")
     args = p.parse_args()

@@ -18,9 +18,7 @@ from npdraw.io import write_json
 
 
 def run() -> None:
-    p = stage_parser(__doc__)
-    p.add_argument("--data", required=True, help="prepared dataset folder")
-    p.add_argument("--splits", required=True, help="splits .npz of the run")
+    p = stage_parser(__doc__, common=("data", "splits"))
     p.add_argument("--out", required=True, help="classifier checkpoint .pt")
     p.add_argument("--metrics", required=True, help="JSON: validation accuracy, classes")
     args = p.parse_args()

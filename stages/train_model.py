@@ -19,16 +19,13 @@ from npdraw.viz import image_grid, titled
 
 
 def run() -> None:
-    p = stage_parser(__doc__)
-    p.add_argument("--data", required=True, help="prepared dataset folder")
-    p.add_argument("--splits", required=True, help="splits .npz of the run")
+    p = stage_parser(__doc__, common=("data", "splits", "device"))
     p.add_argument("--parses", required=True, help="parses .npz of the run (the regulariser's targets)")
     p.add_argument("--prior", required=True, help="trained prior checkpoint")
     p.add_argument("--out", required=True, help="best checkpoint .pt (state dict + configuration)")
     p.add_argument("--reconstructions", required=True, help="PNG: validation images, canvases, decoded")
     p.add_argument("--metrics", required=True, help="JSON: elbo_nats, bce_nats, kl_nats, reg_nats (valid, test)")
     p.add_argument("--live", required=True, help="DVCLive folder for the training curves")
-    p.add_argument("--device", default="auto", help="auto (GPU if visible), cpu or cuda")
     args = p.parse_args()
     cfg = run_config(args)
     log = logging.getLogger("train_model")

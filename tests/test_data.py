@@ -177,7 +177,7 @@ def test_prepare_from_fixture_mirror_and_atomicity(empty_mirror, tmp_path, param
 def test_prepare_mnist_from_mirror(tmp_path, params, monkeypatch):
     monkeypatch.setenv("NPDRAW_DATA", str(MIRROR))
     manifest = prepare("mnist", params["datasets"]["mnist"], tmp_path / "mnist", allow_download=False)
-    assert manifest["counts"] == {"train": 60000, "test": 10000}
+    assert manifest["counts"] == {"train": 60000, "test": 10000, "static_test": 10000}
     arrays = load_prepared(tmp_path / "mnist")
     assert np.bincount(arrays["train_labels"]).tolist()[:2] == [5923, 6742]
     assert manifest["provenance"]["files"]["train-images-idx3-ubyte.gz"]["md5"] == "f68b3c2dcbeaaa9fbdd348bbdeb94873"

@@ -1,7 +1,6 @@
 """Importance-sampled NLL against an exactly computable marginal likelihood."""
 
 import numpy as np
-import pytest
 import torch
 
 from npdraw.canvas import Grid

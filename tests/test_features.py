@@ -1,6 +1,5 @@
 """FID / KID through torchmetrics with the domain extractor; the Inception path's refusal."""
 
-import numpy as np
 import pytest
 import torch
 

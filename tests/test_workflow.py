@@ -135,6 +135,15 @@ def test_smoke_pipeline_with_snakemake(repo_copy):
     assert model["epochs"] == 2 and model["elbo_nats"] == pytest.approx(-model["bce_nats"] - model["kl_nats"])
     assert 0 < model["bce_nats"] < 784 * np.log(2) and model["kl_nats"] >= 0
     assert not (run / "base/model/resume.pt").exists()
+    ev = json.loads((run / "base/metrics/eval.json").read_text())
+    assert ev["nll_images"] == 100 and ev["nll_samples"] == 5 and ev["nll_subset"] is True
+    assert ev["elbo_nats"] <= -ev["nll_nats"] + 1e-6          # the IWAE bound is at least the ELBO
+    assert ev["fid_domain"] > 0 and "skipped" in ev["inception"] and "fid" not in ev
+    assert ev["static_binarized_test"]["images"] == 100 and ev["static_binarized_test"]["nll_nats"] > 0
+    samples = np.load(run / "base/eval/samples.npz")
+    assert samples["images"].shape == (200, 1, 28, 28) and set(np.unique(samples["images"])) <= {0, 255}
+    for picture in ("base/eval/samples.png", "base/figures/canvases_and_samples.png"):
+        assert (run / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     again = subprocess.run([*cmd, "-n"], cwd=repo_copy, env=stage_env(), capture_output=True, text=True, check=True)
     assert "Nothing to be done" in again.stdout + again.stderr
     # The summary printed at the end of `make run` points at these files.

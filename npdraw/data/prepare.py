@@ -30,6 +30,9 @@ def load_source(source: str, ds: dict, dataset: str, allow_download: bool = True
     extra: dict = {}
     if source == "mnist_idx":
         arrays = formats.load_mnist(paths)
+        static = static_mnist_test()
+        if static is not None:
+            arrays["static_test_images"], extra["static_test"] = static
     elif source == "binarized_mnist_mat":
         arrays = formats.load_binarized_mnist(paths, fmt)
         extra["official_valid"] = "last 10000 of train"
@@ -57,6 +60,21 @@ def load_source(source: str, ds: dict, dataset: str, allow_download: bool = True
     return arrays, provenance
 
 
+def static_mnist_test() -> tuple[np.ndarray, dict] | None:
+    """Larochelle's statically binarized MNIST test set, if the mirror or cache has it (never downloaded
+    here): MNIST's NLL is also reported on it, for comparison with the literature (SPEC 2)."""
+    groups = {fmt: [f for f in files if "_test." in f.name]
+              for fmt, files in SOURCES["binarized_mnist_mat"].items()}
+    try:
+        fmt, paths, sums = locate(groups, "binarized_mnist (test)", allow_download=False)
+    except DataError:
+        log.info("Larochelle binarized MNIST test set not found: its NLL will not be reported")
+        return None
+    (name, path), = paths.items()
+    x = formats.read_amat(path) if fmt == "amat" else formats.read_binarized_mat(path)
+    return (x.reshape(-1, 1, 28, 28) * 255).astype(np.uint8), {"file": str(path), **sums[name]}
+
+
 def check_arrays(arrays: dict[str, np.ndarray], ds: dict, dataset: str) -> None:
     """Images must match the configured size and channels; per-split arrays must agree in length."""
     want = (ds["channels"], ds["image_size"], ds["image_size"])
@@ -82,7 +100,8 @@ def prepare(dataset: str, ds: dict, out_dir: str | Path, allow_download: bool = 
     manifest = {
         "dataset": dataset,
         "source": ds["source"],
-        "counts": {s: int(len(arrays[f"{s}_images"])) for s in ("train", "test")},
+        "counts": {s: int(len(arrays[f"{s}_images"])) for s in ("train", "test", "static_test")
+                   if f"{s}_images" in arrays},
         "arrays": {k: {"shape": list(v.shape), "dtype": str(v.dtype)} for k, v in sorted(arrays.items())},
         "provenance": provenance,
         "seconds": round(time.perf_counter() - start, 2),

@@ -35,6 +35,7 @@ bench: install
 	$(BIN)/python -m benchmarks.bench_bank
 	$(BIN)/python -m benchmarks.bench_prior
 	$(BIN)/python -m benchmarks.bench_model
+	$(BIN)/python -m benchmarks.bench_evaluate
 
 clean-venv:
 	rm -rf $(VENV)

@@ -231,12 +231,21 @@ def parse_cross_entropy(q_logits, z_id, z_loc, z_is) -> torch.Tensor:
 
 
 def hard_sample(q_logits, generator=None):
-    """Discrete z ~ q: indices z_id, z_loc (B, T) and z_is (B, T) bool."""
+    """Discrete z ~ q: indices z_id, z_loc (B, T) and z_is (B, T) bool.
+
+    Uniforms come from `generator` on the CPU and are moved to the logits' device
+    (a CPU generator cannot drive CUDA sampling), then inverted through the CDFs.
+    """
     q_id, q_loc, q_is = q_logits
-    draw = lambda logits: torch.multinomial(logits.flatten(0, 1).softmax(-1), 1, generator=generator)  # noqa: E731
     b, t = q_is.shape
-    z_is = torch.rand(b, t, generator=generator, device=q_is.device) < torch.sigmoid(q_is)
-    return draw(q_id).reshape(b, t), draw(q_loc).reshape(b, t), z_is
+    u = torch.rand(b, t, 3, generator=generator).to(q_is.device, q_is.dtype)
+    z_is = u[..., 0] < torch.sigmoid(q_is)
+
+    def invert(logits, v):
+        cdf = logits.softmax(-1).cumsum(-1)
+        return torch.searchsorted(cdf, v.unsqueeze(-1).contiguous()).squeeze(-1).clamp_max(logits.shape[-1] - 1)
+
+    return invert(q_id, u[..., 1]), invert(q_loc, u[..., 2]), z_is
 
 
 def relaxed_sample(q_logits, tau: float, hard_id: bool):

@@ -1,6 +1,7 @@
 """The full model: shapes and losses per dataset, exact rendering, KL, output likelihoods, training."""
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -214,3 +215,13 @@ def test_latent_editing_pastes_the_region(make_cfg):
     assert half["decoded_edited"].shape == (2, 1, 28, 28)
     with pytest.raises(ValueError, match="region"):
         paste_region(model, xa, xb, (0, 40, 0, 5))
+
+
+def test_hard_samples_follow_q():
+    """Empirical frequencies of hard_sample match q's probabilities."""
+    q_id = torch.log(torch.tensor([0.7, 0.2, 0.1])).expand(4000, 1, 3)
+    q_loc = torch.log(torch.tensor([0.25, 0.75])).expand(4000, 1, 2)
+    q_is = torch.full((4000, 1), math.log(0.3 / 0.7))
+    z_id, z_loc, z_is = hard_sample((q_id, q_loc, q_is), torch.Generator().manual_seed(0))
+    np.testing.assert_allclose(np.bincount(z_id.ravel().numpy(), minlength=3) / 4000, [0.7, 0.2, 0.1], atol=0.03)
+    assert abs(z_loc.float().mean().item() - 0.75) < 0.03 and abs(z_is.float().mean().item() - 0.3) < 0.03

@@ -10,6 +10,11 @@ from npdraw.config import load_params, resolve
 from npdraw.workflow import run_paths
 
 
+def read_json(path: str) -> dict | None:
+    """A metrics file's contents, or None when the stage has not produced it yet."""
+    return json.loads(Path(path).read_text()) if Path(path).exists() else None
+
+
 def summary(params_path: str = "params.yaml") -> str:
     cfg = resolve(load_params(params_path))
     paths = run_paths(cfg)
@@ -23,24 +28,19 @@ def summary(params_path: str = "params.yaml") -> str:
                        ("samples", "sample_grid"), ("canvases, samples", "canvases_and_samples")):
         mark = "" if Path(paths[key]).exists() else "   (missing: run `make run`)"
         lines.append(f"  {label:<18} {paths[key]}{mark}")
-    if Path(paths["parse_metrics"]).exists():
-        m = json.loads(Path(paths["parse_metrics"]).read_text())
+    if (m := read_json(paths["parse_metrics"])) is not None:
         lines.append(f"  parse PSNR (test)  {m['psnr_db']:.2f} dB over {m['test']['images']} images, "
                      f"{m['test']['draw_rate']:.1%} of cells drawn")
-    if Path(paths["bank_metrics"]).exists():
-        b = json.loads(Path(paths["bank_metrics"]).read_text())
+    if (b := read_json(paths["bank_metrics"])) is not None:
         lines.append(f"  part bank          M={b['bank_size']} K={b['patch_size']}, k-medoids {b['method']} "
                      f"objective {b['objective']:.1f} on {b['points']} patches, {b['seconds_total']:.1f} s")
-    if Path(paths["prior_metrics"]).exists():
-        p = json.loads(Path(paths["prior_metrics"]).read_text())
+    if (p := read_json(paths["prior_metrics"])) is not None:
         lines.append(f"  prior NLL (test)   {p['nll_nats']:.2f} nats per parse (uniform bound "
                      f"{p['uniform_bound_nats']:.0f}); best epoch {p['best_epoch']} of {p['epochs']}")
-    if Path(paths["model_metrics"]).exists():
-        m = json.loads(Path(paths["model_metrics"]).read_text())
+    if (m := read_json(paths["model_metrics"])) is not None:
         lines.append(f"  model (test)       ELBO {m['elbo_nats']:.2f} nats (BCE {m['bce_nats']:.2f}, KL "
                      f"{m['kl_nats']:.2f}), one sample per image; {m['epoch_seconds']:.0f} s per epoch")
-    if Path(paths["eval_metrics"]).exists():
-        e = json.loads(Path(paths["eval_metrics"]).read_text())
+    if (e := read_json(paths["eval_metrics"])) is not None:
         nll = (f"{e['bits_per_dim']:.3f} bits/dim" if "bits_per_dim" in e else f"{e['nll_nats']:.2f} nats")
         lines.append(f"  NLL (test)         {nll}, importance sampled with S={e['nll_samples']} on "
                      f"{e['nll_images']} of {e['test_images']} test images")

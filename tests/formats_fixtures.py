@@ -96,7 +96,7 @@ def omniglot_stroke(seed: int, size: int = 105) -> np.ndarray:
 
 
 def write_omniglot_zip(folder: Path, alphabets=(("Alpha", 2), ("Beta", 1)), evaluation=(("Gamma", 1),)) -> int:
-    """images_{background,evaluation}.zip with <alphabet>/characterNN/XXXX_YY.png (20 drawers)."""
+    """images_{background,evaluation}.zip with <alphabet>/characterNN/<number>_<drawer>.png (20 drawers)."""
     folder.mkdir(parents=True, exist_ok=True)
     number = 0
     for zname, alphas in (("images_background", alphabets), ("images_evaluation", evaluation)):

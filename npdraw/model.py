@@ -22,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from npdraw.canvas import Grid, render_relaxed
-from npdraw.prior import Prior
+from npdraw.prior import Prior, draw_from_uniforms
 
 
 @dataclass(frozen=True)
@@ -231,21 +231,10 @@ def parse_cross_entropy(q_logits, z_id, z_loc, z_is) -> torch.Tensor:
 
 
 def hard_sample(q_logits, generator=None):
-    """Discrete z ~ q: indices z_id, z_loc (B, T) and z_is (B, T) bool.
-
-    Uniforms come from `generator` on the CPU and are moved to the logits' device
-    (a CPU generator cannot drive CUDA sampling), then inverted through the CDFs.
-    """
+    """Discrete z ~ q: indices z_id, z_loc (B, T) and z_is (B, T) bool (uniforms from `generator` on the CPU)."""
     q_id, q_loc, q_is = q_logits
-    b, t = q_is.shape
-    u = torch.rand(b, t, 3, generator=generator).to(q_is.device, q_is.dtype)
-    z_is = u[..., 0] < torch.sigmoid(q_is)
-
-    def invert(logits, v):
-        cdf = logits.softmax(-1).cumsum(-1)
-        return torch.searchsorted(cdf, v.unsqueeze(-1).contiguous()).squeeze(-1).clamp_max(logits.shape[-1] - 1)
-
-    return invert(q_id, u[..., 1]), invert(q_loc, u[..., 2]), z_is
+    u = torch.rand(*q_is.shape, 3, generator=generator).to(q_is.device, q_is.dtype)
+    return draw_from_uniforms(q_id, q_loc, q_is, u)
 
 
 def relaxed_sample(q_logits, tau: float, hard_id: bool):

@@ -99,6 +99,19 @@ class Block(nn.Module):
         return x + self.drop(self.mlp(self.ln2(x)))
 
 
+def draw_from_uniforms(id_logits, loc_logits, is_logits, u: torch.Tensor):
+    """Inverse-CDF draws of (z_id, z_loc, z_is) from uniforms u (..., 3), any leading shape.
+
+    The same u give the same sample whichever sampler asks, and u can be drawn on
+    the CPU (a CPU generator cannot drive CUDA sampling) and moved to the logits' device.
+    """
+    def categorical(logits, v):
+        cdf = logits.softmax(-1).cumsum(-1)
+        return torch.searchsorted(cdf, v.unsqueeze(-1).contiguous()).squeeze(-1).clamp_max(logits.shape[-1] - 1)
+
+    return categorical(id_logits, u[..., 1]), categorical(loc_logits, u[..., 2]), u[..., 0] < torch.sigmoid(is_logits)
+
+
 def mlp_head(width: int, hidden: int, out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, out))
 
@@ -156,14 +169,6 @@ class Prior(nn.Module):
 
     # --- sampling --------------------------------------------------------------------------
 
-    @staticmethod
-    def _draw(id_logits, loc_logits, is_logits, u: torch.Tensor):
-        """Inverse-CDF draws from uniforms u (B, 3): the same u give the same sample in any sampler."""
-        z_is = u[:, 0] < torch.sigmoid(is_logits)
-        z_id = torch.searchsorted(id_logits.softmax(-1).cumsum(-1), u[:, 1:2].contiguous()).squeeze(1)
-        z_loc = torch.searchsorted(loc_logits.softmax(-1).cumsum(-1), u[:, 2:3].contiguous()).squeeze(1)
-        return z_id.clamp_max(id_logits.shape[-1] - 1), z_loc.clamp_max(loc_logits.shape[-1] - 1), z_is
-
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None, cached: bool = True):
         """Draw n sequences autoregressively (temperature 1); return z_id, z_loc, z_is (n, T) and c_T.
@@ -191,7 +196,7 @@ class Prior(nn.Module):
             else:
                 past = self.logits(z_id[:, :t + 1], z_loc[:, :t + 1], z_is[:, :t + 1])   # re-encode the prefix
                 logits = [x[:, t] for x in past]
-            i, loc, draw = self._draw(*logits, u[:, t])
+            i, loc, draw = draw_from_uniforms(*logits, u[:, t])
             z_id[:, t], z_loc[:, t], z_is[:, t] = i, loc, draw
             if cached:
                 part = step_parts(self.bank, i[:, None], draw[:, None])[:, 0]            # (n, D)

@@ -11,7 +11,7 @@ from npdraw.device import pick_device
 from npdraw.evaluate import generate, importance_sampled, nll_summary
 from npdraw.features import FeatureExtractor, load_classifier, score
 from npdraw.io import save_image, write_json, write_npz
-from npdraw.train_model import fixed_targets, load_model
+from npdraw.train_model import as_float, fixed_targets, load_model
 from npdraw.viz import image_grid, titled
 
 
@@ -43,7 +43,7 @@ def run() -> None:
         log.info("NLL on %d of the %d test images (evaluate.nll_images)", len(x), len(test))
     if "static_test_images" in arrays:  # MNIST: also Larochelle's statically binarized test set
         static = arrays["static_test_images"][:ev.nll_images or None]
-        xs = torch.from_numpy(np.asarray(static)).float().div(255).to(device)
+        xs = as_float(torch.from_numpy(np.asarray(static))).to(device)   # already binary
         metrics["static_binarized_test"] = {
             **nll_summary(importance_sampled(model, xs, ev.nll_samples, args.batch_size, ev.seed), dims, binary),
             "images": len(xs), "source": "Larochelle binarized MNIST test set (static binarization)"}

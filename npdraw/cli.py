@@ -14,7 +14,7 @@ from npdraw.data.sources import DataError
 COMMON = {
     "data": dict(required=True, help="prepared dataset folder"),
     "splits": dict(required=True, help="splits .npz of the run"),
-    "device": dict(default="auto", help="auto (the first visible GPU, else the CPU), cpu or cuda"),
+    "device": dict(default="auto", help="auto (a free visible GPU, leased; else the CPU), cpu or cuda"),
 }
 
 

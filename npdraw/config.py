@@ -164,6 +164,7 @@ def resolve(
         merged = copy.deepcopy(params[section])
         merged.update(params["profiles"][choice["profile"]].get(section, {}))
         cfg[section] = merged
+    cfg["compute"] = copy.deepcopy(params["compute"])
     ds = copy.deepcopy(params["datasets"][choice["dataset"]])
     ds.update(parse_variant(choice["variant"]))
     cfg["ds"] = ds

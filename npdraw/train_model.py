@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from npdraw.canvas import Grid
 from npdraw.model import ModelConfig, NPDraw, hard_sample, parse_cross_entropy, step_kl
 from npdraw.prior import Prior
 from npdraw.training import Run, check_finite, save_checkpoint
-from npdraw.train_prior import Latents, build_prior
+from npdraw.train_prior import Latents, batches, build_prior
 
 log = logging.getLogger(__name__)
 MODEL_SALT = 4
@@ -54,24 +53,32 @@ def fixed_targets(images_u8: torch.Tensor, binary: bool, seed: int) -> torch.Ten
 
 
 @torch.no_grad()
-def evaluate(model: NPDraw, x: torch.Tensor, parse: Latents, batch_size: int = 500, seed: int = 0) -> dict:
-    """Per-image means (nats) with one hard sample z ~ q: ELBO, BCE = -log p(x|z), KL, parse CE."""
+def evaluate(model: NPDraw, x: torch.Tensor, parse: Latents, batch_size: int = 500, seed: int = 0,
+             dist=None) -> dict:
+    """Per-image means (nats) with one hard sample z ~ q: ELBO, BCE = -log p(x|z), KL, parse CE.
+
+    With `dist` (npdraw.distributed.Dist) each rank scores its share and the sums are reduced."""
     was = model.training
     model.eval()
-    g = torch.Generator().manual_seed(seed)
-    sums = {"elbo_nats": 0.0, "bce_nats": 0.0, "kl_nats": 0.0, "reg_nats": 0.0}
-    for s in range(0, len(x), batch_size):
-        xb = x[s:s + batch_size]
+    part = dist.chunk(len(x)) if dist is not None else slice(0, len(x))
+    g = torch.Generator().manual_seed(dist.seed(seed) if dist is not None else seed)
+    keys = ("elbo_nats", "bce_nats", "kl_nats", "reg_nats")
+    sums = dict.fromkeys(keys, 0.0)
+    for s in range(part.start, part.stop, batch_size):
+        rows = slice(s, min(s + batch_size, part.stop))
+        xb = x[rows]
         q = model.encoder(xb)
         z = hard_sample(q, g)
         log_px = model.output.log_prob(model.decoder(model.canvas(*z)), xb)
         kl = step_kl(q, model.prior.logits(*z)).sum(1)
-        ce = parse_cross_entropy(q, *parse.batch(slice(s, s + batch_size)))
+        ce = parse_cross_entropy(q, *parse.batch(rows))
         sums["elbo_nats"] += (log_px - kl).double().sum().item()
         sums["bce_nats"] -= log_px.double().sum().item()
         sums["kl_nats"] += kl.double().sum().item()
         sums["reg_nats"] += ce.double().sum().item()
     model.train(was)
+    if dist is not None:
+        sums = dict(zip(keys, dist.sum(*(sums[k] for k in keys))))
     return {k: v / len(x) for k, v in sums.items()}
 
 
@@ -95,8 +102,11 @@ def load_model(path: str | Path, device="cpu") -> NPDraw:
 
 
 def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict[str, Latents], best_path: Path,
-                resume_path: Path, device: torch.device, live=None) -> dict:
-    """images: uint8 (N, C, H, W) per split (train, valid); parses aligned with them."""
+                resume_path: Path, device: torch.device, live=None, dist=None) -> dict:
+    """images: uint8 (N, C, H, W) per split (train, valid); parses aligned with them.
+
+    `dist` (npdraw.distributed.Dist): data-parallel over its ranks (see that module); None: one process."""
+    rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)
     mc, binary = cfg.model, cfg.ds.output == "bernoulli"  # binary targets; dynamic draws when grey
     torch.manual_seed(int(np.random.SeedSequence([cfg.seed, MODEL_SALT]).generate_state(1)[0]))
     model = build_model(cfg, prior).to(device)
@@ -107,42 +117,51 @@ def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict
     order = torch.Generator().manual_seed(cfg.seed)
     fingerprint = json.dumps({"model": dict(mc), "ds": dict(cfg.ds), "seed": cfg.seed,
                               "n": len(images["train"]), "prior": prior.cfg.to_dict()}, sort_keys=True)
-    run = Run(resume_path, fingerprint, live)
+    run = Run(resume_path, fingerprint, live, main=rank == 0)
     first = run.restore(model, opt, order, device)
+    forward = dist.wrap(model, "terms") if dist is not None else model.terms
     train_x, train_parse = images["train"].to(device), parses["train"].to(device)
     valid_x = fixed_targets(images["valid"], binary, cfg.seed).to(device)
     valid_parse = parses["valid"].to(device)
-    per_epoch = math.ceil(len(train_x) / mc.batch_size)
+    per_epoch = batches(len(train_x), mc.batch_size, world)
     total_steps = per_epoch * mc.epochs
     for epoch in range(first, mc.epochs):
         model.train()
+        if rank:
+            torch.manual_seed(dist.seed(cfg.seed, MODEL_SALT, epoch))
         start, sums, seen = time.perf_counter(), {"loss": 0.0, "elbo": 0.0, "bce": 0.0, "kl": 0.0, "reg": 0.0}, 0
         perm = torch.randperm(len(train_x), generator=order).to(device)
         replace_p = mc.parse_replace_start * max(0.0, 1 - epoch / mc.parse_replace_epochs) \
             if mc.parse_replace_epochs else 0.0
-        bar = tqdm(range(per_epoch), desc=f"model epoch {epoch + 1}/{mc.epochs}", mininterval=5, leave=False)
+        bar = tqdm(range(per_epoch), desc=f"model epoch {epoch + 1}/{mc.epochs}", mininterval=5, leave=False,
+                   disable=rank > 0)
         for step in bar:
-            idx = perm[step * mc.batch_size:(step + 1) * mc.batch_size]
+            batch = perm[step * mc.batch_size:(step + 1) * mc.batch_size]
+            idx = batch[rank::world]
             x = as_float(train_x[idx])
             if binary:
                 x = binarize(x)
             tau = temperature(epoch * per_epoch + step, total_steps, mc.tau_start, mc.tau_end)
-            replace = replace_p > 0 and torch.rand(()).item() < replace_p
-            terms, _ = model.terms(x, x, train_parse.batch(idx), tau, mc.relaxed_id == "hard", replace)
+            # The same decision on every rank: drawn from (seed, global step), not from a rank's stream.
+            replace = replace_p > 0 and np.random.default_rng([cfg.seed, epoch, step]).random() < replace_p
+            terms, _ = forward(x, x, train_parse.batch(idx), tau, mc.relaxed_id == "hard", replace)
             check_finite({"log p(x|z)": terms["log_px"], "KL": terms["kl"], "parse CE": terms["ce"]},
                          f"model epoch {epoch + 1}, step {step + 1}", resume_path)
             elbo = terms["log_px"] - terms["kl"]
-            loss = (-(terms["log_px"] - mc.kl_weight * terms["kl"]) + cfg.ds.lambda_reg * terms["ce"]).mean()
+            # Summed over this rank's images / global batch * world: DDP's average is then the global mean.
+            loss = (-(terms["log_px"] - mc.kl_weight * terms["kl"]) + cfg.ds.lambda_reg * terms["ce"]).sum() \
+                * world / len(batch)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            n = len(idx)
-            for key, value in (("loss", loss), ("elbo", elbo.mean()), ("bce", -terms["log_px"].mean()),
-                               ("kl", terms["kl"].mean()), ("reg", terms["ce"].mean())):
-                sums[key] += value.item() * n
-            seen += n
+            for key, value in (("loss", loss * len(batch) / world), ("elbo", elbo.sum()),
+                               ("bce", -terms["log_px"].sum()), ("kl", terms["kl"].sum()), ("reg", terms["ce"].sum())):
+                sums[key] += value.item()
+            seen += len(batch)
         seconds = time.perf_counter() - start
-        val = evaluate(model, valid_x, valid_parse, seed=cfg.seed)
+        if dist is not None:
+            sums = dict(zip(sums, dist.sum(*sums.values())))
+        val = evaluate(model, valid_x, valid_parse, seed=cfg.seed, dist=dist)
         record = {"epoch": epoch + 1, **{f"train_{k}_nats": v / seen for k, v in sums.items()},
                   **{f"valid_{k}": v for k, v in val.items()}, "tau": tau, "seconds": seconds,
                   "images_per_s": seen / seconds}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,17 +61,29 @@ def build_prior(arch: dict, bank: torch.Tensor, grid: Grid) -> Prior:
 
 
 @torch.no_grad()
-def evaluate_nll(model: Prior, data: Latents, batch_size: int = 512) -> dict[str, float]:
-    """Mean -log p(z) per sequence (nats), in total and split by id / loc / is."""
+def evaluate_nll(model: Prior, data: Latents, batch_size: int = 512, dist=None) -> dict[str, float]:
+    """Mean -log p(z) per sequence (nats), in total and split by id / loc / is.
+
+    With `dist` (npdraw.distributed.Dist) each rank scores its share and the sums are reduced."""
     was_training = model.training
     model.eval()
-    sums = {"id": 0.0, "loc": 0.0, "is": 0.0, "total": 0.0}
-    for start in range(0, len(data), batch_size):
-        lp = model.log_prob(*data.batch(slice(start, start + batch_size)))
+    part = dist.chunk(len(data)) if dist is not None else slice(0, len(data))
+    keys = ("id", "loc", "is", "total")
+    sums = dict.fromkeys(keys, 0.0)
+    for start in range(part.start, part.stop, batch_size):
+        lp = model.log_prob(*data.batch(slice(start, min(start + batch_size, part.stop))))
         for k in sums:
             sums[k] -= lp[k].double().sum().item()
     model.train(was_training)
+    if dist is not None:
+        sums = dict(zip(keys, dist.sum(*(sums[k] for k in keys))))
     return {f"nll_{k}_nats": v / len(data) for k, v in sums.items()}
+
+
+def batches(n: int, batch_size: int, world: int) -> int:
+    """Steps per epoch; with several ranks a last batch smaller than the world is dropped."""
+    full, rest = divmod(n, batch_size)
+    return full + (1 if rest >= world else 0)
 
 
 def load_prior(path: str | Path, device="cpu") -> Prior:
@@ -84,41 +95,50 @@ def load_prior(path: str | Path, device="cpu") -> Prior:
 
 
 def train_prior(cfg, bank: torch.Tensor, parses: dict[str, Latents], best_path: Path, resume_path: Path,
-                device: torch.device, live=None) -> dict:
-    """Train; write the best checkpoint (lowest validation NLL) to best_path; return the history."""
+                device: torch.device, live=None, dist=None) -> dict:
+    """Train; write the best checkpoint (lowest validation NLL) to best_path; return the history.
+
+    `dist` (npdraw.distributed.Dist): data-parallel over its ranks (see that module); None: one process."""
     grid = Grid.for_dataset(cfg.ds)
     steps = parses["train"].z_id.shape[1]
     if steps != grid.cells:
         raise ParamsError(f"parses have {steps} steps but the configuration's grid has {grid.cells} "
                           f"(canvas {grid.side}, K = {grid.patch}): parses from another configuration?")
     pc = cfg.prior
+    rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)
     torch.manual_seed(int(np.random.SeedSequence([cfg.seed, PRIOR_SALT]).generate_state(1)[0]))
     model = Prior(prior_config(cfg, grid), bank, grid).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=pc.lr)
     order = torch.Generator().manual_seed(cfg.seed)
     fingerprint = json.dumps({"prior": dict(pc), "ds": dict(cfg.ds), "seed": cfg.seed, "n": len(parses["train"])},
                              sort_keys=True)
-    run = Run(resume_path, fingerprint, live)
+    run = Run(resume_path, fingerprint, live, main=rank == 0)
     first = run.restore(model, opt, order, device)
+    forward = dist.wrap(model, "log_prob") if dist is not None else model.log_prob
     train, valid = parses["train"].to(device), parses["valid"].to(device)
-    per_epoch = math.ceil(len(train) / pc.batch_size)
+    per_epoch = batches(len(train), pc.batch_size, world)
     for epoch in range(first, pc.epochs):
         model.train()
+        if rank:
+            torch.manual_seed(dist.seed(cfg.seed, PRIOR_SALT, epoch))
         start, total, seen = time.perf_counter(), 0.0, 0
         perm = torch.randperm(len(train), generator=order).to(device)
-        bar = tqdm(range(per_epoch), desc=f"prior epoch {epoch + 1}/{pc.epochs}", mininterval=5, leave=False)
+        bar = tqdm(range(per_epoch), desc=f"prior epoch {epoch + 1}/{pc.epochs}", mininterval=5, leave=False,
+                   disable=rank > 0)
         for step in bar:
             idx = perm[step * pc.batch_size:(step + 1) * pc.batch_size]
-            lp = model.log_prob(*train.batch(idx))
+            lp = forward(*train.batch(idx[rank::world]))
             check_finite({f"log p({k})": lp[k] for k in ("id", "loc", "is")},
                          f"prior epoch {epoch + 1}, step {step + 1}", resume_path)
-            loss = -lp["total"].mean()   # nats per sequence
+            loss = -lp["total"].sum() * world / len(idx)   # nats per sequence, averaged over the global batch
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total, seen = total + loss.item() * len(idx), seen + len(idx)
+            total, seen = total + loss.item() * len(idx) / world, seen + len(idx)
         seconds = time.perf_counter() - start
-        val = evaluate_nll(model, valid)
+        if dist is not None:
+            total = dist.sum(total)[0]
+        val = evaluate_nll(model, valid, dist=dist)
         record = {"epoch": epoch + 1, "train_nll_nats": total / seen, "valid_nll_nats": val["nll_total_nats"],
                   "seconds": seconds, "sequences_per_s": seen / seconds}
         log.info("epoch %d: train %.3f, valid %.3f nats/sequence (%.0f seq/s)", epoch + 1,

@@ -34,8 +34,10 @@ def check_finite(terms: dict[str, torch.Tensor], where: str, keep: Path) -> None
 class Run:
     """Epoch bookkeeping of one training run (see module docstring)."""
 
-    def __init__(self, resume_path: Path, fingerprint: str, live=None, metrics=("train", "valid")):
+    def __init__(self, resume_path: Path, fingerprint: str, live=None, metrics=("train", "valid"), main=True):
+        """`main`: this process writes the resume file and the curves (rank 0 of a data-parallel run)."""
         self.resume_path, self.fingerprint, self.live, self.metrics = Path(resume_path), fingerprint, live, metrics
+        self.main = main
         self.state = {"epoch": 0, "best": math.inf, "best_epoch": -1, "best_state": None, "history": []}
 
     def restore(self, model: torch.nn.Module, optimizer, order: torch.Generator, device) -> int:
@@ -72,6 +74,8 @@ class Run:
             state["best"], state["best_epoch"] = score, record["epoch"]
             state["best_state"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         state["epoch"] = record["epoch"]
+        if not self.main:
+            return
         with atomic_path(self.resume_path) as tmp:
             torch.save({"fingerprint": self.fingerprint, "state_dict": model.state_dict(),
                         "optimizer": optimizer.state_dict(), "order_rng": order.get_state(),
@@ -80,7 +84,8 @@ class Run:
     def finish(self, model, save) -> dict:
         """Load the best weights into `model`, call save(model, best_epoch, best_score); return the summary."""
         model.load_state_dict(self.state["best_state"])
-        save(model, self.state["best_epoch"], self.state["best"])
+        if self.main:
+            save(model, self.state["best_epoch"], self.state["best"])
         return {k: v for k, v in self.state.items() if k != "best_state"}
 
 

@@ -7,7 +7,7 @@ import torch
 
 from npdraw.cli import main, run_config, stage_parser
 from npdraw.data.prepare import load_prepared
-from npdraw.device import pick_device
+from npdraw.distributed import relaunch, setup
 from npdraw.evaluate import generate, importance_sampled, nll_summary
 from npdraw.features import FeatureExtractor, load_classifier, score
 from npdraw.io import save_image, write_json, write_npz
@@ -28,7 +28,9 @@ def run() -> None:
     args = p.parse_args()
     cfg = run_config(args)
     ev, log = cfg.evaluate, logging.getLogger("evaluate")
-    device = pick_device(args.device)
+    relaunch(cfg.compute.gpus, args.device)   # several GPUs: re-executes under torchrun
+    dist = setup(args.device)                 # ranks share the images scored and the samples drawn
+    device = dist.device
     model = load_model(args.model, device)
     binary = cfg.ds.output == "bernoulli"
     arrays, test = load_prepared(args.data), np.load(args.splits)["test"]
@@ -36,7 +38,14 @@ def run() -> None:
     images = torch.from_numpy(np.asarray(arrays["test_images"][scored]))
     x = fixed_targets(images, binary, ev.seed).to(device)   # binarized once, with a fixed seed
     dims = cfg.ds.channels * cfg.ds.image_size ** 2
-    metrics = nll_summary(importance_sampled(model, x, ev.nll_samples, args.batch_size, ev.seed), dims, binary)
+
+    def nll(images: torch.Tensor) -> dict:
+        share = images[dist.chunk(len(images))]
+        est = importance_sampled(model, share, ev.nll_samples, args.batch_size, dist.seed(ev.seed),
+                                 progress=dist.main)
+        return nll_summary(dist.concat(est), dims, binary)
+
+    metrics = nll(x)
     metrics.update({"nll_samples": ev.nll_samples, "nll_images": len(x), "test_images": len(test),
                     "nll_subset": bool(len(x) < len(test)), "binarization": "fixed seed" if binary else "none"})
     if len(x) < len(test):
@@ -45,9 +54,13 @@ def run() -> None:
         static = arrays["static_test_images"][:ev.nll_images or None]
         xs = as_float(torch.from_numpy(np.asarray(static))).to(device)   # already binary
         metrics["static_binarized_test"] = {
-            **nll_summary(importance_sampled(model, xs, ev.nll_samples, args.batch_size, ev.seed), dims, binary),
+            **nll(xs),
             "images": len(xs), "source": "Larochelle binarized MNIST test set (static binarization)"}
-    gen = generate(model.to(device), ev.samples, ev.seed)
+    share = dist.chunk(ev.samples)
+    gen = dist.concat(generate(model.to(device), share.stop - share.start, dist.seed(ev.seed)))
+    dist.close()
+    if not dist.main:
+        return  # rank 0 scores the samples and writes the outputs
     reference = torch.load(args.reference, weights_only=False)
     fe = FeatureExtractor(load_classifier(args.classifier))
     domain = score(fe, reference["domain"], gen["images"], ev.kid_subset_size)

@@ -10,7 +10,7 @@ from dvclive import Live
 from npdraw.cli import main, run_config, stage_parser
 from npdraw.config import ParamsError
 from npdraw.data.prepare import load_prepared
-from npdraw.device import pick_device
+from npdraw.distributed import relaunch, setup
 from npdraw.io import save_image, write_json
 from npdraw.model import hard_sample
 from npdraw.train_model import evaluate, fixed_targets, load_model, train_model
@@ -29,7 +29,9 @@ def run() -> None:
     args = p.parse_args()
     cfg = run_config(args)
     log = logging.getLogger("train_model")
-    device = pick_device(args.device)
+    relaunch(cfg.compute.gpus, args.device)   # several GPUs: re-executes under torchrun
+    dist = setup(args.device)
+    device = dist.device
     arrays, splits, parses = load_prepared(args.data), np.load(args.splits), load_parses(args.parses)
     images = {s: torch.from_numpy(np.asarray(arrays["test_images" if s == "test" else "train_images"][splits[s]]))
               for s in ("train", "valid", "test")}
@@ -38,9 +40,15 @@ def run() -> None:
         raise ParamsError(f"{args.prior}: a prior for M = {prior.cfg.parts}, T = {prior.cfg.steps}, but this run has "
                          f"M = {cfg.ds.bank_size}, T = {parses['train'].z_id.shape[1]}: retrain the prior")
     resume = Path(args.out).with_name("resume.pt")
-    with Live(args.live, dvcyaml=False, save_dvc_exp=False, report=None) as live:
-        live.log_params({"model": dict(cfg.model), "dataset": cfg.dataset, "profile": cfg.profile})
-        state = train_model(cfg, prior, images, parses, Path(args.out), resume, device, live)
+    if dist.main:
+        with Live(args.live, dvcyaml=False, save_dvc_exp=False, report=None) as live:
+            live.log_params({"model": dict(cfg.model), "dataset": cfg.dataset, "profile": cfg.profile})
+            state = train_model(cfg, prior, images, parses, Path(args.out), resume, device, live, dist)
+    else:
+        train_model(cfg, prior, images, parses, Path(args.out), resume, device, None, dist)
+    dist.close()
+    if not dist.main:
+        return  # rank 0 writes the outputs
     model = load_model(args.out, device)
     binary = cfg.ds.output == "bernoulli"
     scores = {s: evaluate(model, fixed_targets(images[s], binary, cfg.seed).to(device), parses[s].to(device),

@@ -10,7 +10,7 @@ from dvclive import Live
 
 from npdraw.canvas import Grid
 from npdraw.cli import main, run_config, stage_parser
-from npdraw.device import pick_device
+from npdraw.distributed import relaunch, setup
 from npdraw.io import save_image, write_json
 from npdraw.train_prior import PRIOR_SALT, evaluate_nll, load_parses, load_prior, train_prior
 from npdraw.viz import image_grid, titled
@@ -27,14 +27,22 @@ def run() -> None:
     args = p.parse_args()
     cfg = run_config(args)
     log = logging.getLogger("train_prior")
-    device = pick_device(args.device)
+    relaunch(cfg.compute.gpus, args.device)   # several GPUs: re-executes under torchrun
+    dist = setup(args.device)
+    device = dist.device
     parses = load_parses(args.parses)
     bank = torch.from_numpy(np.load(args.bank))
     resume = Path(args.out).with_name("resume.pt")
     # A fresh DVCLive folder each time: on a resume, train_prior replays the saved history into it.
-    with Live(args.live, dvcyaml=False, save_dvc_exp=False, report=None) as live:
-        live.log_params({"prior": dict(cfg.prior), "dataset": cfg.dataset, "profile": cfg.profile})
-        state = train_prior(cfg, bank.to(device), parses, Path(args.out), resume, device, live)
+    if dist.main:
+        with Live(args.live, dvcyaml=False, save_dvc_exp=False, report=None) as live:
+            live.log_params({"prior": dict(cfg.prior), "dataset": cfg.dataset, "profile": cfg.profile})
+            state = train_prior(cfg, bank.to(device), parses, Path(args.out), resume, device, live, dist)
+    else:
+        train_prior(cfg, bank.to(device), parses, Path(args.out), resume, device, None, dist)
+    dist.close()
+    if not dist.main:
+        return  # rank 0 writes the outputs
     model = load_prior(args.out, device)
     nll = {s: evaluate_nll(model, parses[s].to(device)) for s in ("valid", "test")}
     generator = torch.Generator().manual_seed(int(np.random.SeedSequence([cfg.seed, PRIOR_SALT, 1]).generate_state(1)[0]))

@@ -13,6 +13,7 @@ validate_params(config, "params.yaml (+ --config)")
 wf.check_config_overrides(config, load_params("params.yaml"))
 
 PY = sys.executable  # the interpreter running Snakemake: the project's .venv
+GPUS = config["compute"]["gpus"]  # GPUs per training / evaluation job (>1: the stage runs torchrun)
 
 wildcard_constraints:
     dataset=wf.WILDCARDS["dataset"],

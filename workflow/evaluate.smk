@@ -67,7 +67,7 @@ rule evaluate:
         "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/logs/evaluate.log",
     threads: 16  # capped by --cores; torch uses them all
     resources:
-        gpu=1,
+        gpu=GPUS,  # params compute.gpus: one leased GPU per process (npdraw.device)
     conda:
         "envs/npdraw.yaml"
     params:

@@ -18,7 +18,7 @@ rule train_model:
         "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/logs/train_model.log",
     threads: 16  # capped by --cores; torch uses them all
     resources:
-        gpu=1,
+        gpu=GPUS,  # params compute.gpus: one leased GPU per process (npdraw.device)
     conda:
         "envs/npdraw.yaml"
     params:

@@ -15,7 +15,7 @@ rule train_prior:
     log:
         "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/logs/train_prior.log",
     resources:
-        gpu=1,
+        gpu=GPUS,  # params compute.gpus: one leased GPU per process (npdraw.device)
     threads: 16  # capped by --cores; torch uses them all
     conda:
         "envs/npdraw.yaml"

@@ -152,6 +152,27 @@ def test_smoke_pipeline_with_snakemake(repo_copy):
     text = subprocess.run([sys.executable, "-m", "npdraw.report_paths", "smoke.yaml"], cwd=repo_copy,
                           capture_output=True, text=True, check=True).stdout
     assert "results/mnist/smoke/full/seed0/base/parse.png" in text and f"{parse['psnr_db']:.2f} dB" in text
+    # Data-parallel: the model and evaluation stages on 2 CPU processes (gloo) from the same inputs.
+    ddp = repo_copy / "ddp"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    common = ["--params", "params.yaml", "--profile", "smoke", "--device", "cpu", "--data", "data/prepared/mnist",
+              "--splits", str(run / "splits.npz")]
+    env = {**stage_env(), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([*torchrun, "stages/train_model.py", *common, "--parses", str(run / "base/parses.npz"),
+                             "--prior", str(run / "base/prior/best.pt"), "--out", str(ddp / "best.pt"),
+                             "--reconstructions", str(ddp / "rec.png"), "--metrics", str(ddp / "model.json"),
+                             "--live", str(ddp / "live")], cwd=repo_copy, env=env, capture_output=True, text=True)
+    assert result.returncode == 0 and "rank 1 of 2" in result.stderr, result.stderr[-3000:]
+    ddp_model = json.loads((ddp / "model.json").read_text())
+    assert ddp_model["epochs"] == 2 and abs(ddp_model["elbo_nats"] - model["elbo_nats"]) < 0.2 * abs(model["elbo_nats"])
+    result = subprocess.run([*torchrun, "stages/evaluate.py", *common, "--model", str(ddp / "best.pt"),
+                             "--classifier", str(run / "classifier/classifier.pt"),
+                             "--reference", str(run / "reference/stats.pt"), "--metrics", str(ddp / "eval.json"),
+                             "--samples", str(ddp / "samples.npz"), "--grid", str(ddp / "grid.png"),
+                             "--figure", str(ddp / "fig.png")], cwd=repo_copy, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ddp_eval = json.loads((ddp / "eval.json").read_text())
+    assert ddp_eval["nll_images"] == 100 and np.load(ddp / "samples.npz")["images"].shape == (200, 1, 28, 28)
 
 
 @pytest.mark.slow
@@ -188,3 +209,15 @@ def test_ablation_with_snakemake_and_dvc_agree(repo_copy):
     assert by_name["k8m10"]["variant"] == "K8-M10" and by_name["k8m10"]["metrics"]["steps"] == 16
     snakemake_psnr = table[(table.K == 8) & (table.M == 10)].psnr_db.item()
     assert by_name["k8m10"]["metrics"]["psnr_db"] == pytest.approx(snakemake_psnr, abs=1e-9)
+
+
+def test_slurm_profile_dry_run_requests_gpus_for_the_training_jobs(repo_copy):
+    result = subprocess.run([venv_bin("snakemake"), "--profile", "profiles/slurm", "-n", "--forceall",
+                             "--default-resources", "slurm_account=acct", "slurm_partition=gpu"],
+                            cwd=repo_copy, capture_output=True, text=True)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-3000:]
+    jobs = {block.split("\n", 1)[0].strip(": "): block for block in out.split("\nrule ")[1:]}
+    for name in GPU_STAGES:
+        assert "gpu=1" in jobs[name] and "slurm_partition=gpu" in jobs[name], jobs[name]
+    assert "gpu=" not in jobs["parse"]

@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-SECTIONS = ("data", "bank", "parse", "prior", "model", "evaluate", "classifier")  # sections a profile may override
+SECTIONS = ("data", "bank", "parse", "prior", "model", "pixelvae", "evaluate", "classifier")  # sections a profile may override
 SPLIT_KINDS = ("full", "digit", "sample", "character", "alphabet")
 # Which dataset sources carry the labels a low-data split selects on.
 SPLIT_SOURCES = {
@@ -94,6 +94,12 @@ def validate_params(params: Any, source: str = "params.yaml") -> None:
         value = params.get(field)
         if isinstance(value, str) and isinstance(params.get(table), dict) and value not in params[table]:
             problems.append(f"key '{field}' = {value!r}: expected one of {sorted(params[table])}")
+    runs = params.get("tables", {}).get("runs") if isinstance(params.get("tables"), dict) else None
+    for i, entry in enumerate(runs if isinstance(runs, list) else []):
+        dataset = str(entry).split("/")[0]
+        if isinstance(params.get("datasets"), dict) and dataset not in params["datasets"]:
+            problems.append(f"key 'tables.runs.{i}' = {entry!r}: dataset {dataset!r} is not one of "
+                            f"{sorted(params['datasets'])}")
     if problems:
         raise ParamsError(f"{source}: invalid parameters:\n  - " + "\n  - ".join(problems))
 
@@ -116,14 +122,21 @@ def parse_split(name: str) -> tuple[str, float]:
 
 
 def parse_variant(name: str) -> dict[str, Any]:
-    """'K6-M10-lam1' -> {'patch_size': 6, 'bank_size': 10, 'lambda_reg': 1.0}."""
+    """'K6-M10-lam1' -> {'patch_size': 6, 'bank_size': 10, 'lambda_reg': 1.0}: dataset settings;
+    'pcnn' -> {'decoder': 'pixelcnn'} (a model setting); 'pixelvae' -> {'system': 'pixelvae'}."""
     if name == "base":
         return {}
+    if name == "pixelvae":
+        return {"system": "pixelvae"}
     overrides = {}
     for token in name.split("-"):
+        if token == "pcnn":
+            overrides["decoder"] = "pixelcnn"
+            continue
         m = re.fullmatch(r"(K|M|lam)([0-9.]+)", token)
         if not m:
-            raise ParamsError(f"variant {name!r}: token {token!r} is not K<int>, M<int> or lam<float>")
+            raise ParamsError(f"variant {name!r}: token {token!r} is not K<int>, M<int>, lam<float> or pcnn "
+                              "(or the whole variant `pixelvae`)")
         field, kind = VARIANT_KEYS[m.group(1)]
         try:
             overrides[field] = kind(m.group(2))
@@ -166,7 +179,11 @@ def resolve(
         cfg[section] = merged
     cfg["compute"] = copy.deepcopy(params["compute"])
     ds = copy.deepcopy(params["datasets"][choice["dataset"]])
-    ds.update(parse_variant(choice["variant"]))
+    overrides = parse_variant(choice["variant"])
+    cfg["system"] = overrides.pop("system", "npdraw")   # npdraw, or the pixelvae baseline
+    if "decoder" in overrides:
+        cfg["model"]["decoder"] = overrides.pop("decoder")
+    ds.update(overrides)
     cfg["ds"] = ds
     cfg["split_kind"], cfg["split_fraction"] = parse_split(choice["split"])
     cfg["grid"] = grid_geometry(ds["canvas_size"], ds["patch_size"])
@@ -197,6 +214,15 @@ def _check_consistency(cfg: dict) -> None:
     if cfg["prior"]["width"] % cfg["prior"]["heads"]:
         raise ParamsError(f"prior.width = {cfg['prior']['width']}: expected a multiple of prior.heads = "
                           f"{cfg['prior']['heads']}")
+    binary_gray = ds["output"] == "bernoulli" and ds["channels"] == 1
+    if cfg["model"]["decoder"] == "pixelcnn" and not binary_gray:
+        raise ParamsError(f"model.decoder = 'pixelcnn' (variant {cfg['variant']!r}): binary single-channel data "
+                          f"only (output bernoulli, channels 1); dataset {name!r} has output {ds['output']}, "
+                          f"channels {ds['channels']}")
+    if cfg["system"] == "pixelvae" and not (binary_gray and ds["image_size"] == 28):
+        raise ParamsError(f"variant 'pixelvae': the MNIST architecture of SPEC 12 needs 28x28 binary images; "
+                          f"dataset {name!r} has {ds['channels']}x{ds['image_size']}x{ds['image_size']}, "
+                          f"output {ds['output']}")
     kind, frac = cfg["split_kind"], cfg["split_fraction"]
     if kind in SPLIT_SOURCES and ds["source"] not in SPLIT_SOURCES[kind]:
         raise ParamsError(

@@ -76,9 +76,15 @@ class Dist:
         return out
 
     def concat(self, arrays: dict) -> dict:
-        """Each rank's share of per-item arrays / tensors (dict of equal keys), joined in rank order."""
+        """Each rank's share of per-item arrays / tensors (dict of equal keys; None stays None), joined in
+        rank order."""
         parts = self.gather(arrays)
-        join = lambda vs: torch.cat(vs) if isinstance(vs[0], torch.Tensor) else np.concatenate(vs)  # noqa: E731
+
+        def join(vs):
+            if vs[0] is None:
+                return None
+            return torch.cat(vs) if isinstance(vs[0], torch.Tensor) else np.concatenate(vs)
+
         return {k: join([p[k] for p in parts]) for k in arrays}
 
     def wrap(self, module: torch.nn.Module, method: str) -> torch.nn.Module:

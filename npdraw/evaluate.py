@@ -54,15 +54,15 @@ def nll_summary(est: dict, dims: int, binary: bool) -> dict:
 
 
 @torch.no_grad()
-def generate(model, n: int, seed: int, batch_size: int = 500) -> dict[str, torch.Tensor]:
-    """n images from the model: latents from the prior (cached sampler), canvas, then a draw
-    from the decoder's output distribution (Bernoulli draw for binary data)."""
+def generate(model, n: int, seed: int, batch_size: int = 500) -> dict[str, torch.Tensor | None]:
+    """n images from `model.sample` (NP-DRAW: prior -> canvas -> decoder draw; PixelVAE: z -> ancestral
+    PixelCNN), in batches, with one seeded generator; canvases None for models without one."""
     model.eval()
     g = torch.Generator().manual_seed(seed)
     canvases, images = [], []
     for s in tqdm(range(0, n, batch_size), desc="sampling", mininterval=5):
-        *_, canvas = model.prior.sample(min(batch_size, n - s), g)
-        params = model.decoder(canvas)
-        canvases.append(canvas.cpu())
-        images.append(model.output.sample(params.cpu(), g))
-    return {"canvases": torch.cat(canvases), "images": torch.cat(images)}
+        out = model.sample(min(batch_size, n - s), g)
+        images.append(out["images"].cpu())
+        if out["canvases"] is not None:
+            canvases.append(out["canvases"].cpu())
+    return {"canvases": torch.cat(canvases) if canvases else None, "images": torch.cat(images)}

@@ -22,6 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from npdraw.canvas import Grid, render_relaxed
+from npdraw.pixelcnn import PixelCNNBernoulli
 from npdraw.prior import Prior, draw_from_uniforms
 
 
@@ -36,6 +37,9 @@ class ModelConfig:
     output: str            # bernoulli or logistic_mixture
     width: int = 128
     n_mix: int = 10
+    decoder: str = "factorised"   # factorised, or pixelcnn: a gated PixelCNN conditioned on the decoded canvas
+    pixelcnn_layers: int = 1
+    pixelcnn_width: int = 32
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -196,6 +200,8 @@ class LogisticMixture:
 
 
 def output_distribution(cfg: ModelConfig):
+    if cfg.decoder == "pixelcnn":   # an nn.Module: its parameters train with the decoder's
+        return PixelCNNBernoulli(cfg.pixelcnn_width, cfg.pixelcnn_width, cfg.pixelcnn_layers)
     return Bernoulli(cfg.channels) if cfg.output == "bernoulli" else LogisticMixture(cfg.channels, cfg.n_mix)
 
 
@@ -308,3 +314,21 @@ class NPDraw(nn.Module):
             out["log_pz"].append(self.prior.log_prob(*z)["total"])
             out["log_qz"].append(-parse_cross_entropy(q, *z))   # log q at the sample
         return {k: torch.stack(v) for k, v in out.items()}
+
+    def decoder_parameters(self):
+        """Parameters trained at the decoder's learning rate (with a PixelCNN output, its too)."""
+        yield from self.decoder.parameters()
+        if isinstance(self.output, nn.Module):
+            yield from self.output.parameters()
+
+    @torch.no_grad()
+    def sample(self, n: int, generator=None) -> dict[str, torch.Tensor]:
+        """n images: latents from the prior (cached sampler), canvas, then a draw from the decoder's
+        distribution (Bernoulli draw for binary data; ancestral with a PixelCNN decoder).  On the CPU."""
+        *_, canvas = self.prior.sample(n, generator)
+        params = self.decoder(canvas)
+        if isinstance(self.output, nn.Module):
+            images = self.output.sample(params, generator)
+        else:
+            images = self.output.sample(params.cpu(), generator)
+        return {"canvases": canvas.cpu(), "images": images.cpu()}

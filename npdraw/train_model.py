@@ -27,7 +27,7 @@ from npdraw.train_prior import Latents, batches, build_prior
 
 log = logging.getLogger(__name__)
 MODEL_SALT = 4
-ARCH_KEYS = ("width", "n_mix")
+ARCH_KEYS = ("width", "n_mix", "decoder", "pixelcnn_layers", "pixelcnn_width")
 
 
 def model_config(cfg) -> ModelConfig:
@@ -91,8 +91,14 @@ def build_model(cfg, prior: Prior) -> NPDraw:
     return NPDraw(model_config(cfg), prior, Grid.for_dataset(cfg.ds))
 
 
-def load_model(path: str | Path, device="cpu") -> NPDraw:
+def load_model(path: str | Path, device="cpu"):
+    """A trained NP-DRAW model, or a PixelVAE (checkpoint kind 'pixelvae'), in eval mode."""
     ckpt = torch.load(path, map_location=device, weights_only=True)
+    if ckpt.get("kind") == "pixelvae":
+        from npdraw.pixelvae import PixelVAE, PixelVAEConfig
+        model = PixelVAE(PixelVAEConfig(**ckpt["arch"]))
+        model.load_state_dict(ckpt["state_dict"])
+        return model.to(device).eval()
     grid = Grid(**ckpt["grid"])
     sd = ckpt["state_dict"]
     prior = build_prior(ckpt["prior_arch"], sd["prior.bank"], grid)
@@ -112,7 +118,7 @@ def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict
     model = build_model(cfg, prior).to(device)
     opt = torch.optim.Adam([
         {"params": model.encoder.parameters(), "lr": mc.lr},
-        {"params": model.decoder.parameters(), "lr": mc.lr * mc.decoder_lr_scale},
+        {"params": list(model.decoder_parameters()), "lr": mc.lr * mc.decoder_lr_scale},
     ])
     order = torch.Generator().manual_seed(cfg.seed)
     fingerprint = json.dumps({"model": dict(mc), "ds": dict(cfg.ds), "seed": cfg.seed,

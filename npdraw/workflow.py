@@ -18,7 +18,7 @@ WILDCARDS = {
     "profile": r"[a-z0-9_]+",
     "split": r"full|(digit|sample|character|alphabet)-[0-9.]+",
     "seed": r"[0-9]+",
-    "variant": r"base|(K[0-9]+|M[0-9]+|lam[0-9.]+)(-(K[0-9]+|M[0-9]+|lam[0-9.]+))*",
+    "variant": r"base|pixelvae|(K[0-9]+|M[0-9]+|lam[0-9.]+|pcnn)(-(K[0-9]+|M[0-9]+|lam[0-9.]+|pcnn))*",
 }
 
 # Omniglot part-bank ablation (SPEC 11.3): patch size K x bank size M.
@@ -58,9 +58,25 @@ def run_paths(cfg) -> dict[str, str]:
 def targets(config: dict) -> list[str]:
     """Default targets of `snakemake`: every stage of the configured run."""
     paths = run_paths({k: config[k] for k in CHOICES})
+    if config["variant"] == "pixelvae":   # the baseline: no bank, parses, prior or canvas editing
+        return [paths[k] for k in ("reconstructions", "model_metrics", "eval_metrics", "sample_grid",
+                                  "canvases_and_samples")]
     return [paths[k] for k in ("bank_picture", "parse_picture", "parse_metrics", "prior_samples", "prior_metrics",
                               "reconstructions", "model_metrics", "latent_edit", "eval_metrics", "sample_grid",
                               "canvases_and_samples")]
+
+
+def table_inputs(config: dict):
+    """A Snakemake input function: the evaluation metrics of the runs in params `tables.runs`
+    ('dataset/variant'), at the wildcards' profile, split and seed."""
+    def inputs(wildcards) -> list[str]:
+        out = []
+        for entry in config["tables"]["runs"]:
+            dataset, variant = entry.split("/")
+            out.append(VARIANT_DIR.format(dataset=dataset, profile=wildcards.profile, split=wildcards.split,
+                                          seed=wildcards.seed, variant=variant) + "/metrics/eval.json")
+        return out
+    return inputs
 
 
 def code(*modules: str) -> list[str]:

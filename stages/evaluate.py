@@ -70,18 +70,27 @@ def run() -> None:
         metrics.update({"fid": inc["fid"], "kid": inc["kid"], "kid_std": inc["kid_std"]})
     else:
         metrics["inception"] = "skipped: torch-fidelity or its weights unavailable (see the reference_stats log)"
-    metrics.update({"generated": ev.samples, "fid_reference_images": reference["images"],
-                    "sample_rule": "prior sample -> canvas -> one draw from the decoder's distribution"})
+    rule = ("z ~ N(0, I) -> exact ancestral PixelCNN sample" if cfg.system == "pixelvae" else
+            "prior sample -> canvas -> one draw from the decoder's distribution")
+    metrics.update({"generated": ev.samples, "fid_reference_images": reference["images"], "system": cfg.system,
+                    "sample_rule": rule})
     write_json(args.metrics, metrics)
     to_u8 = lambda t: (t * 255).round().to(torch.uint8).numpy()  # noqa: E731
-    write_npz(args.samples, images=to_u8(gen["images"]), canvases=to_u8(gen["canvases"]))
+    drawn = {"images": to_u8(gen["images"])}
+    if gen["canvases"] is not None:
+        drawn["canvases"] = to_u8(gen["canvases"])
+    write_npz(args.samples, **drawn)
     save_image(args.grid, titled(image_grid(gen["images"][:100], ncol=10, scale=2),
                                  f"{cfg.dataset}: samples (FID domain {domain['fid']:.2f})"))
-    factor = cfg.ds.image_size // cfg.ds.canvas_size
-    canvas = gen["canvases"][:12]
-    canvas = torch.nn.functional.interpolate(canvas, scale_factor=factor) if factor > 1 else canvas
-    save_image(args.figure, titled(image_grid(torch.cat([canvas, gen["images"][:12]]), ncol=12, scale=3),
-                                   "sampled canvases (top) and their decoded images (bottom)"))
+    if gen["canvases"] is None:   # PixelVAE: no canvas; two rows of samples instead
+        save_image(args.figure, titled(image_grid(gen["images"][:24], ncol=12, scale=3),
+                                       f"{cfg.system}: samples (this model has no canvas)"))
+    else:
+        factor = cfg.ds.image_size // cfg.ds.canvas_size
+        canvas = gen["canvases"][:12]
+        canvas = torch.nn.functional.interpolate(canvas, scale_factor=factor) if factor > 1 else canvas
+        save_image(args.figure, titled(image_grid(torch.cat([canvas, gen["images"][:12]]), ncol=12, scale=3),
+                                       "sampled canvases (top) and their decoded images (bottom)"))
     log.info("NLL %.2f nats (S = %d, %d images); FID domain %.3f", metrics["nll_nats"], ev.nll_samples,
              len(x), domain["fid"])
 

@@ -4,7 +4,8 @@
 rule train_model:
     input:
         script="stages/train_model.py",
-        code=wf.code("model.py", "train_model.py", "training.py", "canvas.py", "device.py"),
+        code=wf.code("model.py", "pixelcnn.py", "train_model.py", "training.py", "canvas.py", "device.py",
+                     "distributed.py"),
         data="data/prepared/{dataset}",
         splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
         parses="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/parses.npz",
@@ -54,3 +55,38 @@ rule edit_latents:
         " --profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed}"
         " --variant {wildcards.variant} --data {input.data} --splits {input.splits}"
         " --model {input.model} --out {output.figure} 2> {log}"
+
+
+# The PixelVAE baseline (SPEC 12): the variant `pixelvae` of a run, trained on the same splits and
+# scored by the same `evaluate` rule.  It needs no bank, parses or prior.
+ruleorder: train_pixelvae > train_model
+
+
+rule train_pixelvae:
+    input:
+        script="stages/train_pixelvae.py",
+        code=wf.code("pixelvae.py", "pixelcnn.py", "train_pixelvae.py", "training.py", "device.py",
+                     "distributed.py"),
+        data="data/prepared/{dataset}",
+        splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
+    output:
+        model="results/{dataset}/{profile}/{split}/seed{seed}/pixelvae/model/best.pt",
+        reconstructions="results/{dataset}/{profile}/{split}/seed{seed}/pixelvae/model/reconstructions.png",
+        metrics="results/{dataset}/{profile}/{split}/seed{seed}/pixelvae/metrics/model.json",
+        live=directory("results/{dataset}/{profile}/{split}/seed{seed}/pixelvae/model/live"),
+    log:
+        "results/{dataset}/{profile}/{split}/seed{seed}/pixelvae/logs/train_pixelvae.log",
+    threads: 16  # capped by --cores; torch uses them all
+    resources:
+        gpu=GPUS,  # params compute.gpus: one leased GPU per process (npdraw.device)
+    conda:
+        "envs/npdraw.yaml"
+    params:
+        py=PY,
+        cfg=wf.stage_params(config, "ds", "pixelvae"),
+    shell:
+        "{params.py} stages/train_pixelvae.py --params params.yaml --dataset {wildcards.dataset}"
+        " --profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed}"
+        " --variant pixelvae --data {input.data} --splits {input.splits} --out {output.model}"
+        " --reconstructions {output.reconstructions} --metrics {output.metrics}"
+        " --live {output.live} 2> {log}"

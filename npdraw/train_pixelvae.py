@@ -1,0 +1,111 @@
+"""Training the PixelVAE baseline (SPEC 12) on the same splits as NP-DRAW.
+
+Loss (minimised, nats per image) = -(log p(x|z) - KL(q || N(0, I))) with one
+reparameterised sample; Adam; MNIST training images binarised afresh at every
+read (dynamic), validation binarised once with a fixed seed; the validation
+ELBO picks the checkpoint; a killed run resumes (npdraw.training.Run); several
+ranks train data-parallel as in npdraw.distributed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from npdraw.io import atomic_path
+from npdraw.pixelvae import PixelVAE, PixelVAEConfig
+from npdraw.train_model import as_float, binarize, fixed_targets
+from npdraw.train_prior import batches
+from npdraw.training import Run, check_finite
+
+log = logging.getLogger(__name__)
+PIXELVAE_SALT = 5
+ARCH_KEYS = ("latent", "pixelcnn_layers", "width")
+
+
+def pixelvae_config(cfg) -> PixelVAEConfig:
+    return PixelVAEConfig(**{k: cfg.pixelvae[k] for k in ARCH_KEYS})
+
+
+@torch.no_grad()
+def evaluate_pixelvae(model: PixelVAE, x: torch.Tensor, batch_size: int = 500, seed: int = 0, dist=None) -> dict:
+    """Per-image means (nats) with one sample z ~ q: ELBO, BCE = -log p(x|z), KL."""
+    was = model.training
+    model.eval()
+    part = dist.chunk(len(x)) if dist is not None else slice(0, len(x))
+    g = torch.Generator().manual_seed(dist.seed(seed) if dist is not None else seed)
+    elbo = bce = kl = 0.0
+    for s in range(part.start, part.stop, batch_size):
+        t = model.terms(x[s:min(s + batch_size, part.stop)], g)
+        elbo += (t["log_px"] - t["kl"]).double().sum().item()
+        bce -= t["log_px"].double().sum().item()
+        kl += t["kl"].double().sum().item()
+    model.train(was)
+    if dist is not None:
+        elbo, bce, kl = dist.sum(elbo, bce, kl)
+    return {"elbo_nats": elbo / len(x), "bce_nats": bce / len(x), "kl_nats": kl / len(x)}
+
+
+def save_pixelvae(path: Path, model: PixelVAE, extra: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save({"kind": "pixelvae", "arch": model.cfg.to_dict(), "state_dict": model.state_dict(), **extra}, tmp)
+
+
+def train_pixelvae(cfg, images: dict[str, torch.Tensor], best_path: Path, resume_path: Path, device: torch.device,
+                   live=None, dist=None) -> dict:
+    """images: uint8 (N, 1, 28, 28) per split (train, valid).  Writes the best checkpoint; returns the state."""
+    rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)
+    pc = cfg.pixelvae
+    torch.manual_seed(int(np.random.SeedSequence([cfg.seed, PIXELVAE_SALT]).generate_state(1)[0]))
+    model = PixelVAE(pixelvae_config(cfg)).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=pc.lr)
+    order = torch.Generator().manual_seed(cfg.seed)
+    fingerprint = json.dumps({"pixelvae": dict(pc), "ds": dict(cfg.ds), "seed": cfg.seed,
+                              "n": len(images["train"])}, sort_keys=True)
+    run = Run(resume_path, fingerprint, live, main=rank == 0)
+    first = run.restore(model, opt, order, device)
+    forward = dist.wrap(model, "terms") if dist is not None else model.terms
+    train_x = images["train"].to(device)
+    valid_x = fixed_targets(images["valid"], True, cfg.seed).to(device)
+    per_epoch = batches(len(train_x), pc.batch_size, world)
+    for epoch in range(first, pc.epochs):
+        model.train()
+        if rank:
+            torch.manual_seed(dist.seed(cfg.seed, PIXELVAE_SALT, epoch))
+        start, sums, seen = time.perf_counter(), {"loss": 0.0, "bce": 0.0, "kl": 0.0}, 0
+        perm = torch.randperm(len(train_x), generator=order).to(device)
+        bar = tqdm(range(per_epoch), desc=f"pixelvae epoch {epoch + 1}/{pc.epochs}", mininterval=5, leave=False,
+                   disable=rank > 0)
+        for step in bar:
+            batch = perm[step * pc.batch_size:(step + 1) * pc.batch_size]
+            x = as_float(train_x[batch[rank::world]])
+            if cfg.ds.binarize == "dynamic":
+                x = binarize(x)
+            terms = forward(x)
+            check_finite({"log p(x|z)": terms["log_px"], "KL": terms["kl"]},
+                         f"pixelvae epoch {epoch + 1}, step {step + 1}", resume_path)
+            loss = -(terms["log_px"] - terms["kl"]).sum() * world / len(batch)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sums["loss"] += loss.item() * len(batch) / world
+            sums["bce"] -= terms["log_px"].sum().item()
+            sums["kl"] += terms["kl"].sum().item()
+            seen += len(batch)
+        seconds = time.perf_counter() - start
+        if dist is not None:
+            sums = dict(zip(sums, dist.sum(*sums.values())))
+        val = evaluate_pixelvae(model, valid_x, seed=cfg.seed, dist=dist)
+        record = {"epoch": epoch + 1, **{f"train_{k}_nats": v / seen for k, v in sums.items()},
+                  **{f"valid_{k}": v for k, v in val.items()}, "seconds": seconds, "images_per_s": seen / seconds}
+        log.info("epoch %d: train loss %.2f, valid ELBO %.2f (BCE %.2f, KL %.2f) nats, %.0f images/s", epoch + 1,
+                 record["train_loss_nats"], val["elbo_nats"], val["bce_nats"], val["kl_nats"], record["images_per_s"])
+        run.end_epoch(model, opt, order, record, -val["elbo_nats"])
+    return run.finish(model, lambda m, epoch, best: save_pixelvae(
+        best_path, m, {"epoch": epoch, "valid_elbo_nats": -best}))

@@ -1,0 +1,67 @@
+"""Stage train_pixelvae: the PixelVAE baseline on the run's splits (SPEC 12; variant `pixelvae`)."""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from dvclive import Live
+
+from npdraw.cli import main, run_config, stage_parser
+from npdraw.config import ParamsError
+from npdraw.data.prepare import load_prepared
+from npdraw.distributed import relaunch, setup
+from npdraw.io import save_image, write_json
+from npdraw.train_model import fixed_targets, load_model
+from npdraw.train_pixelvae import evaluate_pixelvae, train_pixelvae
+from npdraw.viz import image_grid, titled
+
+
+def run() -> None:
+    p = stage_parser(__doc__, common=("data", "splits", "device"))
+    p.add_argument("--out", required=True, help="best checkpoint .pt (state dict + configuration)")
+    p.add_argument("--reconstructions", required=True, help="PNG: validation images and greedy decodes of z = mean of q")
+    p.add_argument("--metrics", required=True, help="JSON: elbo_nats, bce_nats, kl_nats (valid, test), history")
+    p.add_argument("--live", required=True, help="DVCLive folder for the training curves")
+    args = p.parse_args()
+    cfg = run_config(args)
+    if cfg.system != "pixelvae":
+        raise ParamsError(f"train_pixelvae: variant {cfg.variant!r} is not 'pixelvae'")
+    log = logging.getLogger("train_pixelvae")
+    relaunch(cfg.compute.gpus, args.device)   # several GPUs: re-executes under torchrun
+    dist = setup(args.device)
+    device = dist.device
+    arrays, splits = load_prepared(args.data), np.load(args.splits)
+    images = {s: torch.from_numpy(np.asarray(arrays["test_images" if s == "test" else "train_images"][splits[s]]))
+              for s in ("train", "valid", "test")}
+    resume = Path(args.out).with_name("resume.pt")
+    if dist.main:
+        with Live(args.live, dvcyaml=False, save_dvc_exp=False, report=None) as live:
+            live.log_params({"pixelvae": dict(cfg.pixelvae), "dataset": cfg.dataset, "profile": cfg.profile})
+            state = train_pixelvae(cfg, images, Path(args.out), resume, device, live, dist)
+    else:
+        train_pixelvae(cfg, images, Path(args.out), resume, device, None, dist)
+    dist.close()
+    if not dist.main:
+        return  # rank 0 writes the outputs
+    model = load_model(args.out, device)
+    scores = {s: evaluate_pixelvae(model, fixed_targets(images[s], True, cfg.seed).to(device), seed=cfg.seed)
+              for s in ("valid", "test")}
+    history = state["history"]
+    write_json(args.metrics, {**scores["test"], "valid": scores["valid"], "test": scores["test"],
+                              "best_epoch": state["best_epoch"], "epochs": len(history),
+                              "train_images_per_s": float(np.mean([h["images_per_s"] for h in history])),
+                              "epoch_seconds": float(np.mean([h["seconds"] for h in history])),
+                              "history": history})
+    x = fixed_targets(images["valid"][:cfg.model.reconstructions], True, cfg.seed).to(device)
+    with torch.no_grad():
+        decoded = model.output.mean(model.decode(model.encode(x)[0]))
+    save_image(args.reconstructions, titled(image_grid(torch.stack([x, decoded], 1).flatten(0, 1).cpu(), ncol=8,
+                                                       scale=3), "validation image | greedy decode of z = mean of q"))
+    resume.unlink(missing_ok=True)
+    log.info("test ELBO %.2f nats (BCE %.2f, KL %.2f); best epoch %d", scores["test"]["elbo_nats"],
+             scores["test"]["bce_nats"], scores["test"]["kl_nats"], state["best_epoch"])
+
+
+if __name__ == "__main__":
+    main(run)

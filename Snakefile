@@ -6,6 +6,7 @@
 #   snakemake --cores all --config dataset=omniglot profile=smoke
 #   snakemake --cores all --until parse            stop after a stage
 #   snakemake --cores all psnr_ablation            Omniglot K x M PSNR table
+#   snakemake --cores all tables                   Table 1 and the NLL table (params `tables.runs`)
 
 include: "workflow/common.smk"
 include: "workflow/data.smk"
@@ -13,6 +14,7 @@ include: "workflow/parts.smk"
 include: "workflow/prior.smk"
 include: "workflow/model.smk"
 include: "workflow/evaluate.smk"
+include: "workflow/tables.smk"
 
 
 rule all:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -35,12 +36,107 @@ def psnr_table(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["K", "M"]).reset_index(drop=True)
 
 
-def write_table(df: pd.DataFrame, markdown: str | Path, csv: str | Path | None = None, title: str = "") -> None:
+def _shown(df: pd.DataFrame) -> pd.DataFrame:
+    """Floats with 2 decimals (3 below 1), missing values as an en dash, everything else as is."""
+    def fmt(v):
+        if v is None or (isinstance(v, float) and v != v):
+            return "–"
+        if isinstance(v, float):
+            return f"{v:.3f}" if abs(v) < 1 else f"{v:.2f}"
+        return str(v)
+    return df.apply(lambda col: col.map(fmt))
+
+
+LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "<=": r"$\le$", "–": "--", "—": "---"}
+
+
+def latex_escape(text: str) -> str:
+    return re.sub("|".join(map(re.escape, sorted(LATEX_SPECIALS, key=len, reverse=True))),
+                  lambda m: LATEX_SPECIALS[m.group(0)], str(text))
+
+
+def write_table(df: pd.DataFrame, markdown: str | Path, csv: str | Path | None = None, title: str = "",
+                latex: str | Path | None = None) -> None:
+    """Markdown (with the title above), CSV (the raw values) and LaTeX (booktabs, title as caption)."""
+    shown = _shown(df)
     with atomic_path(markdown) as tmp:
-        # Floats with 3 decimals, everything else as is (tabulate would re-parse numbers: disabled).
-        shown = df.apply(lambda col: col.map("{:.3f}".format) if pd.api.types.is_float_dtype(col) else col.astype(str))
+        # tabulate would re-parse the formatted numbers: disabled.
         text = (f"{title}\n\n" if title else "") + shown.to_markdown(index=False, disable_numparse=True) + "\n"
         tmp.write_text(text)
     if csv is not None:
         with atomic_path(csv) as tmp:
             df.to_csv(tmp, index=False)
+    if latex is not None:
+        escaped = shown.map(latex_escape).rename(columns=latex_escape)
+        with atomic_path(latex) as tmp:
+            tmp.write_text(escaped.style.hide(axis="index").to_latex(caption=latex_escape(title), hrules=True,
+                                                                     position="t"))
+
+
+# --- results tables (SPEC 11.1, 12) ----------------------------------------------------------
+
+# Reported numbers (lower is better).  NP-DRAW: the paper's Table 1 (SPEC 10); PixelVAE: Gulrajani
+# et al. 2017 on statically binarized MNIST, 5,000 importance samples (SPEC 12).  None: not reported.
+PAPER = {
+    ("mnist", "npdraw"): {"fid": 2.48, "nll": "<= 98.92 nats", "fid_other": "19.64 (VQ-DRAW / DRAW)"},
+    ("omniglot", "npdraw"): {"fid": 5.53, "nll": "<= 129.73 nats", "fid_other": "47.22 (VQ-DRAW / DRAW)"},
+    ("cifar10", "npdraw"): {"fid": 62.72, "nll": "<= 5.48 bpd", "fid_other": "80.19 (VQ-DRAW / DRAW)"},
+    ("celeba", "npdraw"): {"fid": 41.10, "nll": "<= 5.89 bpd", "fid_other": "41.87 (VQ-DRAW / DRAW)"},
+    ("mnist", "pixelvae"): {"fid": None, "nll": "<= 80.64 nats (static binarization)", "fid_other": None},
+    ("binarized_mnist", "pixelvae"): {"fid": None, "nll": "<= 80.64 nats", "fid_other": None},
+}
+SYSTEM_NAMES = {"npdraw": "NP-DRAW", "npdraw+pixelcnn": "NP-DRAW + PixelCNN decoder", "pixelvae": "PixelVAE"}
+EVAL_PATH = re.compile(r"results/(?P<dataset>[^/]+)/(?P<profile>[^/]+)/(?P<split>[^/]+)/seed(?P<seed>\d+)/"
+                       r"(?P<variant>[^/]+)/metrics/eval\.json$")
+
+
+def run_of(path: str | Path) -> dict:
+    """dataset, profile, split, seed, variant of a results/.../metrics/eval.json path."""
+    m = EVAL_PATH.search(str(path))
+    if not m:
+        raise ParamsError(f"{path}: expected results/<dataset>/<profile>/<split>/seed<N>/<variant>/metrics/eval.json")
+    return m.groupdict()
+
+
+def system_of(variant: str) -> str:
+    over = parse_variant(variant)
+    if over.get("system") == "pixelvae":
+        return "pixelvae"
+    return "npdraw+pixelcnn" if over.get("decoder") == "pixelcnn" else "npdraw"
+
+
+def results_row(path: str | Path) -> dict:
+    """One row of Table 1 / the NLL table from an evaluation metrics file (and its run's path)."""
+    run, m = run_of(path), read_metrics(path)
+    system = system_of(run["variant"])
+    paper = PAPER.get((run["dataset"], system.split("+")[0]), {}) if system != "npdraw+pixelcnn" else {}
+    binary = "bits_per_dim" not in m
+    static = m.get("static_binarized_test", {})
+    return {
+        "dataset": run["dataset"], "model": SYSTEM_NAMES[system], "variant": run["variant"],
+        "profile": run["profile"], "split": run["split"], "seed": int(run["seed"]),
+        "fid_domain": m["fid_domain"], "kid_domain": m["kid_domain"],
+        "fid_inception": m.get("fid"), "kid_inception": m.get("kid"),
+        "samples": m["generated"], "fid_reference_images": m["fid_reference_images"],
+        "nll": m["nll_nats"] if binary else m["bits_per_dim"], "nll_unit": "nats" if binary else "bpd",
+        "nll_stderr_nats": m["nll_stderr_nats"], "nll_static_nats": static.get("nll_nats"),
+        "elbo_nats": m["elbo_nats"], "bce_nats": m["bce_nats"], "kl_nats": m["kl_nats"],
+        "nll_samples": m["nll_samples"], "nll_images": m["nll_images"],
+        "paper_fid": paper.get("fid"), "paper_nll": paper.get("nll"), "paper_fid_other": paper.get("fid_other"),
+    }
+
+
+def table1(rows: list[dict]) -> pd.DataFrame:
+    """FID / KID (both feature extractors) and NLL per dataset and model, next to the paper's numbers."""
+    cols = ["dataset", "model", "profile", "samples", "fid_domain", "kid_domain", "fid_inception", "nll", "nll_unit",
+            "paper_fid", "paper_nll", "paper_fid_other"]
+    return pd.DataFrame(rows)[cols].sort_values(["dataset", "model"], kind="stable").reset_index(drop=True)
+
+
+def nll_table(rows: list[dict]) -> pd.DataFrame:
+    """Importance-sampled NLL with its bounds and terms, next to the reported NLL."""
+    cols = ["dataset", "model", "profile", "nll_samples", "nll_images", "nll", "nll_stderr_nats", "nll_static_nats",
+            "elbo_nats", "bce_nats", "kl_nats", "paper_nll"]
+    return pd.DataFrame(rows)[cols].sort_values(["dataset", "model"], kind="stable").reset_index(drop=True)

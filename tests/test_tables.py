@@ -1,0 +1,95 @@
+"""Results tables rebuilt from fixture metrics files: exact content, and clear errors."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from conftest import REPO
+
+BASE = {"nll_nats": 162.04, "nll_stderr_nats": 1.16, "elbo_nats": -180.5, "bce_nats": 150.25, "kl_nats": 30.25,
+        "nll_samples": 50, "nll_images": 500, "fid_domain": 663.6, "kid_domain": 0.5, "kid_domain_std": 0.01,
+        "generated": 2000, "fid_reference_images": 2000, "inception": "skipped",
+        "static_binarized_test": {"nll_nats": 174.68}}
+PIXELVAE = {"nll_nats": 120.5, "nll_stderr_nats": 2.0, "elbo_nats": -125.0, "bce_nats": 110.0, "kl_nats": 15.0,
+            "nll_samples": 50, "nll_images": 500, "fid_domain": 40.0, "kid_domain": 0.05, "kid_domain_std": 0.01,
+            "generated": 2000, "fid_reference_images": 2000, "fid": 12.5, "kid": 0.01, "kid_std": 0.001,
+            "static_binarized_test": {"nll_nats": 130.0}}
+CIFAR = {"nll_nats": 7000.0, "bits_per_dim": 3.29, "nll_stderr_nats": 10.0, "elbo_nats": -7100.0,
+         "bce_nats": 7050.0, "kl_nats": 50.0, "nll_samples": 5, "nll_images": 100, "fid_domain": 90.0,
+         "kid_domain": 0.2, "kid_domain_std": 0.01, "generated": 200, "fid_reference_images": 200}
+
+NLL_TABLE = """\
+| dataset   | model                      | profile   | nll_samples   | nll_images   | nll    | nll_stderr_nats   | nll_static_nats   | elbo_nats   | bce_nats   | kl_nats   | paper_nll                           |
+|:----------|:---------------------------|:----------|:--------------|:-------------|:-------|:------------------|:------------------|:------------|:-----------|:----------|:------------------------------------|
+| cifar10   | NP-DRAW                    | smoke     | 5             | 100          | 3.29   | 10.00             | –                 | -7100.00    | 7050.00    | 50.00     | <= 5.48 bpd                         |
+| mnist     | NP-DRAW                    | quick     | 50            | 500          | 162.04 | 1.16              | 174.68            | -180.50     | 150.25     | 30.25     | <= 98.92 nats                       |
+| mnist     | NP-DRAW + PixelCNN decoder | quick     | 50            | 500          | 120.50 | 2.00              | 130.00            | -125.00     | 110.00     | 15.00     | –                                   |
+| mnist     | PixelVAE                   | quick     | 50            | 500          | 120.50 | 2.00              | 130.00            | -125.00     | 110.00     | 15.00     | <= 80.64 nats (static binarization) |
+"""
+
+
+def write_fixture(root, dataset, profile, variant, metrics):
+    path = root / f"results/{dataset}/{profile}/full/seed0/{variant}/metrics/eval.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(metrics))
+    return str(path.relative_to(root))
+
+
+def make_tables(root, *paths):
+    return subprocess.run([sys.executable, str(REPO / "stages/make_tables.py"), "--out", "results/tables", *paths],
+                          cwd=root, capture_output=True, text=True)
+
+
+def test_tables_rebuilt_from_fixture_metrics_are_exactly_as_expected(tmp_path):
+    paths = [write_fixture(tmp_path, "mnist", "quick", "base", BASE),
+             write_fixture(tmp_path, "mnist", "quick", "pixelvae", PIXELVAE),
+             write_fixture(tmp_path, "mnist", "quick", "pcnn", PIXELVAE),
+             write_fixture(tmp_path, "cifar10", "smoke", "base", CIFAR)]
+    result = make_tables(tmp_path, *paths)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "results/tables"
+    nll = (out / "nll.md").read_text()
+    assert nll.startswith("Negative log-likelihood (measured: profile quick, smoke)")
+    assert nll.split("\n\n", 1)[1] == NLL_TABLE
+    t1 = pd.read_csv(out / "table1.csv")
+    assert list(t1.model) == ["NP-DRAW", "NP-DRAW", "NP-DRAW + PixelCNN decoder", "PixelVAE"]
+    assert list(t1.fid_domain) == [90.0, 663.6, 40.0, 40.0]
+    assert t1.fid_inception.isna().tolist() == [True, True, False, False]
+    assert list(t1.nll_unit) == ["bpd", "nats", "nats", "nats"]
+    assert list(t1.paper_fid.fillna(-1)) == [62.72, 2.48, -1, -1]   # measured and reported side by side
+    tex = (out / "table1.tex").read_text()
+    assert "\\begin{tabular}" in tex and "fid\\_domain" in tex and "$\\le$ 98.92 nats" in tex
+
+
+def test_a_missing_metrics_file_is_named(tmp_path):
+    ok = write_fixture(tmp_path, "mnist", "quick", "base", BASE)
+    result = make_tables(tmp_path, ok, "results/mnist/quick/full/seed0/pixelvae/metrics/eval.json")
+    assert result.returncode == 2
+    assert "results/mnist/quick/full/seed0/pixelvae/metrics/eval.json: metrics file not found" in result.stderr
+    assert not (tmp_path / "results/tables/table1.md").exists()
+
+
+def test_a_metrics_file_outside_the_results_layout_is_refused(tmp_path):
+    stray = tmp_path / "eval.json"
+    stray.write_text(json.dumps(BASE))
+    result = make_tables(tmp_path, str(stray))
+    assert result.returncode == 2 and "expected results/<dataset>/<profile>" in result.stderr
+
+
+def test_tables_workflow_rule_collects_the_configured_runs():
+    from npdraw.workflow import table_inputs
+    config = {"tables": {"runs": ["mnist/base", "omniglot/pixelvae"]}}
+    wc = type("W", (), {"profile": "smoke", "split": "full", "seed": "1"})()
+    assert table_inputs(config)(wc) == ["results/mnist/smoke/full/seed1/base/metrics/eval.json",
+                                         "results/omniglot/smoke/full/seed1/pixelvae/metrics/eval.json"]
+
+
+@pytest.mark.parametrize("runs, message", [(["svhn/base"], "dataset 'svhn' is not one of"),
+                                           (["mnist"], "does not match")])
+def test_bad_table_runs_are_refused(params, runs, message):
+    from npdraw.config import ParamsError, validate_params
+    with pytest.raises(ParamsError, match=message):
+        validate_params({**params, "tables": {"runs": runs}})

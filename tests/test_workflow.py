@@ -152,6 +152,17 @@ def test_smoke_pipeline_with_snakemake(repo_copy):
     text = subprocess.run([sys.executable, "-m", "npdraw.report_paths", "smoke.yaml"], cwd=repo_copy,
                           capture_output=True, text=True, check=True).stdout
     assert "results/mnist/smoke/full/seed0/base/parse.png" in text and f"{parse['psnr_db']:.2f} dB" in text
+    # The baselines and tables: PixelVAE and NP-DRAW with a PixelCNN decoder, same splits, same evaluation.
+    subprocess.run([venv_bin("snakemake"), "--cores", "2", "tables", "--config", "profile=smoke"], cwd=repo_copy, env=stage_env(), check=True, capture_output=True)
+    table = pd.read_csv(repo_copy / "results/tables/smoke/full/seed0/table1.csv")
+    assert list(table.model) == ["NP-DRAW", "NP-DRAW + PixelCNN decoder", "PixelVAE"]
+    assert table.fid_domain.iloc[0] == pytest.approx(ev["fid_domain"]) and (table.nll > 0).all()
+    pixelvae = json.loads((run / "pixelvae/metrics/eval.json").read_text())
+    assert pixelvae["system"] == "pixelvae" and pixelvae["nll_nats"] <= -pixelvae["elbo_nats"] + 1e-6
+    assert "canvases" not in np.load(run / "pixelvae/eval/samples.npz")
+    assert not (run / "pixelvae/bank.npy").exists()          # the baseline needs no bank, parses or prior
+    pcnn = json.loads((run / "pcnn/metrics/model.json").read_text())
+    assert pcnn["epochs"] == 2 and np.isfinite(pcnn["elbo_nats"])
     # Data-parallel: the model and evaluation stages on 2 CPU processes (gloo) from the same inputs.
     ddp = repo_copy / "ddp"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]

@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python -m benchmarks.bench_prior
 	$(BIN)/python -m benchmarks.bench_model
 	$(BIN)/python -m benchmarks.bench_evaluate
+	$(BIN)/python -m benchmarks.bench_pixelcnn
 
 clean-venv:
 	rm -rf $(VENV)

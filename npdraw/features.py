@@ -92,14 +92,21 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, valid_images, v
     return model, {"classes": classes, "valid_accuracy": correct / len(valid_images), "epochs": epochs}
 
 
-def save_classifier(path: Path, model: DomainClassifier, extra: dict) -> None:
+def save_classifier(path: Path, model: DomainClassifier | None, extra: dict) -> None:
+    """The classifier's state, or (model None) a record that the dataset has none, with the reason."""
     with atomic_path(path) as tmp:
-        torch.save({"cfg": model.cfg, "state_dict": model.state_dict(), **extra}, tmp)
+        if model is None:
+            torch.save({"cfg": None, "state_dict": None, **extra}, tmp)
+        else:
+            torch.save({"cfg": model.cfg, "state_dict": model.state_dict(), **extra}, tmp)
 
 
-def load_classifier(path: str | Path) -> DomainClassifier:
+def load_classifier(path: str | Path) -> DomainClassifier | None:
+    """The trained domain classifier; None when its dataset has no labels (the checkpoint says why)."""
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     cfg = ckpt["cfg"]
+    if cfg is None:
+        return None
     model = DomainClassifier(cfg["channels"], cfg["classes"], cfg["width"], cfg["num_features"])
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()

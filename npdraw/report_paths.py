@@ -10,6 +10,11 @@ from npdraw.config import load_params, resolve
 from npdraw.workflow import run_paths
 
 
+# Outputs of stages the PixelVAE baseline does not have.
+NPDRAW_ONLY = {"bank_picture", "parse_picture", "parse_metrics", "bank_metrics", "prior_samples", "prior_metrics",
+               "latent_edit"}
+
+
 def read_json(path: str) -> dict | None:
     """A metrics file's contents, or None when the stage has not produced it yet."""
     return json.loads(Path(path).read_text()) if Path(path).exists() else None
@@ -26,6 +31,8 @@ def summary(params_path: str = "params.yaml") -> str:
                        ("reconstructions", "reconstructions"), ("model metrics", "model_metrics"),
                        ("latent editing", "latent_edit"), ("evaluation", "eval_metrics"),
                        ("samples", "sample_grid"), ("canvases, samples", "canvases_and_samples")):
+        if cfg.system == "pixelvae" and key in NPDRAW_ONLY:
+            continue
         mark = "" if Path(paths[key]).exists() else "   (missing: run `make run`)"
         lines.append(f"  {label:<18} {paths[key]}{mark}")
     if (m := read_json(paths["parse_metrics"])) is not None:
@@ -49,7 +56,9 @@ def summary(params_path: str = "params.yaml") -> str:
             lines.append(f"  NLL (static MNIST) {st['nll_nats']:.2f} nats on {st['images']} images of Larochelle's "
                          f"binarized test set")
         fid = f"FID (Inception) {e['fid']:.2f}; " if "fid" in e else "FID (Inception) not computed; "
-        lines.append(f"  FID                {fid}domain FID {e['fid_domain']:.3f}, KID {e['kid_domain']:.4f} "
+        domain = ("domain FID n/a (no labels)" if e.get("fid_domain") is None else
+                  f"domain FID {e['fid_domain']:.3f}, KID {e['kid_domain']:.4f}")
+        lines.append(f"  FID                {fid}{domain} "
                      f"({e['generated']} samples vs {e['fid_reference_images']} test images)")
     return "\n".join(lines)
 

@@ -117,7 +117,7 @@ def results_row(path: str | Path) -> dict:
     return {
         "dataset": run["dataset"], "model": SYSTEM_NAMES[system], "variant": run["variant"],
         "profile": run["profile"], "split": run["split"], "seed": int(run["seed"]),
-        "fid_domain": m["fid_domain"], "kid_domain": m["kid_domain"],
+        "fid_domain": m.get("fid_domain"), "kid_domain": m.get("kid_domain"),
         "fid_inception": m.get("fid"), "kid_inception": m.get("kid"),
         "samples": m["generated"], "fid_reference_images": m["fid_reference_images"],
         "nll": m["nll_nats"] if binary else m["bits_per_dim"], "nll_unit": "nats" if binary else "bpd",

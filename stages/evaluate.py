@@ -62,9 +62,14 @@ def run() -> None:
     if not dist.main:
         return  # rank 0 scores the samples and writes the outputs
     reference = torch.load(args.reference, weights_only=False)
-    fe = FeatureExtractor(load_classifier(args.classifier))
-    domain = score(fe, reference["domain"], gen["images"], ev.kid_subset_size)
-    metrics.update({"fid_domain": domain["fid"], "kid_domain": domain["kid"], "kid_domain_std": domain["kid_std"]})
+    if reference["domain"] is not None:
+        fe = FeatureExtractor(load_classifier(args.classifier))
+        domain = score(fe, reference["domain"], gen["images"], ev.kid_subset_size)
+        metrics.update({"fid_domain": domain["fid"], "kid_domain": domain["kid"], "kid_domain_std": domain["kid_std"]})
+    else:
+        domain = {"fid": None}
+        metrics.update({"fid_domain": None, "kid_domain": None, "kid_domain_std": None,
+                        "domain_features": "skipped: the dataset has no labels for a domain classifier"})
     if reference["inception"] is not None:
         inc = score(2048, reference["inception"], gen["images"], ev.kid_subset_size, ev.inception_weights)
         metrics.update({"fid": inc["fid"], "kid": inc["kid"], "kid_std": inc["kid_std"]})
@@ -81,7 +86,8 @@ def run() -> None:
         drawn["canvases"] = to_u8(gen["canvases"])
     write_npz(args.samples, **drawn)
     save_image(args.grid, titled(image_grid(gen["images"][:100], ncol=10, scale=2),
-                                 f"{cfg.dataset}: samples (FID domain {domain['fid']:.2f})"))
+                                 f"{cfg.dataset}: samples" + ("" if domain["fid"] is None else
+                                                              f" (FID domain {domain['fid']:.2f})")))
     if gen["canvases"] is None:   # PixelVAE: no canvas; two rows of samples instead
         save_image(args.figure, titled(image_grid(gen["images"][:24], ncol=12, scale=3),
                                        f"{cfg.system}: samples (this model has no canvas)"))
@@ -91,8 +97,8 @@ def run() -> None:
         canvas = torch.nn.functional.interpolate(canvas, scale_factor=factor) if factor > 1 else canvas
         save_image(args.figure, titled(image_grid(torch.cat([canvas, gen["images"][:12]]), ncol=12, scale=3),
                                        "sampled canvases (top) and their decoded images (bottom)"))
-    log.info("NLL %.2f nats (S = %d, %d images); FID domain %.3f", metrics["nll_nats"], ev.nll_samples,
-             len(x), domain["fid"])
+    log.info("NLL %.2f nats (S = %d, %d images); FID domain %s", metrics["nll_nats"], ev.nll_samples,
+             len(x), "n/a" if domain["fid"] is None else f"{domain['fid']:.3f}")
 
 
 if __name__ == "__main__":

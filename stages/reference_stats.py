@@ -25,8 +25,9 @@ def run() -> None:
     test = np.load(args.splits)["test"][:ev.fid_images]
     images = torch.from_numpy(np.asarray(load_prepared(args.data)["test_images"][test]))
     x = fixed_targets(images, cfg.ds.output == "bernoulli", ev.seed)   # what samples are compared with
-    stats = {"images": len(x), "domain": reference_state(FeatureExtractor(load_classifier(args.classifier)), x,
-                                                         ev.kid_subset_size)}
+    classifier = load_classifier(args.classifier)   # None: the dataset has no labels to train one on
+    stats = {"images": len(x), "domain": None if classifier is None else
+             reference_state(FeatureExtractor(classifier), x, ev.kid_subset_size)}
     weights = inception_extractor(ev.inception_weights, ev.inception == "require")
     stats["inception"] = None if weights is None else reference_state(2048, x, ev.kid_subset_size, weights)
     with atomic_path(args.out) as tmp:

@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 from npdraw.cli import main, run_config, stage_parser
-from npdraw.config import ParamsError
 from npdraw.data.prepare import load_prepared
 from npdraw.features import save_classifier, train_classifier
 from npdraw.io import write_json
@@ -23,9 +22,13 @@ def run() -> None:
     p.add_argument("--metrics", required=True, help="JSON: validation accuracy, classes")
     args = p.parse_args()
     cfg = run_config(args)
-    if cfg.ds.labels == "none":
-        raise ParamsError(f"datasets.{cfg.dataset}.labels = 'none': the domain FID classifier needs class labels, "
-                          f"and this dataset's files carry none")
+    if cfg.ds.labels == "none":   # no domain classifier: say why in both outputs; FID then uses Inception only
+        reason = (f"datasets.{cfg.dataset}.labels = 'none': this dataset's files carry no class labels to train "
+                  f"the domain FID classifier on")
+        save_classifier(args.out, None, {"unavailable": reason})
+        write_json(args.metrics, {"labels": "none", "available": False, "reason": reason})
+        logging.getLogger("train_classifier").info("no domain classifier: %s", reason)
+        return
     arrays, splits = load_prepared(args.data), np.load(args.splits)
     key = "train_labels" if cfg.ds.labels == "labels" else "train_alphabets"
     take = lambda name, idx: torch.from_numpy(np.asarray(arrays[name][idx]))  # noqa: E731

@@ -54,3 +54,10 @@ def test_inception_path_skips_or_refuses_clearly(tmp_path):
     assert inception_extractor(None, required=False) is None
     with pytest.raises(ParamsError, match="evaluate.inception = 'require'"):
         inception_extractor(str(tmp_path / "missing.pth"), required=True)
+
+
+def test_a_dataset_without_labels_records_why_it_has_no_domain_classifier(tmp_path):
+    from npdraw.features import load_classifier, save_classifier
+    save_classifier(tmp_path / "c.pt", None, {"unavailable": "datasets.binarized_mnist.labels = 'none'"})
+    assert load_classifier(tmp_path / "c.pt") is None
+    assert "labels = 'none'" in torch.load(tmp_path / "c.pt", weights_only=True)["unavailable"]

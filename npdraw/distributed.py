@@ -95,6 +95,20 @@ class Dist:
         ids = [self.device.index] if self.device.type == "cuda" else None
         return torch.nn.parallel.DistributedDataParallel(fwd, device_ids=ids)
 
+    def train(self, live_dir: str, params: dict, fit):
+        """Run fit(live) on every rank, with a DVCLive logger (logging `params`) on rank 0 only and None
+        elsewhere; close the process group; return rank 0's result (None on other ranks)."""
+        from dvclive import Live
+        if self.main:
+            with Live(live_dir, dvcyaml=False, save_dvc_exp=False, report=None) as live:
+                live.log_params(params)
+                result = fit(live)
+        else:
+            fit(None)
+            result = None
+        self.close()
+        return result
+
     def close(self) -> None:
         if self.active and td.is_initialized():
             td.destroy_process_group()

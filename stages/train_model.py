@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from dvclive import Live
 
 from npdraw.cli import main, run_config, stage_parser
 from npdraw.config import ParamsError
@@ -40,13 +39,8 @@ def run() -> None:
         raise ParamsError(f"{args.prior}: a prior for M = {prior.cfg.parts}, T = {prior.cfg.steps}, but this run has "
                          f"M = {cfg.ds.bank_size}, T = {parses['train'].z_id.shape[1]}: retrain the prior")
     resume = Path(args.out).with_name("resume.pt")
-    if dist.main:
-        with Live(args.live, dvcyaml=False, save_dvc_exp=False, report=None) as live:
-            live.log_params({"model": dict(cfg.model), "dataset": cfg.dataset, "profile": cfg.profile})
-            state = train_model(cfg, prior, images, parses, Path(args.out), resume, device, live, dist)
-    else:
-        train_model(cfg, prior, images, parses, Path(args.out), resume, device, None, dist)
-    dist.close()
+    state = dist.train(args.live, {"model": dict(cfg.model), "dataset": cfg.dataset, "profile": cfg.profile},
+                       lambda live: train_model(cfg, prior, images, parses, Path(args.out), resume, device, live, dist))
     if not dist.main:
         return  # rank 0 writes the outputs
     model = load_model(args.out, device)

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from dvclive import Live
 
 from npdraw.cli import main, run_config, stage_parser
 from npdraw.config import ParamsError
@@ -35,13 +34,8 @@ def run() -> None:
     images = {s: torch.from_numpy(np.asarray(arrays["test_images" if s == "test" else "train_images"][splits[s]]))
               for s in ("train", "valid", "test")}
     resume = Path(args.out).with_name("resume.pt")
-    if dist.main:
-        with Live(args.live, dvcyaml=False, save_dvc_exp=False, report=None) as live:
-            live.log_params({"pixelvae": dict(cfg.pixelvae), "dataset": cfg.dataset, "profile": cfg.profile})
-            state = train_pixelvae(cfg, images, Path(args.out), resume, device, live, dist)
-    else:
-        train_pixelvae(cfg, images, Path(args.out), resume, device, None, dist)
-    dist.close()
+    state = dist.train(args.live, {"pixelvae": dict(cfg.pixelvae), "dataset": cfg.dataset, "profile": cfg.profile},
+                       lambda live: train_pixelvae(cfg, images, Path(args.out), resume, device, live, dist))
     if not dist.main:
         return  # rank 0 writes the outputs
     model = load_model(args.out, device)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from dvclive import Live
 
 from npdraw.canvas import Grid
 from npdraw.cli import main, run_config, stage_parser
@@ -34,13 +33,9 @@ def run() -> None:
     bank = torch.from_numpy(np.load(args.bank))
     resume = Path(args.out).with_name("resume.pt")
     # A fresh DVCLive folder each time: on a resume, train_prior replays the saved history into it.
-    if dist.main:
-        with Live(args.live, dvcyaml=False, save_dvc_exp=False, report=None) as live:
-            live.log_params({"prior": dict(cfg.prior), "dataset": cfg.dataset, "profile": cfg.profile})
-            state = train_prior(cfg, bank.to(device), parses, Path(args.out), resume, device, live, dist)
-    else:
-        train_prior(cfg, bank.to(device), parses, Path(args.out), resume, device, None, dist)
-    dist.close()
+    state = dist.train(args.live, {"prior": dict(cfg.prior), "dataset": cfg.dataset, "profile": cfg.profile},
+                       lambda live: train_prior(cfg, bank.to(device), parses, Path(args.out), resume, device,
+                                                live, dist))
     if not dist.main:
         return  # rank 0 writes the outputs
     model = load_prior(args.out, device)

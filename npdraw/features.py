@@ -9,6 +9,12 @@ Two extractors:
     reported as `fid_domain` / `kid_domain`.
 Reference statistics of the test images are computed once per dataset and
 extractor and cached (torchmetrics' own state tensors), not per model.
+
+Both the classifier and the statistics belong to a dataset and profile, not to a
+run: the classifier learns from the full training split with seed 0 whatever the
+run's split, seed or variant, so that a low-data run (say MNIST digits {0, 1})
+is scored with the same features, on the same test images, as every other run
+and the FIDs of a low-data curve can be compared.
 """
 
 from __future__ import annotations
@@ -26,11 +32,20 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 from tqdm import tqdm
 
-from npdraw.config import ParamsError
+from npdraw.config import ParamsError, resolve
 from npdraw.io import atomic_path
 
 log = logging.getLogger(__name__)
 INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
+
+
+# The run whose training images teach the domain classifier, for every run of a dataset and profile.
+REFERENCE_RUN = {"split": "full", "seed": 0, "variant": "base"}
+
+
+def reference_config(params: dict, dataset: str | None, profile: str | None):
+    """The resolved config of the reference run of `dataset` at `profile`."""
+    return resolve(params, dataset=dataset, profile=profile, **REFERENCE_RUN)
 
 
 class DomainClassifier(nn.Module):

@@ -101,6 +101,16 @@ def fingerprint(config: dict, wildcards, sections) -> str:
     return json.dumps({s: cfg[s] for s in sections}, sort_keys=True)
 
 
+def reference_params(config: dict, *sections: str):
+    """stage_params for the rules of the dataset's reference run (npdraw.features.REFERENCE_RUN)."""
+    from npdraw.features import REFERENCE_RUN
+
+    def params(wildcards) -> str:
+        cfg = resolve(config, dataset=wildcards.dataset, profile=wildcards.profile, **REFERENCE_RUN)
+        return json.dumps({s: cfg[s] for s in sections}, sort_keys=True)
+    return params
+
+
 def stage_params(config: dict, *sections: str):
     """A Snakemake params function: the resolved sections a rule reads, so that
     Snakemake reruns the rule when (and only when) they change."""

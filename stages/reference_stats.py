@@ -1,4 +1,7 @@
-"""Stage reference_stats: FID / KID statistics of the test images, cached once per run's test split.
+"""Stage reference_stats: FID / KID statistics of the test images, cached once per dataset and profile.
+
+The test images are those every run of the dataset at this profile is scored on
+(the full test set, capped by the profile with a draw independent of the run).
 
 Domain features (the trained classifier) always; standard Inception features
 when torch-fidelity and its weights are available (evaluate.inception decides
@@ -8,22 +11,26 @@ whether their absence is skipped with one line or is an error).
 import numpy as np
 import torch
 
-from npdraw.cli import main, run_config, stage_parser
+from npdraw.cli import main, stage_parser
+from npdraw.config import load_params
 from npdraw.data.prepare import load_prepared
-from npdraw.features import FeatureExtractor, inception_extractor, load_classifier, reference_state
+from npdraw.data.splits import make_splits
+from npdraw.features import FeatureExtractor, inception_extractor, load_classifier, reference_config, reference_state
 from npdraw.io import atomic_path
 from npdraw.train_model import fixed_targets
 
 
 def run() -> None:
-    p = stage_parser(__doc__, common=("data", "splits"))
+    p = stage_parser(__doc__, run=False, common=("data",))
+    p.add_argument("--profile", help="smoke | quick | paper (default: params' `profile`)")
     p.add_argument("--classifier", required=True, help="domain classifier checkpoint")
     p.add_argument("--out", required=True, help="reference statistics .pt")
     args = p.parse_args()
-    cfg = run_config(args)
+    cfg = reference_config(load_params(args.params), args.dataset, args.profile)
     ev = cfg.evaluate
-    test = np.load(args.splits)["test"][:ev.fid_images]
-    images = torch.from_numpy(np.asarray(load_prepared(args.data)["test_images"][test]))
+    arrays = load_prepared(args.data)
+    test = make_splits(arrays, cfg)[0]["test"][:ev.fid_images]
+    images = torch.from_numpy(np.asarray(arrays["test_images"][test]))
     x = fixed_targets(images, cfg.ds.output == "bernoulli", ev.seed)   # what samples are compared with
     classifier = load_classifier(args.classifier)   # None: the dataset has no labels to train one on
     stats = {"images": len(x), "domain": None if classifier is None else

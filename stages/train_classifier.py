@@ -1,8 +1,9 @@
 """Stage train_classifier: the domain feature extractor for fid_domain / kid_domain (SPEC 10).
 
 A small CNN trained on the dataset's own labels (MNIST / CIFAR-10 classes,
-Omniglot alphabets) over the run's training images; its penultimate layer is
-the feature that torchmetrics' FID and KID use.  Works offline, always.
+Omniglot alphabets) over the full training split (seed 0) of the dataset at the
+profile's size, whatever split a run uses; its penultimate layer is the feature
+that torchmetrics' FID and KID use.  Works offline, always.
 """
 
 import logging
@@ -10,18 +11,21 @@ import logging
 import numpy as np
 import torch
 
-from npdraw.cli import main, run_config, stage_parser
+from npdraw.cli import main, stage_parser
+from npdraw.config import load_params
 from npdraw.data.prepare import load_prepared
-from npdraw.features import save_classifier, train_classifier
+from npdraw.data.splits import make_splits
+from npdraw.features import reference_config, save_classifier, train_classifier
 from npdraw.io import write_json
 
 
 def run() -> None:
-    p = stage_parser(__doc__, common=("data", "splits"))
+    p = stage_parser(__doc__, run=False, common=("data",))
+    p.add_argument("--profile", help="smoke | quick | paper (default: params' `profile`)")
     p.add_argument("--out", required=True, help="classifier checkpoint .pt")
     p.add_argument("--metrics", required=True, help="JSON: validation accuracy, classes")
     args = p.parse_args()
-    cfg = run_config(args)
+    cfg = reference_config(load_params(args.params), args.dataset, args.profile)
     if cfg.ds.labels == "none":   # no domain classifier: say why in both outputs; FID then uses Inception only
         reason = (f"datasets.{cfg.dataset}.labels = 'none': this dataset's files carry no class labels to train "
                   f"the domain FID classifier on")
@@ -29,7 +33,8 @@ def run() -> None:
         write_json(args.metrics, {"labels": "none", "available": False, "reason": reason})
         logging.getLogger("train_classifier").info("no domain classifier: %s", reason)
         return
-    arrays, splits = load_prepared(args.data), np.load(args.splits)
+    arrays = load_prepared(args.data)
+    splits, _ = make_splits(arrays, cfg)
     key = "train_labels" if cfg.ds.labels == "labels" else "train_alphabets"
     take = lambda name, idx: torch.from_numpy(np.asarray(arrays[name][idx]))  # noqa: E731
     c = cfg.classifier

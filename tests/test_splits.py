@@ -86,6 +86,16 @@ def test_profile_caps_are_seeded_subsets(make_cfg):
     assert set(splits["valid"]) <= set(range(2000, 3000))
 
 
+def test_capped_test_set_is_the_same_for_every_split_and_seed(make_cfg):
+    """Runs of a dataset and profile are scored on the same test images (low-data curves compare them)."""
+    arrays = fake_arrays()
+    tests = [make_splits(arrays, cfg_for(make_cfg, split=split, seed=seed, max_test_images=7))[0]["test"]
+             for split in ("full", "sample-0.1", "digit-0.3") for seed in (0, 1, 2)]
+    assert all(np.array_equal(t, tests[0]) for t in tests) and len(set(tests[0])) == 7
+    trains = [make_splits(arrays, cfg_for(make_cfg, split="sample-0.1", seed=s))[0]["train"] for s in (0, 1)]
+    assert not np.array_equal(*trains)   # while the training subset does follow the seed
+
+
 def test_too_large_validation_is_refused(make_cfg):
     cfg = cfg_for(make_cfg)
     with pytest.raises(ParamsError, match="n_valid"):

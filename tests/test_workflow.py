@@ -177,8 +177,8 @@ def test_smoke_pipeline_with_snakemake(repo_copy):
     ddp_model = json.loads((ddp / "model.json").read_text())
     assert ddp_model["epochs"] == 2 and abs(ddp_model["elbo_nats"] - model["elbo_nats"]) < 0.2 * abs(model["elbo_nats"])
     result = subprocess.run([*torchrun, "stages/evaluate.py", *common, "--model", str(ddp / "best.pt"),
-                             "--classifier", str(run / "classifier/classifier.pt"),
-                             "--reference", str(run / "reference/stats.pt"), "--metrics", str(ddp / "eval.json"),
+                             "--classifier", str(repo_copy / "results/mnist/smoke/reference/classifier.pt"),
+                             "--reference", str(repo_copy / "results/mnist/smoke/reference/stats.pt"), "--metrics", str(ddp / "eval.json"),
                              "--samples", str(ddp / "samples.npz"), "--grid", str(ddp / "grid.png"),
                              "--figure", str(ddp / "fig.png")], cwd=repo_copy, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]

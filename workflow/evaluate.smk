@@ -1,51 +1,49 @@
 # Evaluation (SPEC 10): domain feature extractor, cached test statistics, NLL / samples / FID.
+# The feature extractor and the test statistics belong to a dataset and profile (results/<dataset>/
+# <profile>/reference/), shared by every split, seed and variant, so that their FIDs compare.
 
 
 rule train_classifier:
     input:
         script="stages/train_classifier.py",
-        code=wf.code("features.py"),
+        code=wf.code("features.py", "data/splits.py"),
         data="data/prepared/{dataset}",
-        splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
     output:
-        model="results/{dataset}/{profile}/{split}/seed{seed}/classifier/classifier.pt",
-        metrics="results/{dataset}/{profile}/{split}/seed{seed}/metrics/classifier.json",
+        model="results/{dataset}/{profile}/reference/classifier.pt",
+        metrics="results/{dataset}/{profile}/reference/classifier.json",
     log:
-        "results/{dataset}/{profile}/{split}/seed{seed}/logs/train_classifier.log",
+        "results/{dataset}/{profile}/reference/logs/train_classifier.log",
     threads: 16  # capped by --cores; torch uses them all
     conda:
         "envs/npdraw.yaml"
     params:
         py=PY,
-        cfg=wf.stage_params(config, "ds", "classifier"),
+        cfg=wf.reference_params(config, "ds", "data", "classifier"),
     shell:
         "{params.py} stages/train_classifier.py --params params.yaml --dataset {wildcards.dataset}"
-        " --profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed}"
-        " --data {input.data} --splits {input.splits} --out {output.model} --metrics {output.metrics}"
+        " --profile {wildcards.profile} --data {input.data} --out {output.model} --metrics {output.metrics}"
         " 2> {log}"
 
 
 rule reference_stats:
     input:
         script="stages/reference_stats.py",
-        code=wf.code("features.py"),
+        code=wf.code("features.py", "data/splits.py"),
         data="data/prepared/{dataset}",
-        splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
-        classifier="results/{dataset}/{profile}/{split}/seed{seed}/classifier/classifier.pt",
+        classifier="results/{dataset}/{profile}/reference/classifier.pt",
     output:
-        stats="results/{dataset}/{profile}/{split}/seed{seed}/reference/stats.pt",
+        stats="results/{dataset}/{profile}/reference/stats.pt",
     log:
-        "results/{dataset}/{profile}/{split}/seed{seed}/logs/reference_stats.log",
+        "results/{dataset}/{profile}/reference/logs/reference_stats.log",
     threads: 16  # capped by --cores; torch uses them all
     conda:
         "envs/npdraw.yaml"
     params:
         py=PY,
-        cfg=wf.stage_params(config, "ds", "evaluate"),
+        cfg=wf.reference_params(config, "ds", "data", "evaluate"),
     shell:
         "{params.py} stages/reference_stats.py --params params.yaml --dataset {wildcards.dataset}"
-        " --profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed}"
-        " --data {input.data} --splits {input.splits} --classifier {input.classifier}"
+        " --profile {wildcards.profile} --data {input.data} --classifier {input.classifier}"
         " --out {output.stats} 2> {log}"
 
 
@@ -56,8 +54,8 @@ rule evaluate:
         data="data/prepared/{dataset}",
         splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
         model="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/best.pt",
-        classifier="results/{dataset}/{profile}/{split}/seed{seed}/classifier/classifier.pt",
-        reference="results/{dataset}/{profile}/{split}/seed{seed}/reference/stats.pt",
+        classifier="results/{dataset}/{profile}/reference/classifier.pt",
+        reference="results/{dataset}/{profile}/reference/stats.pt",
     output:
         metrics="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/metrics/eval.json",
         samples="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/eval/samples.npz",

@@ -2,7 +2,9 @@
 
 Indices point into the prepared arrays: `train` and `valid` into the
 training images, `test` into the test images (always the full test set, capped
-only by the profile).  SPEC section 2:
+only by the profile, and then by a draw that depends on neither the run's seed
+nor its split: every run of a dataset and profile is scored on the same test
+images, against the same reference statistics).  SPEC section 2:
   full         validation = last n_valid training images, the rest trains
   digit-F      digits {0 .. 10F-1} (MNIST), in both training and validation
   sample-F     a random fraction F of the training images; validation unchanged
@@ -17,6 +19,7 @@ import numpy as np
 from npdraw.config import ParamsError
 
 SPLIT_SALT = 1  # keeps this stage's random stream apart from other stages' for the same seed
+TEST_SALT = 2   # the test cap's own stream, the same for every run (seed 0)
 
 
 def rng_for(seed: int, salt: int) -> np.random.Generator:
@@ -58,7 +61,7 @@ def make_splits(arrays: dict[str, np.ndarray], cfg) -> tuple[dict[str, np.ndarra
     for name in splits:
         cap = cfg.data[f"max_{name}_images"]
         if cap is not None and len(splits[name]) > cap:
-            splits[name] = _subset(splits[name], cap, rng)
+            splits[name] = _subset(splits[name], cap, rng_for(0, TEST_SALT) if name == "test" else rng)
     for name, idx in splits.items():
         if len(idx) == 0:
             raise ParamsError(f"split {cfg.split!r} of {cfg.dataset!r} leaves the {name} set empty")

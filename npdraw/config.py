@@ -19,7 +19,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-SECTIONS = ("data", "bank", "parse", "prior", "model", "pixelvae", "evaluate", "classifier")  # sections a profile may override
+SECTIONS = ("data", "bank", "parse", "prior", "model", "pixelvae", "evaluate", "classifier", "lowdata")  # sections a profile may override
 SPLIT_KINDS = ("full", "digit", "sample", "character", "alphabet")
 # Which dataset sources carry the labels a low-data split selects on.
 SPLIT_SOURCES = {

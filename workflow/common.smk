@@ -2,7 +2,7 @@
 import sys
 
 from npdraw.config import ParamsError, load_params, resolve, validate_params
-from npdraw import workflow as wf
+from npdraw import lowdata, workflow as wf
 
 
 configfile: "params.yaml"
@@ -11,6 +11,9 @@ configfile: "params.yaml"
 # The schema check runs before any job; --config may change only the run choices.
 validate_params(config, "params.yaml (+ --config)")
 wf.check_config_overrides(config, load_params("params.yaml"))
+
+# How `snakemake --report` groups a run's pictures (captions: workflow/report/*.rst).
+RUN_LABEL = "{dataset} · {profile} · {split} · seed {seed} · {variant}"
 
 PY = sys.executable  # the interpreter running Snakemake: the project's .venv
 GPUS = config["compute"]["gpus"]  # GPUs per training / evaluation job (>1: the stage runs torchrun)

@@ -1,0 +1,95 @@
+"""The low-data grid: which runs it names, and its curves rebuilt from fixture metrics files."""
+
+import json
+import re
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from conftest import REPO
+from npdraw.config import ParamsError, parse_split
+from npdraw.lowdata import curve_inputs, curves, split_name
+from npdraw.workflow import WILDCARDS
+
+
+@pytest.mark.parametrize("kind, proportion, name", [("digit", 0.3, "digit-0.3"), ("alphabet", 0.03, "alphabet-0.03"),
+                                                    ("sample", 0.001, "sample-0.001"), ("sample", 1, "sample-1")])
+def test_split_names_are_valid_wildcards_that_parse_back(kind, proportion, name):
+    assert split_name(kind, proportion) == name
+    assert re.fullmatch(WILDCARDS["split"], name) and parse_split(name) == (kind, float(proportion))
+
+
+def test_the_profile_override_replaces_the_grid(params):
+    smoke = curves(params, "smoke")
+    assert [(c["dataset"], c["kind"], c["splits"], c["seeds"]) for c in smoke] == [
+        ("mnist", "digit", ["digit-0.3", "digit-0.6"], [0, 1])]
+    paper = curves(params, "paper")
+    assert [c["kind"] for c in paper] == ["digit", "sample", "character", "alphabet"]
+    assert paper[0]["splits"][0] == "digit-0.1" and paper[0]["seeds"] == [0, 1, 2]
+    assert curve_inputs(params, "smoke", "mnist", "digit") == [
+        f"results/mnist/smoke/digit-{p}/seed{s}/base/metrics/eval.json" for p in ("0.3", "0.6") for s in (0, 1)]
+
+
+def test_an_impossible_curve_is_refused_naming_it(params):
+    bad = {**params, "lowdata": {**params["lowdata"], "curves": [{"dataset": "omniglot", "kind": "digit",
+                                                                  "proportions": [0.5]}]}}
+    with pytest.raises(ParamsError, match=r"lowdata.curves.0 \(profile 'paper'\): split 'digit-0.5'"):
+        curves(bad, "paper")
+    with pytest.raises(ParamsError, match="no curve for dataset 'omniglot', kind 'sample'"):
+        curve_inputs(params, "smoke", "omniglot", "sample")
+
+
+def write_run(root, proportion, seed, fid_domain, nll, train):
+    run = root / f"results/mnist/smoke/digit-{proportion}/seed{seed}"
+    (run / "base/metrics").mkdir(parents=True)
+    (run / "splits.json").write_text(json.dumps({"counts": {"train": train, "valid": 10, "test": 20}}))
+    (run / "base/metrics/eval.json").write_text(json.dumps({"fid_domain": fid_domain, "nll_nats": nll,
+                                                            "generated": 200}))
+    return str((run / "base/metrics/eval.json").relative_to(root))
+
+
+def lowdata_curve(root, *paths):
+    out = ["--plot", "c.png", "--points", "p.csv", "--summary", "s.md", "--summary-csv", "s.csv"]
+    return subprocess.run([sys.executable, str(REPO / "stages/lowdata_curve.py"), *out, *paths], cwd=root,
+                          capture_output=True, text=True)
+
+
+def test_curve_from_fixture_metrics_has_the_exact_means_and_spreads(tmp_path):
+    paths = [write_run(tmp_path, 0.3, 0, 10.0, 100.0, 300), write_run(tmp_path, 0.3, 1, 14.0, 104.0, 300),
+             write_run(tmp_path, 0.6, 0, 5.0, 90.0, 600), write_run(tmp_path, 0.6, 1, 5.0, 92.0, 600)]
+    result = lowdata_curve(tmp_path, *paths)
+    assert result.returncode == 0, result.stderr
+    summary = pd.read_csv(tmp_path / "s.csv")
+    assert list(summary.proportion) == [0.3, 0.6] and list(summary.train_images_mean) == [300, 600]
+    assert list(summary.fid_domain_mean) == [12.0, 5.0] and list(summary.nll_mean) == [102.0, 91.0]
+    assert summary.fid_domain_std.round(6).tolist() == [2.828427, 0.0] and list(summary.fid_domain_count) == [2, 2]
+    assert "fid_inception_mean" not in summary   # Inception FID not measured: no column, no panel
+    points = pd.read_csv(tmp_path / "p.csv")
+    assert list(points.seed) == [0, 1, 0, 1] and set(points.kind) == {"digit"}
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "s.md").read_text().startswith("Low-data curve: mnist, low-data by digit (smoke profile")
+
+
+def test_a_missing_run_is_named_and_nothing_is_written(tmp_path):
+    ok = write_run(tmp_path, 0.3, 0, 10.0, 100.0, 300)
+    result = lowdata_curve(tmp_path, ok, "results/mnist/smoke/digit-0.6/seed0/base/metrics/eval.json")
+    assert result.returncode == 2
+    assert "results/mnist/smoke/digit-0.6/seed0/base/metrics/eval.json: metrics file not found" in result.stderr
+    assert not any((tmp_path / f).exists() for f in ("c.png", "p.csv", "s.md", "s.csv"))
+
+
+def test_training_curves_picture_from_dvclive_files(tmp_path):
+    from npdraw.curves import plot_curves, read_live
+
+    for split, values in (("train", [3.0, 2.0, 1.5]), ("valid", [3.5, 2.5, 2.0])):
+        f = tmp_path / f"live/plots/metrics/{split}/nll_nats.tsv"
+        f.parent.mkdir(parents=True)
+        f.write_text("step\tnll_nats\n" + "".join(f"{i}\t{v}\n" for i, v in enumerate(values)))
+    curves_read = read_live(tmp_path / "live")
+    assert list(curves_read["nll_nats"]["valid"]["value"]) == [3.5, 2.5, 2.0]
+    plot_curves({"prior": tmp_path / "live"}, tmp_path / "curves.png", "t")
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ParamsError, match="no DVCLive curves"):
+        read_live(tmp_path / "nothing")

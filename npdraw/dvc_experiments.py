@@ -6,7 +6,10 @@ import json
 import subprocess
 from typing import Iterator
 
-from npdraw.workflow import CHOICES
+from npdraw.workflow import CHOICES, VARIANT_DIR
+
+# The metrics files an ablation experiment must have finished (scripts/dvc_ablation.py, make_tables).
+ABLATION_METRICS = {"parse": VARIANT_DIR + "/metrics/parse.json", "eval": VARIANT_DIR + "/metrics/eval.json"}
 
 
 def iter_experiments(shown: list) -> Iterator[tuple[str, str, dict]]:
@@ -21,19 +24,30 @@ def iter_experiments(shown: list) -> Iterator[tuple[str, str, dict]]:
                     yield rev.get("name") or rev["rev"][:7], rev["rev"], rev["data"]
 
 
-def experiment_rows(shown: list, metrics_template: str) -> list[dict]:
-    """Rows {name, rev, <run choices>, params, metrics} with the metrics file that
-    `metrics_template` (formatted with the run choices) names for that experiment."""
+def experiment_rows(shown: list, templates: dict[str, str]) -> list[dict]:
+    """Rows {name, rev, timestamp, <run choices>, params, metrics: {key: data}} of the experiments
+    that have every metrics file named by `templates` (key -> path pattern formatted with the run
+    choices, e.g. 'results/{dataset}/.../metrics/eval.json')."""
     rows = []
     for name, rev, data in iter_experiments(shown):
         params = data.get("params", {}).get("params.yaml", {}).get("data", {})
         choice = {k: params.get(k) for k in CHOICES}
         if None in choice.values():
             continue
-        metrics = data.get("metrics", {}).get(metrics_template.format(**choice), {}).get("data")
-        if metrics:
-            rows.append({"name": name, "rev": rev, **choice, "params": params, "metrics": metrics})
+        metrics = {key: data.get("metrics", {}).get(t.format(**choice), {}).get("data")
+                   for key, t in templates.items()}
+        if all(metrics.values()):
+            rows.append({"name": name, "rev": rev, "timestamp": data.get("timestamp") or "", **choice,
+                         "params": params, "metrics": metrics})
     return rows
+
+
+def latest(rows: list[dict], key: str = "variant") -> dict[str, dict]:
+    """The newest row for each value of `key` (a variant run again replaces its older experiment)."""
+    out: dict[str, dict] = {}
+    for row in sorted(rows, key=lambda r: r["timestamp"]):
+        out[row[key]] = row
+    return out
 
 
 def show(cwd: str = ".") -> list:

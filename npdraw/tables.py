@@ -140,3 +140,24 @@ def nll_table(rows: list[dict]) -> pd.DataFrame:
     cols = ["dataset", "model", "profile", "nll_samples", "nll_images", "nll", "nll_stderr_nats", "nll_static_nats",
             "elbo_nats", "bce_nats", "kl_nats", "paper_nll"]
     return pd.DataFrame(rows)[cols].sort_values(["dataset", "model"], kind="stable").reset_index(drop=True)
+
+
+# --- Omniglot ablation through dvc exp (SPEC 11.3) -------------------------------------------
+
+def ablation_row(variant: str, parse_metrics: dict, eval_metrics: dict, defaults: dict) -> dict:
+    """One ablation row: K, M, lambda of the variant (or the dataset's defaults), the parse PSNR
+    and the evaluation's FID / NLL / BCE / KL."""
+    ds = {**defaults, **parse_variant(variant)}
+    m = eval_metrics
+    return {
+        "variant": variant, "K": ds["patch_size"], "M": ds["bank_size"], "lambda": ds["lambda_reg"],
+        "psnr_db": parse_metrics["test"]["psnr_db"],
+        "fid_domain": m.get("fid_domain"), "fid_inception": m.get("fid"),
+        "nll": m.get("bits_per_dim", m["nll_nats"]), "bce_nats": m["bce_nats"], "kl_nats": m["kl_nats"],
+        "elbo_nats": m["elbo_nats"], "samples": m["generated"], "nll_samples": m["nll_samples"],
+        "nll_images": m["nll_images"],
+    }
+
+
+def ablation_table(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows).sort_values(["K", "M", "lambda"], kind="stable").reset_index(drop=True)

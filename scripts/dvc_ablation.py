@@ -1,57 +1,72 @@
-"""Run the Omniglot part-bank ablation (K x M, SPEC 11.3) as DVC experiments and tabulate PSNR.
+"""The Omniglot ablation (SPEC 11.3) as DVC experiments: queue, run, tabulate.
 
-    python scripts/dvc_ablation.py --profile smoke            # all 9 K x M points
-    python scripts/dvc_ablation.py --profile quick --variants K5-M10 K8-M200
+    python scripts/dvc_ablation.py --profile smoke                 # the 8 one-factor variants
+    python scripts/dvc_ablation.py --profile quick --jobs 2 --variants base K8 lam0
 
-Each point is `dvc exp run parse -S dataset=omniglot -S profile=P -S variant=V -n NAME`
-(up to the parse stage: the PSNR needs no training);
-points whose experiment already exists are reused.  The table is built from
-`dvc exp show --json` into results/tables/ablation_psnr_dvc_<profile>.{md,csv}.
-Run from the repository root with the project's environment on PATH.
+Each variant is queued as
+    dvc exp run --queue evaluate -n omniglot-<profile>-s<seed>-<variant>
+                -S dataset=omniglot -S profile=<profile> -S split=full -S seed=<seed> -S variant=<variant>
+(the pipeline up to the evaluation: bank, parses, prior, model, NLL / FID), then
+`dvc exp run --run-all` runs the queue.  Variants whose experiment already finished are
+reused, not queued again.  The table is built by the make_tables stage from the saved
+`dvc exp show --json` into results/tables/ablation_omniglot_<profile>_seed<N>.{md,csv,tex}.
+Run from the repository root with the project's environment on PATH, in a git repository
+whose HEAD holds the code (queued experiments run from a copy of HEAD plus the workspace).
 """
 
 import argparse
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from npdraw.cli import main
-from npdraw.config import load_params
-from npdraw.dvc_experiments import experiment_rows, show
-from npdraw.tables import psnr_row, psnr_table, write_table
-from npdraw.workflow import ABLATION_VARIANTS
+from npdraw.config import ParamsError
+from npdraw.data.sources import mirror_root
+from npdraw.dvc_experiments import ABLATION_METRICS, experiment_rows, show
+from npdraw.workflow import DVC_ABLATION_VARIANTS
 
-METRICS = "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/metrics/parse.json"
+DATASET = "omniglot"
 
 
 def run() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--profile", default="smoke")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--variants", nargs="+", default=ABLATION_VARIANTS)
+    p.add_argument("--variants", nargs="+", default=DVC_ABLATION_VARIANTS)
+    p.add_argument("--jobs", type=int, default=1, help="experiments run in parallel (queue workers)")
     p.add_argument("--out-dir", default="results/tables")
     args = p.parse_args()
-    params = load_params("params.yaml")
-    existing = {r["name"] for r in experiment_rows(show(), METRICS)}
+    # Queued experiments run in a copy of the repository under .dvc/tmp: the data mirror must not
+    # be looked up relative to it.
+    os.environ["NPDRAW_DATA"] = str(mirror_root().resolve())
+    done = {r["name"] for r in experiment_rows(show(), ABLATION_METRICS)}
+    queued = []
     for variant in args.variants:
-        name = f"omniglot-{args.profile}-s{args.seed}-{variant}"
-        if name in existing:
-            print(f"{name}: experiment exists, reused", file=sys.stderr)
+        name = f"{DATASET}-{args.profile}-s{args.seed}-{variant}"
+        if name in done:
+            print(f"{name}: finished experiment exists, reused", file=sys.stderr)
             continue
-        choices = ["dataset=omniglot", f"profile={args.profile}", "split=full", f"seed={args.seed}",
+        choices = [f"dataset={DATASET}", f"profile={args.profile}", "split=full", f"seed={args.seed}",
                    f"variant={variant}"]
-        subprocess.run(["dvc", "exp", "run", "parse", "-n", name, *(a for c in choices for a in ("-S", c))],
-                       check=True)
-    rows = [r for r in experiment_rows(show(), METRICS)
-            if r["dataset"] == "omniglot" and r["profile"] == args.profile and r["seed"] == args.seed
-            and r["split"] == "full" and r["variant"] in args.variants]
-    latest = {r["variant"]: r for r in rows}  # one row per variant
-    table = psnr_table([{**psnr_row(v, r["metrics"], params["datasets"]["omniglot"]), "experiment": r["name"]}
-                        for v, r in latest.items()])
+        subprocess.run(["dvc", "exp", "run", "--queue", "evaluate", "-n", name,
+                        *(a for c in choices for a in ("-S", c))], check=True)
+        queued.append(name)
+    if queued:
+        print(f"running {len(queued)} queued experiment(s) with {args.jobs} worker(s): {', '.join(queued)}",
+              file=sys.stderr)
+        subprocess.run(["dvc", "exp", "run", "--run-all", "--jobs", str(args.jobs)], check=True)
     out = Path(args.out_dir)
-    write_table(table, out / f"ablation_psnr_dvc_{args.profile}.md", out / f"ablation_psnr_dvc_{args.profile}.csv",
-                f"Part-bank ablation on omniglot ({args.profile} profile, dvc exp): test-set parse PSNR (dB)")
-    print(table.to_string(index=False))
+    out.mkdir(parents=True, exist_ok=True)
+    saved = out / f"ablation_{DATASET}_{args.profile}_seed{args.seed}.dvc-exp-show.json"
+    saved.write_text(json.dumps(show(), indent=1))
+    result = subprocess.run([sys.executable, "stages/make_tables.py", "--out", str(out), "--dvc-exp", str(saved),
+                             "--dataset", DATASET, "--profile", args.profile, "--seed", str(args.seed),
+                             "--variants", *args.variants])
+    if result.returncode:
+        raise ParamsError(f"the ablation table was not built (make_tables exit {result.returncode}); "
+                          f"`dvc queue status` and `dvc queue logs <name>` show each experiment")
 
 
 if __name__ == "__main__":

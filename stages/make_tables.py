@@ -1,20 +1,24 @@
-"""Stage make_tables: Table 1 (FID / KID / NLL) and the NLL table from evaluation metrics files only."""
+"""Stage make_tables: results tables from metrics JSON files only (never recomputed).
+
+    make_tables.py --out DIR results/.../metrics/eval.json ...
+        Table 1 (FID / KID / NLL) and the NLL table of the runs given
+    make_tables.py --out DIR --dvc-exp exp_show.json --dataset omniglot --profile P --seed N
+        the ablation table (K, M, lambda -> PSNR, FID, NLL, BCE, KL) from a saved
+        `dvc exp show --json` (scripts/dvc_ablation.py writes it)
+"""
 
 import argparse
+import json
 from pathlib import Path
 
 from npdraw.cli import main
-from npdraw.tables import nll_table, results_row, table1, write_table
+from npdraw.config import ParamsError, load_params
+from npdraw.dvc_experiments import ABLATION_METRICS, experiment_rows, latest
+from npdraw.tables import ablation_row, ablation_table, nll_table, results_row, table1, write_table
 
-
-def run() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("metrics", nargs="+", help="results/<dataset>/<profile>/<split>/seed<N>/<variant>/metrics/eval.json")
-    p.add_argument("--out", required=True, help="folder for table1.{md,csv,tex} and nll.{md,csv,tex}")
-    args = p.parse_args()
-    rows = [results_row(path) for path in args.metrics]
+def results_tables(paths: list[str], out: Path) -> None:
+    rows = [results_row(path) for path in paths]
     profiles = ", ".join(sorted({r["profile"] for r in rows}))
-    out = Path(args.out)
     samples = ", ".join(sorted({f"{r['samples']:,} samples vs {r['fid_reference_images']:,} test images"
                                 for r in rows}))
     write_table(table1(rows), out / "table1.md", out / "table1.csv", latex=out / "table1.tex", title=(
@@ -28,6 +32,57 @@ def run() -> None:
         f"Negative log-likelihood (measured: profile {profiles}): importance-sampled bound with nll_samples samples "
         "per test image (Burda et al.), its standard error, the same bound on Larochelle's statically binarized "
         "MNIST test set where it applies, and ELBO = -(BCE + KL). paper_nll: reported, not measured here."))
+
+
+def ablation_from_dvc(shown_path: Path, dataset: str, profile: str, seed: int, variants: list[str] | None,
+                      params: dict, out: Path) -> Path:
+    shown = json.loads(shown_path.read_text())
+    rows = [r for r in experiment_rows(shown, ABLATION_METRICS)
+            if (r["dataset"], r["profile"], r["split"], int(r["seed"])) == (dataset, profile, "full", seed)]
+    by_variant = latest(rows)
+    wanted = variants or sorted(by_variant)
+    missing = [v for v in wanted if v not in by_variant]
+    if missing or not wanted:
+        raise ParamsError(f"{shown_path}: no finished experiment with parse and eval metrics for {dataset}, profile "
+                          f"{profile}, seed {seed}, variant(s) {', '.join(missing) or '(any)'}; queue them with "
+                          f"scripts/dvc_ablation.py (`dvc queue logs <name>` shows why one failed)")
+    table = ablation_table([{**ablation_row(v, by_variant[v]["metrics"]["parse"], by_variant[v]["metrics"]["eval"],
+                                            params["datasets"][dataset]), "experiment": by_variant[v]["name"]}
+                            for v in wanted])
+    stem = out / f"ablation_{dataset}_{profile}_seed{seed}"
+    s = table.iloc[0]
+    write_table(table, stem.with_suffix(".md"), stem.with_suffix(".csv"), latex=stem.with_suffix(".tex"), title=(
+        f"Ablation on {dataset} ({profile} profile, seed {seed}; dvc experiments): patch size K, bank size M and "
+        f"regulariser weight lambda -> test parse PSNR (dB), domain FID (the pipeline's classifier, {s['samples']:,} "
+        f"samples; fid_inception – where Inception weights were unavailable), importance-sampled NLL "
+        f"(S = {s['nll_samples']}, {s['nll_images']} test images), BCE and KL of the ELBO (nats). All measured."))
+    return stem.with_suffix(".md")
+
+
+def run() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("metrics", nargs="*", help="results/<dataset>/<profile>/<split>/seed<N>/<variant>/metrics/eval.json")
+    p.add_argument("--out", required=True, help="folder for the tables")
+    p.add_argument("--dvc-exp", type=Path, help="saved `dvc exp show --json`: build the ablation table from it")
+    p.add_argument("--params", default="params.yaml")
+    p.add_argument("--dataset", default="omniglot")
+    p.add_argument("--profile")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--variants", nargs="+", help="ablation rows (default: every variant found)")
+    args = p.parse_args()
+    if args.dvc_exp is None:
+        if not args.metrics:
+            raise ParamsError("make_tables: give evaluation metrics files, or --dvc-exp for the ablation table")
+        results_tables(args.metrics, Path(args.out))
+        return
+    if args.metrics or not args.profile:
+        raise ParamsError("make_tables --dvc-exp: takes --profile (and --dataset, --seed, --variants), "
+                          "not metrics files")
+    if not args.dvc_exp.is_file():
+        raise ParamsError(f"{args.dvc_exp}: saved `dvc exp show --json` not found")
+    path = ablation_from_dvc(args.dvc_exp, args.dataset, args.profile, args.seed, args.variants,
+                             load_params(args.params), Path(args.out))
+    print(path.read_text())
 
 
 if __name__ == "__main__":

@@ -93,3 +93,60 @@ def test_bad_table_runs_are_refused(params, runs, message):
     from npdraw.config import ParamsError, validate_params
     with pytest.raises(ParamsError, match=message):
         validate_params({**params, "tables": {"runs": runs}})
+
+
+# --- the ablation table from a saved `dvc exp show --json` --------------------------------
+
+def exp_entry(name, variant, psnr, eval_metrics, timestamp="2026-11-22T10:00:00"):
+    run = f"results/omniglot/smoke/full/seed0/{variant}/metrics"
+    params = {"dataset": "omniglot", "profile": "smoke", "split": "full", "seed": 0, "variant": variant}
+    return {"rev": name * 4, "name": name, "data": {
+        "timestamp": timestamp, "params": {"params.yaml": {"data": params}},
+        "metrics": {f"{run}/parse.json": {"data": {"psnr_db": psnr, "test": {"psnr_db": psnr}}},
+                    f"{run}/eval.json": {"data": eval_metrics}}}}
+
+
+def exp_show(*experiments):
+    baseline = {"rev": "a" * 40, "name": "main", "data": {"params": {}, "metrics": {}},
+                "experiments": [{"revs": [e]} for e in experiments]}
+    return [{"rev": "workspace", "data": {}}, baseline]
+
+
+ABLATION_TABLE = """\
+| variant   | K   | M   | lambda   | psnr_db   | fid_domain   | fid_inception   | nll    | bce_nats   | kl_nats   | elbo_nats   | samples   | nll_samples   | nll_images   | experiment   |
+|:----------|:----|:----|:---------|:----------|:-------------|:----------------|:-------|:-----------|:----------|:------------|:----------|:--------------|:-------------|:-------------|
+| lam0      | 5   | 50  | 0.000    | 17.25     | 40.00        | 12.50           | 120.50 | 110.00     | 15.00     | -125.00     | 2000      | 50            | 500          | new-lam0     |
+| base      | 5   | 50  | 50.00    | 18.50     | 663.60       | –               | 162.04 | 150.25     | 30.25     | -180.50     | 2000      | 50            | 500          | base         |
+| K8-M10    | 8   | 10  | 50.00    | 12.00     | 90.00        | –               | 3.29   | 7050.00    | 50.00     | -7100.00    | 200       | 5             | 100          | k8m10        |
+"""
+
+
+def test_ablation_table_from_dvc_exp_show_is_exactly_as_expected(tmp_path):
+    shown = exp_show(exp_entry("base", "base", 18.5, BASE), exp_entry("k8m10", "K8-M10", 12.0, CIFAR),
+                     exp_entry("old-lam0", "lam0", 1.0, BASE, "2026-11-21T10:00:00"),
+                     exp_entry("new-lam0", "lam0", 17.25, PIXELVAE, "2026-11-22T11:00:00"),
+                     exp_entry("half", "lam1", 1.0, {}))   # no eval metrics yet: not a row
+    (tmp_path / "shown.json").write_text(json.dumps(shown))
+    result = subprocess.run([sys.executable, str(REPO / "stages/make_tables.py"), "--out", "t", "--dvc-exp",
+                             "shown.json", "--profile", "smoke", "--params", str(REPO / "params.yaml")],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    md = (tmp_path / "t/ablation_omniglot_smoke_seed0.md").read_text()
+    assert md.startswith("Ablation on omniglot (smoke profile, seed 0; dvc experiments)")
+    assert md.split("\n\n", 1)[1] == ABLATION_TABLE
+    table = pd.read_csv(tmp_path / "t/ablation_omniglot_smoke_seed0.csv")
+    assert list(table.variant) == ["lam0", "base", "K8-M10"]     # sorted by K, M, lambda; newest lam0 kept
+    assert list(table.experiment) == ["new-lam0", "base", "k8m10"]
+    assert list(table["lambda"]) == [0.0, 50.0, 50.0] and list(table.K) == [5, 5, 8] and list(table.M) == [50, 50, 10]
+    assert list(table.psnr_db) == [17.25, 18.5, 12.0] and list(table.nll) == [120.5, 162.04, 3.29]
+    assert table.fid_inception.isna().tolist() == [False, True, True]
+    assert (tmp_path / "t/ablation_omniglot_smoke_seed0.tex").read_text().count("\\\\") >= 4
+
+
+def test_ablation_table_names_the_variants_it_lacks(tmp_path):
+    (tmp_path / "shown.json").write_text(json.dumps(exp_show(exp_entry("base", "base", 18.5, BASE))))
+    result = subprocess.run([sys.executable, str(REPO / "stages/make_tables.py"), "--out", "t", "--dvc-exp",
+                             "shown.json", "--profile", "smoke", "--variants", "base", "K6",
+                             "--params", str(REPO / "params.yaml")], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 2 and "variant(s) K6" in result.stderr and "dvc queue logs" in result.stderr
+    assert not (tmp_path / "t").exists()

@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make run    create .venv if needed, then run the pipeline on the default
-#               configuration of params.yaml (MNIST, quick profile)
+#               configuration of params.yaml (MNIST, quick profile), build the
+#               HTML report and print where everything is, with the headline numbers
 #   make test   create .venv if needed, then run the whole test suite
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
@@ -22,6 +23,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock scripts/install-deps.sh
 
 run: install
 	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete
+	$(BIN)/snakemake --report results/report.html
 	$(BIN)/python -m npdraw.report_paths
 
 test: install

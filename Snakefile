@@ -15,6 +15,7 @@ include: "workflow/prior.smk"
 include: "workflow/model.smk"
 include: "workflow/evaluate.smk"
 include: "workflow/tables.smk"
+include: "workflow/report.smk"
 
 
 rule all:

@@ -30,7 +30,8 @@ def summary(params_path: str = "params.yaml") -> str:
                        ("prior samples", "prior_samples"), ("prior metrics", "prior_metrics"),
                        ("reconstructions", "reconstructions"), ("model metrics", "model_metrics"),
                        ("latent editing", "latent_edit"), ("evaluation", "eval_metrics"),
-                       ("samples", "sample_grid"), ("canvases, samples", "canvases_and_samples")):
+                       ("samples", "sample_grid"), ("canvases, samples", "canvases_and_samples"),
+                       ("training curves", "training_curves")):
         if cfg.system == "pixelvae" and key in NPDRAW_ONLY:
             continue
         mark = "" if Path(paths[key]).exists() else "   (missing: run `make run`)"
@@ -60,7 +61,28 @@ def summary(params_path: str = "params.yaml") -> str:
                   f"domain FID {e['fid_domain']:.3f}, KID {e['kid_domain']:.4f}")
         lines.append(f"  FID                {fid}{domain} "
                      f"({e['generated']} samples vs {e['fid_reference_images']} test images)")
+    lines += _collections(cfg)
     return "\n".join(lines)
+
+
+REPORT = "results/report.html"
+
+
+def _collections(cfg) -> list[str]:
+    """The report, tables and low-data curves: where they are, or the command that builds them."""
+    tables = f"results/tables/{cfg.profile}/{cfg.split}/seed{cfg.seed}"
+    ablation = f"results/tables/ablation_omniglot_{cfg.profile}_seed{cfg.seed}.md"
+    curves = [f"results/lowdata/{cfg.profile}/{c['dataset']}-{c['kind']}.png" for c in cfg.lowdata["curves"]]
+    entries = [("HTML report", REPORT, "snakemake --report " + REPORT),
+               ("Table 1", f"{tables}/table1.md", "snakemake --cores all tables"),
+               ("NLL table", f"{tables}/nll.md", "snakemake --cores all tables"),
+               ("ablation table", ablation, f"python scripts/dvc_ablation.py --profile {cfg.profile}"),
+               *(("low-data curve", c, "snakemake --cores all lowdata") for c in curves)]
+    lines = []
+    for label, path, command in entries:
+        mark = "" if Path(path).exists() else f"   (not built: `{command}`)"
+        lines.append(f"  {label:<18} {path}{mark}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -21,8 +21,12 @@ WILDCARDS = {
     "variant": r"base|pixelvae|(K[0-9]+|M[0-9]+|lam[0-9.]+|pcnn)(-(K[0-9]+|M[0-9]+|lam[0-9.]+|pcnn))*",
 }
 
-# Omniglot part-bank ablation (SPEC 11.3): patch size K x bank size M.
+# Omniglot part-bank ablation (SPEC 11.3): patch size K x bank size M, parse PSNR only (Snakemake).
 ABLATION_VARIANTS = [f"K{k}-M{m}" for k in (5, 6, 8) for m in (10, 50, 200)]
+# The full ablation through dvc exp (scripts/dvc_ablation.py): one factor at a time from the
+# dataset's defaults (Omniglot: K 5, M 50, lambda 50), K in {5, 6, 8}, M in {10, 50, 200},
+# lambda in {0, 1, 50, 100}; each trained and evaluated.
+DVC_ABLATION_VARIANTS = ["base", "K6", "K8", "M10", "M200", "lam0", "lam1", "lam100"]
 
 DATA_DIR = "data/prepared/{dataset}"
 RUN_DIR = "results/{dataset}/{profile}/{split}/seed{seed}"
@@ -52,6 +56,7 @@ def run_paths(cfg) -> dict[str, str]:
         "eval_metrics": var + "/metrics/eval.json",
         "sample_grid": var + "/eval/samples.png",
         "canvases_and_samples": var + "/figures/canvases_and_samples.png",
+        "training_curves": var + "/figures/training_curves.png",
     }
 
 
@@ -60,10 +65,18 @@ def targets(config: dict) -> list[str]:
     paths = run_paths({k: config[k] for k in CHOICES})
     if config["variant"] == "pixelvae":   # the baseline: no bank, parses, prior or canvas editing
         return [paths[k] for k in ("reconstructions", "model_metrics", "eval_metrics", "sample_grid",
-                                  "canvases_and_samples")]
+                                  "canvases_and_samples", "training_curves")]
     return [paths[k] for k in ("bank_picture", "parse_picture", "parse_metrics", "prior_samples", "prior_metrics",
                               "reconstructions", "model_metrics", "latent_edit", "eval_metrics", "sample_grid",
-                              "canvases_and_samples")]
+                              "canvases_and_samples", "training_curves")]
+
+
+def live_dirs(wildcards) -> dict[str, str]:
+    """A Snakemake input function: the DVCLive folders of a run's training stages, by label."""
+    var = VARIANT_DIR.format(**{k: getattr(wildcards, k) for k in CHOICES})
+    if wildcards.variant == "pixelvae":
+        return {"pixelvae": var + "/model/live"}
+    return {"prior": var + "/prior/live", "model": var + "/model/live"}
 
 
 def table_inputs(config: dict):

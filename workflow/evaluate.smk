@@ -59,8 +59,18 @@ rule evaluate:
     output:
         metrics="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/metrics/eval.json",
         samples="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/eval/samples.npz",
-        grid="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/eval/samples.png",
-        figure="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/figures/canvases_and_samples.png",
+        grid=report(
+            "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/eval/samples.png",
+            caption="report/samples.rst",
+            category="4. Samples",
+            subcategory=RUN_LABEL,
+        ),
+        figure=report(
+            "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/figures/canvases_and_samples.png",
+            caption="report/canvases_and_samples.rst",
+            category="4. Samples",
+            subcategory=RUN_LABEL,
+        ),
     log:
         "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/logs/evaluate.log",
     threads: 16  # capped by --cores; torch uses them all

@@ -12,7 +12,12 @@ rule train_model:
         prior="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/prior/best.pt",
     output:
         model="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/best.pt",
-        reconstructions="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/reconstructions.png",
+        reconstructions=report(
+            "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/reconstructions.png",
+            caption="report/reconstructions.rst",
+            category="3. Model",
+            subcategory=RUN_LABEL,
+        ),
         metrics="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/metrics/model.json",
         live=directory("results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/live"),
     log:
@@ -42,7 +47,12 @@ rule edit_latents:
         splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
         model="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/best.pt",
     output:
-        figure="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/figures/latent_edit.png",
+        figure=report(
+            "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/figures/latent_edit.png",
+            caption="report/latent_edit.rst",
+            category="3. Model",
+            subcategory=RUN_LABEL,
+        ),
     log:
         "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/logs/edit_latents.log",
     conda:
@@ -71,7 +81,12 @@ rule train_pixelvae:
         splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
     output:
         model="results/{dataset}/{profile}/{split}/seed{seed}/pixelvae/model/best.pt",
-        reconstructions="results/{dataset}/{profile}/{split}/seed{seed}/pixelvae/model/reconstructions.png",
+        reconstructions=report(
+            "results/{dataset}/{profile}/{split}/seed{seed}/pixelvae/model/reconstructions.png",
+            caption="report/reconstructions.rst",
+            category="3. Model",
+            subcategory=RUN_LABEL.replace("{variant}", "pixelvae"),
+        ),
         metrics="results/{dataset}/{profile}/{split}/seed{seed}/pixelvae/metrics/model.json",
         live=directory("results/{dataset}/{profile}/{split}/seed{seed}/pixelvae/model/live"),
     log:

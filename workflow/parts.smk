@@ -9,7 +9,12 @@ rule build_bank:
         splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
     output:
         bank="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/bank.npy",
-        picture="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/bank.png",
+        picture=report(
+            "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/bank.png",
+            caption="report/bank.rst",
+            category="1. Parts and parses",
+            subcategory=RUN_LABEL,
+        ),
         metrics="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/metrics/bank.json",
     log:
         "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/logs/build_bank.log",
@@ -35,7 +40,12 @@ rule parse:
         bank="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/bank.npy",
     output:
         parses="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/parses.npz",
-        picture="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/parse.png",
+        picture=report(
+            "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/parse.png",
+            caption="report/parse.rst",
+            category="1. Parts and parses",
+            subcategory=RUN_LABEL,
+        ),
         metrics="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/metrics/parse.json",
     log:
         "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/logs/parse.log",

@@ -9,7 +9,12 @@ rule train_prior:
         bank="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/bank.npy",
     output:
         model="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/prior/best.pt",
-        samples="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/prior/samples.png",
+        samples=report(
+            "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/prior/samples.png",
+            caption="report/prior_samples.rst",
+            category="2. Prior",
+            subcategory=RUN_LABEL,
+        ),
         metrics="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/metrics/prior.json",
         live=directory("results/{dataset}/{profile}/{split}/seed{seed}/{variant}/prior/live"),
     log:

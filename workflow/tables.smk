@@ -17,10 +17,20 @@ rule make_tables:
         metrics=wf.table_inputs(config),
     output:
         table1="results/tables/{profile}/{split}/seed{seed}/table1.md",
-        table1_csv="results/tables/{profile}/{split}/seed{seed}/table1.csv",
+        table1_csv=report(
+            "results/tables/{profile}/{split}/seed{seed}/table1.csv",
+            caption="report/table1.rst",
+            category="5. Tables",
+            subcategory="{profile} · {split} · seed {seed}",
+        ),
         table1_tex="results/tables/{profile}/{split}/seed{seed}/table1.tex",
         nll="results/tables/{profile}/{split}/seed{seed}/nll.md",
-        nll_csv="results/tables/{profile}/{split}/seed{seed}/nll.csv",
+        nll_csv=report(
+            "results/tables/{profile}/{split}/seed{seed}/nll.csv",
+            caption="report/nll.rst",
+            category="5. Tables",
+            subcategory="{profile} · {split} · seed {seed}",
+        ),
         nll_tex="results/tables/{profile}/{split}/seed{seed}/nll.tex",
     log:
         "logs/make_tables/{profile}_{split}_seed{seed}.log",
@@ -31,3 +41,48 @@ rule make_tables:
     shell:
         "{params.py} stages/make_tables.py --out results/tables/{wildcards.profile}/{wildcards.split}/seed{wildcards.seed}"
         " {input.metrics} 2> {log}"
+
+
+# Low-data grid (SPEC 2, 11.2; paper Fig. 3): the curves under params `lowdata` at the configured
+# profile, each point an ordinary run (split <kind>-<F>) with each of `lowdata.seeds`.
+#
+#   snakemake --cores all lowdata --resources gpu=4      every curve: runs, then one plot per curve
+
+
+rule lowdata:
+    input:
+        [f"results/lowdata/{config['profile']}/{c['dataset']}-{c['kind']}.png"
+         for c in lowdata.curves(config, config["profile"])],
+
+
+rule lowdata_curve:
+    input:
+        script="stages/lowdata_curve.py",
+        code=wf.code("lowdata.py", "tables.py"),
+        metrics=lambda w: lowdata.curve_inputs(config, w.profile, w.dataset, w.kind),
+    output:
+        plot=report(
+            "results/lowdata/{profile}/{dataset}-{kind}.png",
+            caption="report/lowdata.rst",
+            category="6. Low-data curves",
+            subcategory="{profile}",
+        ),
+        points="results/lowdata/{profile}/{dataset}-{kind}-points.csv",
+        summary="results/lowdata/{profile}/{dataset}-{kind}.md",
+        summary_csv=report(
+            "results/lowdata/{profile}/{dataset}-{kind}.csv",
+            caption="report/lowdata_table.rst",
+            category="6. Low-data curves",
+            subcategory="{profile}",
+        ),
+    log:
+        "logs/lowdata_curve/{profile}_{dataset}-{kind}.log",
+    wildcard_constraints:
+        kind="digit|sample|character|alphabet",
+    conda:
+        "envs/npdraw.yaml"
+    params:
+        py=PY,
+    shell:
+        "{params.py} stages/lowdata_curve.py --plot {output.plot} --points {output.points}"
+        " --summary {output.summary} --summary-csv {output.summary_csv} {input.metrics} 2> {log}"

@@ -1,0 +1,27 @@
+# Pictures for `snakemake --report` (captions in workflow/report/).  Snakemake-only: DVC draws the
+# same curves from the same DVCLive files with `dvc plots show` (dvc.yaml `plots`).
+
+
+rule plot_curves:
+    input:
+        unpack(wf.live_dirs),
+        script="stages/plot_curves.py",
+        code=wf.code("curves.py"),
+    output:
+        report(
+            "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/figures/training_curves.png",
+            caption="report/curves.rst",
+            category="3. Model",
+            subcategory=RUN_LABEL,
+        ),
+    log:
+        "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/logs/plot_curves.log",
+    conda:
+        "envs/npdraw.yaml"
+    params:
+        py=PY,
+        live=lambda w: " ".join(f"{k}={v}" for k, v in wf.live_dirs(w).items()),
+    shell:
+        "{params.py} stages/plot_curves.py --live {params.live} --out {output}"
+        " --title '{wildcards.dataset} {wildcards.profile} {wildcards.split} seed{wildcards.seed}"
+        " {wildcards.variant}' 2> {log}"

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.browser import require_chromium, snakemake_report
 from tests.conftest import MIRROR, REPO, needs_mirror, venv_bin
 
 # Rules that exist only in Snakemake: `all`, aggregations that DVC does with `dvc exp`, and the
@@ -164,6 +165,22 @@ def test_smoke_pipeline_with_snakemake(repo_copy):
     assert not (run / "pixelvae/bank.npy").exists()          # the baseline needs no bank, parses or prior
     pcnn = json.loads((run / "pcnn/metrics/model.json").read_text())
     assert pcnn["epochs"] == 2 and np.isfinite(pcnn["elbo_nats"])
+    # The tiny low-data grid (smoke: MNIST digits 30% / 60% x seeds 0, 1), scored like every other run.
+    subprocess.run([venv_bin("snakemake"), "--cores", "2", "lowdata", "--config", "profile=smoke"], cwd=repo_copy,
+                   env=stage_env(), check=True, capture_output=True)
+    curve = pd.read_csv(repo_copy / "results/lowdata/smoke/mnist-digit.csv")
+    assert list(curve.proportion) == [0.3, 0.6] and list(curve.fid_domain_count) == [2, 2]
+    assert (curve.fid_domain_mean > 0).all() and (curve.nll_mean > 0).all()
+    points = pd.read_csv(repo_copy / "results/lowdata/smoke/mnist-digit-points.csv")
+    digit03 = json.loads((repo_copy / "results/mnist/smoke/digit-0.3/seed1/splits.json").read_text())
+    assert digit03["digits"] == [0, 1, 2] and sorted(points.seed) == [0, 0, 1, 1]
+    assert (repo_copy / "results/lowdata/smoke/mnist-digit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The report: one HTML file with every picture, table and curve, rendered in headless Chromium.
+    report = repo_copy / "results/report.html"
+    result = subprocess.run([venv_bin("snakemake"), "--report", str(report), "all", "tables", "lowdata", "--config",
+                             "profile=smoke"], cwd=repo_copy, env=stage_env(), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    check_report(report)
     # Data-parallel: the model and evaluation stages on 2 CPU processes (gloo) from the same inputs.
     ddp = repo_copy / "ddp"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
@@ -187,11 +204,28 @@ def test_smoke_pipeline_with_snakemake(repo_copy):
     assert ddp_eval["nll_images"] == 100 and np.load(ddp / "samples.npz")["images"].shape == (200, 1, 28, 28)
 
 
+def check_report(report: Path) -> None:
+    require_chromium()
+    shown = snakemake_report(report, view=("1. Parts and parses", "mnist · smoke · full · seed 0 · base", "bank.png"))
+    assert "Loading Snakemake Report" not in shown["app_text"] and not shown["errors"], shown["errors"]
+    assert {"1. Parts and parses", "2. Prior", "3. Model", "4. Samples", "5. Tables",
+            "6. Low-data curves"} <= set(shown["categories"])
+    images = {Path(i["path"]).name: i for i in shown["images"]}
+    for name in ("bank.png", "parse.png", "samples.png", "reconstructions.png", "latent_edit.png",
+                 "training_curves.png", "canvases_and_samples.png", "mnist-digit.png"):
+        assert name in images, f"{name} not in the report: {sorted(images)}"
+    assert all(i["width"] > 0 and i["height"] > 0 for i in shown["images"]), shown["images"]   # every image decodes
+    assert all(i["caption"] for i in shown["images"])
+    assert any(p.endswith("table1.csv") for p in shown["results"])
+    assert shown["viewed_width"] > 0   # a reader's clicks open the part bank picture
+
+
 @pytest.mark.slow
 @needs_mirror("omniglot")
 def test_ablation_with_snakemake_and_dvc_agree(repo_copy):
     """The Omniglot K x M ablation through Snakemake wildcards (table in results/tables), then
-    `dvc repro` and `dvc exp run -S variant=...`: the same variant gives the same PSNR both ways."""
+    `dvc repro`, `dvc plots show`, and the ablation through the dvc queue: the same variant gives
+    the same PSNR both ways."""
     env = stage_env()
     subprocess.run([venv_bin("snakemake"), "--cores", "2", "psnr_ablation", "--config", "dataset=omniglot",
                     "profile=smoke"], cwd=repo_copy, env=env, check=True, capture_output=True)
@@ -212,15 +246,26 @@ def test_ablation_with_snakemake_and_dvc_agree(repo_copy):
     git("commit", "-qm", "smoke")
     dvc("repro")
     assert "didn't change" in dvc("repro", "--dry").stdout
-    dvc("exp", "run", "parse", "-S", "variant=K8-M10", "-n", "k8m10")  # up to the parse stage
-    from npdraw.dvc_experiments import experiment_rows
-
-    rows = experiment_rows(json.loads(dvc("exp", "show", "--json").stdout),
-                           "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/metrics/parse.json")
-    by_name = {r["name"]: r for r in rows}
-    assert by_name["k8m10"]["variant"] == "K8-M10" and by_name["k8m10"]["metrics"]["steps"] == 16
+    plots = dvc("plots", "show", "-o", "dvc_plots")   # the DVCLive training curves of the run
+    html = (repo_copy / "dvc_plots/index.html").read_text()
+    assert "nll_nats" in html and "elbo_nats" in html, plots.stdout
+    git("add", "-A")
+    git("commit", "-qm", "baseline results")   # queued experiments start from HEAD's dvc.lock
+    # The ablation through the dvc queue (two variants at smoke), tabulated by make_tables --dvc-exp.
+    ablate = [sys.executable, "scripts/dvc_ablation.py", "--profile", "smoke", "--variants", "base", "K8-M10"]
+    result = subprocess.run(ablate, cwd=repo_copy, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    ablation = pd.read_csv(repo_copy / "results/tables/ablation_omniglot_smoke_seed0.csv")
+    assert list(ablation.variant) == ["base", "K8-M10"] and list(ablation.M) == [50, 10]
+    assert list(ablation.experiment) == ["omniglot-smoke-s0-base", "omniglot-smoke-s0-K8-M10"]
     snakemake_psnr = table[(table.K == 8) & (table.M == 10)].psnr_db.item()
-    assert by_name["k8m10"]["metrics"]["psnr_db"] == pytest.approx(snakemake_psnr, abs=1e-9)
+    assert ablation.psnr_db[1] == pytest.approx(snakemake_psnr, abs=1e-9)   # DVC and Snakemake agree
+    workspace = json.loads((repo_copy / "results/omniglot/smoke/full/seed0/base/metrics/eval.json").read_text())
+    assert ablation.fid_domain[0] == pytest.approx(workspace["fid_domain"])
+    assert ablation.nll[0] == pytest.approx(workspace["nll_nats"])
+    assert (ablation[["fid_domain", "nll", "bce_nats", "kl_nats"]] > 0).all().all()
+    again = subprocess.run(ablate, cwd=repo_copy, env=env, capture_output=True, text=True)
+    assert again.returncode == 0 and again.stderr.count("finished experiment exists, reused") == 2, again.stderr
 
 
 def test_slurm_profile_dry_run_requests_gpus_for_the_training_jobs(repo_copy):

@@ -154,6 +154,7 @@ def test_smoke_pipeline_with_snakemake(repo_copy):
     text = subprocess.run([sys.executable, "-m", "npdraw.report_paths", "smoke.yaml"], cwd=repo_copy,
                           capture_output=True, text=True, check=True).stdout
     assert "results/mnist/smoke/full/seed0/base/parse.png" in text and f"{parse['psnr_db']:.2f} dB" in text
+    assert "results/tables/smoke/full/seed0/table1.md   (not built: `snakemake --cores all tables`)" in text
     # The baselines and tables: PixelVAE and NP-DRAW with a PixelCNN decoder, same splits, same evaluation.
     subprocess.run([venv_bin("snakemake"), "--cores", "2", "tables", "--config", "profile=smoke"], cwd=repo_copy, env=stage_env(), check=True, capture_output=True)
     table = pd.read_csv(repo_copy / "results/tables/smoke/full/seed0/table1.csv")
@@ -165,16 +166,18 @@ def test_smoke_pipeline_with_snakemake(repo_copy):
     assert not (run / "pixelvae/bank.npy").exists()          # the baseline needs no bank, parses or prior
     pcnn = json.loads((run / "pcnn/metrics/model.json").read_text())
     assert pcnn["epochs"] == 2 and np.isfinite(pcnn["elbo_nats"])
-    # The tiny low-data grid (smoke: MNIST digits 30% / 60% x seeds 0, 1), scored like every other run.
+    # The tiny low-data grid (smoke: MNIST 1% / 2% of the images x seeds 0, 1), scored like every other run.
     subprocess.run([venv_bin("snakemake"), "--cores", "2", "lowdata", "--config", "profile=smoke"], cwd=repo_copy,
                    env=stage_env(), check=True, capture_output=True)
-    curve = pd.read_csv(repo_copy / "results/lowdata/smoke/mnist-digit.csv")
-    assert list(curve.proportion) == [0.3, 0.6] and list(curve.fid_domain_count) == [2, 2]
+    curve = pd.read_csv(repo_copy / "results/lowdata/smoke/mnist-sample.csv")
+    assert list(curve.proportion) == [0.01, 0.02] and list(curve.fid_domain_count) == [2, 2]
+    assert list(curve.train_images_mean) == [590, 1180]   # 1% / 2% of the 59,000 training images
     assert (curve.fid_domain_mean > 0).all() and (curve.nll_mean > 0).all()
-    points = pd.read_csv(repo_copy / "results/lowdata/smoke/mnist-digit-points.csv")
-    digit03 = json.loads((repo_copy / "results/mnist/smoke/digit-0.3/seed1/splits.json").read_text())
-    assert digit03["digits"] == [0, 1, 2] and sorted(points.seed) == [0, 0, 1, 1]
-    assert (repo_copy / "results/lowdata/smoke/mnist-digit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    points = pd.read_csv(repo_copy / "results/lowdata/smoke/mnist-sample-points.csv")
+    assert sorted(points.seed) == [0, 0, 1, 1]
+    subsets = [np.load(repo_copy / f"results/mnist/smoke/sample-0.01/seed{s}/splits.npz")["train"] for s in (0, 1)]
+    assert not np.array_equal(*subsets)   # each seed draws its own subset
+    assert (repo_copy / "results/lowdata/smoke/mnist-sample.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # The report: one HTML file with every picture, table and curve, rendered in headless Chromium.
     report = repo_copy / "results/report.html"
     result = subprocess.run([venv_bin("snakemake"), "--report", str(report), "all", "tables", "lowdata", "--config",
@@ -212,7 +215,7 @@ def check_report(report: Path) -> None:
             "6. Low-data curves"} <= set(shown["categories"])
     images = {Path(i["path"]).name: i for i in shown["images"]}
     for name in ("bank.png", "parse.png", "samples.png", "reconstructions.png", "latent_edit.png",
-                 "training_curves.png", "canvases_and_samples.png", "mnist-digit.png"):
+                 "training_curves.png", "canvases_and_samples.png", "mnist-sample.png"):
         assert name in images, f"{name} not in the report: {sorted(images)}"
     assert all(i["width"] > 0 and i["height"] > 0 for i in shown["images"]), shown["images"]   # every image decodes
     assert all(i["caption"] for i in shown["images"])

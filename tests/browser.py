@@ -69,7 +69,8 @@ def _viewed_image(driver, category: str, subcategory: str, filename: str) -> int
     from selenium.webdriver.support.ui import WebDriverWait
 
     _click_text(driver, category)
-    _click_text(driver, subcategory)
+    if driver.find_elements(By.XPATH, f"//*[normalize-space(text())='{subcategory}']"):
+        _click_text(driver, subcategory)   # (a category with one subcategory lists its files at once)
     driver.find_element(By.XPATH, f"//tr[.//td[contains(text(), '{filename}')]]//a[@iconname='eye']").click()
     return WebDriverWait(driver, 30).until(lambda d: d.execute_script(
         "const i = Array.from(document.querySelectorAll('#app img')).find(i => i.src.startsWith('data:image/png'));"

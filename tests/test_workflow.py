@@ -249,11 +249,24 @@ def test_ablation_with_snakemake_and_dvc_agree(repo_copy):
     git("commit", "-qm", "smoke")
     dvc("repro")
     assert "didn't change" in dvc("repro", "--dry").stdout
+    run = Path("results/omniglot/smoke/full/seed0")
     plots = dvc("plots", "show", "-o", "dvc_plots")   # the DVCLive training curves of the run
     html = (repo_copy / "dvc_plots/index.html").read_text()
     assert "nll_nats" in html and "elbo_nats" in html, plots.stdout
     git("add", "-A")
     git("commit", "-qm", "baseline results")   # queued experiments start from HEAD's dvc.lock
+    # Artifacts survive the machine: push to the default remote (a folder beside the repository),
+    # pull into a fresh clone, and that clone has every artifact and nothing to rerun.
+    dvc("push")
+    assert (repo_copy.parent / "npdraw-dvc-store/files/md5").is_dir()
+    clone = repo_copy.parent / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo_copy), str(clone)], check=True)
+    pulled = subprocess.run([venv_bin("dvc"), "pull"], cwd=clone, env=env, capture_output=True, text=True)
+    assert pulled.returncode == 0, pulled.stderr[-2000:]
+    for artifact in ("base/model/best.pt", "base/metrics/eval.json", "base/eval/samples.npz", "base/bank.npy"):
+        assert (clone / run / artifact).read_bytes() == (repo_copy / run / artifact).read_bytes(), artifact
+    status = subprocess.run([venv_bin("dvc"), "repro", "--dry"], cwd=clone, env=env, capture_output=True, text=True)
+    assert status.returncode == 0 and "didn't change" in status.stdout and "Running stage" not in status.stdout
     # The ablation through the dvc queue (two variants at smoke), tabulated by make_tables --dvc-exp.
     ablate = [sys.executable, "scripts/dvc_ablation.py", "--profile", "smoke", "--variants", "base", "K8-M10"]
     result = subprocess.run(ablate, cwd=repo_copy, env=env, capture_output=True, text=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from typing import Iterator
 
 from npdraw.workflow import CHOICES, VARIANT_DIR
@@ -48,8 +46,3 @@ def latest(rows: list[dict], key: str = "variant") -> dict[str, dict]:
     for row in sorted(rows, key=lambda r: r["timestamp"]):
         out[row[key]] = row
     return out
-
-
-def show(cwd: str = ".") -> list:
-    out = subprocess.run(["dvc", "exp", "show", "--json"], cwd=cwd, check=True, capture_output=True, text=True)
-    return json.loads(out.stdout)

@@ -22,12 +22,27 @@ import sys
 from pathlib import Path
 
 from npdraw.cli import main
-from npdraw.config import ParamsError
+from npdraw.config import ParamsError, load_params, resolve
 from npdraw.data.sources import mirror_root
-from npdraw.dvc_experiments import ABLATION_METRICS, experiment_rows, show
+from npdraw.dvc_experiments import ABLATION_METRICS, experiment_rows
+from npdraw.io import atomic_path
 from npdraw.workflow import DVC_ABLATION_VARIANTS
 
 DATASET = "omniglot"
+
+
+def dvc(*args: str, stream: bool = False) -> str:
+    """Run a dvc command (streaming its output when `stream`); a failure stops the script with the
+    command and DVC's message."""
+    result = subprocess.run(["dvc", *args], capture_output=not stream, text=True)
+    if result.returncode:
+        said = "" if stream else ":\n" + (result.stderr or result.stdout).strip()
+        raise ParamsError(f"`dvc {' '.join(args)}` failed (exit {result.returncode}){said}")
+    return result.stdout or ""
+
+
+def show_experiments() -> list:
+    return json.loads(dvc("exp", "show", "--json"))
 
 
 def run() -> None:
@@ -38,10 +53,16 @@ def run() -> None:
     p.add_argument("--jobs", type=int, default=1, help="experiments run in parallel (queue workers)")
     p.add_argument("--out-dir", default="results/tables")
     args = p.parse_args()
+    if subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], capture_output=True).returncode:
+        raise ParamsError("scripts/dvc_ablation.py: run it in a git repository with at least one commit "
+                          "(dvc experiments are commits derived from HEAD)")
+    params = load_params("params.yaml")
+    for variant in args.variants:   # refuse an impossible variant before queueing anything
+        resolve(params, dataset=DATASET, profile=args.profile, split="full", seed=args.seed, variant=variant)
     # Queued experiments run in a copy of the repository under .dvc/tmp: the data mirror must not
     # be looked up relative to it.
     os.environ["NPDRAW_DATA"] = str(mirror_root().resolve())
-    done = {r["name"] for r in experiment_rows(show(), ABLATION_METRICS)}
+    done = {r["name"] for r in experiment_rows(show_experiments(), ABLATION_METRICS)}
     queued = []
     for variant in args.variants:
         name = f"{DATASET}-{args.profile}-s{args.seed}-{variant}"
@@ -50,17 +71,18 @@ def run() -> None:
             continue
         choices = [f"dataset={DATASET}", f"profile={args.profile}", "split=full", f"seed={args.seed}",
                    f"variant={variant}"]
-        subprocess.run(["dvc", "exp", "run", "--queue", "evaluate", "-n", name,
-                        *(a for c in choices for a in ("-S", c))], check=True)
+        dvc("exp", "run", "--queue", "evaluate", "-n", name, *(a for c in choices for a in ("-S", c)))
+        print(f"{name}: queued", file=sys.stderr)
         queued.append(name)
     if queued:
         print(f"running {len(queued)} queued experiment(s) with {args.jobs} worker(s): {', '.join(queued)}",
               file=sys.stderr)
-        subprocess.run(["dvc", "exp", "run", "--run-all", "--jobs", str(args.jobs)], check=True)
+        dvc("exp", "run", "--run-all", "--jobs", str(args.jobs), stream=True)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     saved = out / f"ablation_{DATASET}_{args.profile}_seed{args.seed}.dvc-exp-show.json"
-    saved.write_text(json.dumps(show(), indent=1))
+    with atomic_path(saved) as tmp:
+        tmp.write_text(json.dumps(show_experiments(), indent=1))
     result = subprocess.run([sys.executable, "stages/make_tables.py", "--out", str(out), "--dvc-exp", str(saved),
                              "--dataset", DATASET, "--profile", args.profile, "--seed", str(args.seed),
                              "--variants", *args.variants])

@@ -6,8 +6,9 @@ import numpy as np
 
 from npdraw.cli import main, run_config, stage_parser
 from npdraw.data.prepare import load_prepared
-from npdraw.io import save_image, write_json, write_npy
+from npdraw.io import save_image, write_npy
 from npdraw.parts import build_bank
+from npdraw.provenance import write_metrics
 from npdraw.viz import image_grid, titled
 
 
@@ -25,7 +26,7 @@ def run() -> None:
     k, m = cfg.ds.patch_size, cfg.ds.bank_size
     save_image(args.picture, titled(image_grid(bank, ncol=min(m, 20), scale=max(2, 40 // k)),
                                     f"{cfg.dataset} part bank: M={m}, K={k}, {stats['method']}"))
-    write_json(args.metrics, {"bank_size": m, "patch_size": k, **stats})
+    write_metrics(args.metrics, {"bank_size": m, "patch_size": k, **stats}, cfg, ("ds", "bank"))
     logging.getLogger("build_bank").info("bank %s: objective %.1f in %.1f s",
                                          bank.shape, stats["objective"], stats["seconds_total"])
 

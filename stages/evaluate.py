@@ -10,7 +10,8 @@ from npdraw.data.prepare import load_prepared
 from npdraw.distributed import relaunch, setup
 from npdraw.evaluate import generate, importance_sampled, nll_summary
 from npdraw.features import FeatureExtractor, load_classifier, score
-from npdraw.io import save_image, write_json, write_npz
+from npdraw.io import save_image, write_npz
+from npdraw.provenance import write_metrics
 from npdraw.train_model import as_float, fixed_targets, load_model
 from npdraw.viz import image_grid, titled
 
@@ -79,7 +80,7 @@ def run() -> None:
             "prior sample -> canvas -> one draw from the decoder's distribution")
     metrics.update({"generated": ev.samples, "fid_reference_images": reference["images"], "system": cfg.system,
                     "sample_rule": rule})
-    write_json(args.metrics, metrics)
+    write_metrics(args.metrics, metrics, cfg, ("ds", "evaluate"))
     to_u8 = lambda t: (t * 255).round().to(torch.uint8).numpy()  # noqa: E731
     drawn = {"images": to_u8(gen["images"])}
     if gen["canvases"] is not None:

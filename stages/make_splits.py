@@ -5,7 +5,8 @@ import logging
 from npdraw.cli import main, run_config, stage_parser
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import make_splits
-from npdraw.io import write_json, write_npz
+from npdraw.io import write_npz
+from npdraw.provenance import write_metrics
 
 
 def run() -> None:
@@ -16,7 +17,8 @@ def run() -> None:
     cfg = run_config(args)
     splits, summary = make_splits(load_prepared(args.data), cfg)
     write_npz(args.out, **splits)
-    write_json(args.summary, {"dataset": cfg.dataset, "profile": cfg.profile, "split": cfg.split, **summary})
+    write_metrics(args.summary, {"dataset": cfg.dataset, "profile": cfg.profile, "split": cfg.split, **summary},
+                  cfg, ("data",))
     logging.getLogger("make_splits").info("%s %s: %s", cfg.dataset, cfg.split, summary["counts"])
 
 

@@ -9,8 +9,9 @@ from tqdm import tqdm
 from npdraw.canvas import Grid, render, to_canvas_space
 from npdraw.cli import main, run_config, stage_parser
 from npdraw.data.prepare import load_prepared
-from npdraw.io import save_image, write_json, write_npz
+from npdraw.io import save_image, write_npz
 from npdraw.parse import parse_dataset, psnr_summary, reconstruction_mse
+from npdraw.provenance import write_metrics
 from npdraw.viz import pairs_grid, titled
 
 SHOW = 32  # test images in the picture
@@ -40,7 +41,7 @@ def run() -> None:
             metrics[split] = {**summary, "images": int(len(images)), "draw_rate": float(z_is.mean())}
     metrics["psnr_db"] = metrics["test"]["psnr_db"]  # headline: the test set
     write_npz(args.out, **out)
-    write_json(args.metrics, metrics)
+    write_metrics(args.metrics, metrics, cfg, ("ds", "parse"))
     test = arrays["test_images"][splits["test"][:SHOW]]
     grid = Grid.for_dataset(cfg.ds)
     canvas = render(bank, torch.as_tensor(out["test_z_id"][:SHOW], dtype=torch.long),

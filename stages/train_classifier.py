@@ -16,7 +16,7 @@ from npdraw.config import load_params
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import make_splits
 from npdraw.features import reference_config, save_classifier, train_classifier
-from npdraw.io import write_json
+from npdraw.provenance import write_metrics
 
 
 def run() -> None:
@@ -30,7 +30,8 @@ def run() -> None:
         reason = (f"datasets.{cfg.dataset}.labels = 'none': this dataset's files carry no class labels to train "
                   f"the domain FID classifier on")
         save_classifier(args.out, None, {"unavailable": reason})
-        write_json(args.metrics, {"labels": "none", "available": False, "reason": reason})
+        write_metrics(args.metrics, {"labels": "none", "available": False, "reason": reason}, cfg,
+                      ("ds", "data", "classifier"))
         logging.getLogger("train_classifier").info("no domain classifier: %s", reason)
         return
     arrays = load_prepared(args.data)
@@ -42,7 +43,7 @@ def run() -> None:
                                     take("train_images", splits["valid"]), take(key, splits["valid"]).long(),
                                     cfg.ds.channels, c.epochs, c.lr, c.batch_size, cfg.seed, c.width)
     save_classifier(args.out, model, stats)
-    write_json(args.metrics, {"labels": cfg.ds.labels, **stats})
+    write_metrics(args.metrics, {"labels": cfg.ds.labels, **stats}, cfg, ("ds", "data", "classifier"))
     logging.getLogger("train_classifier").info("domain classifier: %d classes, validation accuracy %.3f",
                                                stats["classes"], stats["valid_accuracy"])
 

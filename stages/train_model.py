@@ -10,8 +10,9 @@ from npdraw.cli import main, run_config, stage_parser
 from npdraw.config import ParamsError
 from npdraw.data.prepare import load_prepared
 from npdraw.distributed import relaunch, setup
-from npdraw.io import save_image, write_json
+from npdraw.io import save_image
 from npdraw.model import hard_sample
+from npdraw.provenance import write_metrics
 from npdraw.train_model import evaluate, fixed_targets, load_model, train_model
 from npdraw.train_prior import load_parses, load_prior
 from npdraw.viz import image_grid, titled
@@ -48,11 +49,11 @@ def run() -> None:
     scores = {s: evaluate(model, fixed_targets(images[s], binary, cfg.seed).to(device), parses[s].to(device),
                           seed=cfg.seed) for s in ("valid", "test")}
     history = state["history"]
-    write_json(args.metrics, {**scores["test"], "valid": scores["valid"], "test": scores["test"],
-                              "best_epoch": state["best_epoch"], "epochs": len(history),
-                              "train_images_per_s": float(np.mean([h["images_per_s"] for h in history])),
-                              "epoch_seconds": float(np.mean([h["seconds"] for h in history])),
-                              "history": history})
+    write_metrics(args.metrics, {**scores["test"], "valid": scores["valid"], "test": scores["test"],
+                                 "best_epoch": state["best_epoch"], "epochs": len(history),
+                                 "train_images_per_s": float(np.mean([h["images_per_s"] for h in history])),
+                                 "epoch_seconds": float(np.mean([h["seconds"] for h in history])),
+                                 "history": history}, cfg, ("ds", "model"))
     # Reconstructions: image | canvas of a hard sample z ~ q(z|x) | decoded mean.
     n = cfg.model.reconstructions
     x = fixed_targets(images["valid"][:n], binary, cfg.seed).to(device)

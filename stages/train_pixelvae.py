@@ -10,7 +10,8 @@ from npdraw.cli import main, run_config, stage_parser
 from npdraw.config import ParamsError
 from npdraw.data.prepare import load_prepared
 from npdraw.distributed import relaunch, setup
-from npdraw.io import save_image, write_json
+from npdraw.io import save_image
+from npdraw.provenance import write_metrics
 from npdraw.train_model import fixed_targets, load_model
 from npdraw.train_pixelvae import evaluate_pixelvae, train_pixelvae
 from npdraw.viz import image_grid, titled
@@ -42,11 +43,11 @@ def run() -> None:
     scores = {s: evaluate_pixelvae(model, fixed_targets(images[s], True, cfg.seed).to(device), seed=cfg.seed)
               for s in ("valid", "test")}
     history = state["history"]
-    write_json(args.metrics, {**scores["test"], "valid": scores["valid"], "test": scores["test"],
-                              "best_epoch": state["best_epoch"], "epochs": len(history),
-                              "train_images_per_s": float(np.mean([h["images_per_s"] for h in history])),
-                              "epoch_seconds": float(np.mean([h["seconds"] for h in history])),
-                              "history": history})
+    write_metrics(args.metrics, {**scores["test"], "valid": scores["valid"], "test": scores["test"],
+                                 "best_epoch": state["best_epoch"], "epochs": len(history),
+                                 "train_images_per_s": float(np.mean([h["images_per_s"] for h in history])),
+                                 "epoch_seconds": float(np.mean([h["seconds"] for h in history])),
+                                 "history": history}, cfg, ("ds", "pixelvae"))
     x = fixed_targets(images["valid"][:cfg.model.reconstructions], True, cfg.seed).to(device)
     with torch.no_grad():
         decoded = model.output.mean(model.decode(model.encode(x)[0]))

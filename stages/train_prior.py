@@ -10,7 +10,8 @@ import torch
 from npdraw.canvas import Grid
 from npdraw.cli import main, run_config, stage_parser
 from npdraw.distributed import relaunch, setup
-from npdraw.io import save_image, write_json
+from npdraw.io import save_image
+from npdraw.provenance import write_metrics
 from npdraw.train_prior import PRIOR_SALT, evaluate_nll, load_parses, load_prior, train_prior
 from npdraw.viz import image_grid, titled
 
@@ -45,14 +46,14 @@ def run() -> None:
     grid = Grid.for_dataset(cfg.ds)
     uniform = grid.cells * (math.log(cfg.ds.bank_size) + math.log(grid.cells) + math.log(2))
     history = state["history"]
-    write_json(args.metrics, {
+    write_metrics(args.metrics, {
         "nll_nats": nll["test"]["nll_total_nats"], "valid": nll["valid"], "test": nll["test"],
         "best_epoch": state["best_epoch"], "epochs": len(history),
         "uniform_bound_nats": uniform,
         "train_sequences_per_s": float(np.mean([h["sequences_per_s"] for h in history])),
         "sample_draw_rate": float(z_is.float().mean()), "parse_draw_rate": float(parses["test"].z_is.float().mean()),
         "history": history,
-    })
+    }, cfg, ("ds", "prior"))
     ncol = int(math.ceil(math.sqrt(len(canvas))))
     save_image(args.samples, titled(image_grid(canvas.cpu(), ncol=ncol, scale=3),
                                     f"{cfg.dataset}: canvases sampled from the prior (best epoch {state['best_epoch']})"))

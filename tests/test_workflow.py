@@ -141,6 +141,8 @@ def test_smoke_pipeline_with_snakemake(repo_copy):
     assert ev["nll_images"] == 100 and ev["nll_samples"] == 5 and ev["nll_subset"] is True
     assert ev["elbo_nats"] <= -ev["nll_nats"] + 1e-6          # the IWAE bound is at least the ELBO
     assert ev["fid_domain"] > 0 and "skipped" in ev["inception"] and "fid" not in ev
+    assert ev["provenance"]["params"]["evaluate"]["nll_samples"] == 5 and ev["provenance"]["run"]["variant"] == "base"
+    assert ev["provenance"]["libraries"]["torch"].startswith("2.13.0")
     assert ev["static_binarized_test"]["images"] == 100 and ev["static_binarized_test"]["nll_nats"] > 0
     samples = np.load(run / "base/eval/samples.npz")
     assert samples["images"].shape == (200, 1, 28, 28) and set(np.unique(samples["images"])) <= {0, 255}
@@ -250,6 +252,9 @@ def test_ablation_with_snakemake_and_dvc_agree(repo_copy):
     dvc("repro")
     assert "didn't change" in dvc("repro", "--dry").stdout
     run = Path("results/omniglot/smoke/full/seed0")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_copy, capture_output=True, text=True).stdout.strip()
+    code = json.loads((repo_copy / run / "base/metrics/eval.json").read_text())["provenance"]["code"]
+    assert code == {"git_commit": head, "git_dirty": False}   # the metrics name the commit that made them
     plots = dvc("plots", "show", "-o", "dvc_plots")   # the DVCLive training curves of the run
     html = (repo_copy / "dvc_plots/index.html").read_text()
     assert "nll_nats" in html and "elbo_nats" in html, plots.stdout

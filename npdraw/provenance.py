@@ -1,0 +1,61 @@
+"""What produced a metrics file: the code version, the parameters the stage read, the libraries.
+
+Every stage that writes metrics writes them with `write_metrics`, which adds a `provenance` block:
+the git commit of the checkout the stage ran in (and whether its tracked files had uncommitted
+changes), the run's choices, the resolved parameter sections the stage read (the same sections
+that make Snakemake rerun it; DVC records them in dvc.lock too), and the versions of Python and of
+the libraries that shape the numbers.  Nothing time-dependent goes in, so a rerun of a
+deterministic stage writes the same bytes.  `dvc exp show --drop provenance` hides the block.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from npdraw.workflow import CHOICES
+from npdraw.io import write_json
+
+LIBRARIES = ("torch", "numpy", "pandas", "scipy", "scikit-learn", "scikit-learn-extra", "kmedoids", "torchmetrics",
+             "torch-fidelity", "dvc", "snakemake")
+
+
+@lru_cache(maxsize=None)
+def code_version(where: str = ".") -> dict[str, Any]:
+    """{git_commit, git_dirty} of the git checkout containing `where`; None values with the reason
+    when it is not one (an unpacked archive, a copy)."""
+    def git(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", "-C", str(where), *args], capture_output=True, text=True)
+    try:
+        head = git("rev-parse", "--verify", "-q", "HEAD")
+    except FileNotFoundError:
+        return {"git_commit": None, "git_dirty": None, "note": "git is not installed"}
+    if head.returncode:
+        return {"git_commit": None, "git_dirty": None, "note": f"{Path(where).resolve()} is not a git checkout"}
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return {"git_commit": head.stdout.strip(), "git_dirty": bool(dirty.stdout.strip())}
+
+
+@lru_cache(maxsize=None)
+def library_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def provenance(cfg, sections: tuple[str, ...]) -> dict[str, Any]:
+    return {"code": code_version("."), "run": {k: cfg[k] for k in CHOICES},
+            "params": {s: cfg[s] for s in sections}, "libraries": library_versions()}
+
+
+def write_metrics(path: str | Path, metrics: dict, cfg, sections: tuple[str, ...]) -> None:
+    """Write a stage's metrics JSON (atomically) with its provenance block."""
+    write_json(path, {**metrics, "provenance": provenance(cfg, sections)})

@@ -1,0 +1,53 @@
+"""Every metrics file says what produced it: git commit, parameters read, library versions."""
+
+import json
+import subprocess
+
+import torch
+
+from npdraw.provenance import code_version, library_versions, write_metrics
+
+
+def git(cwd, *args):
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def test_code_version_is_the_checkouts_commit_and_dirty_state(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "a.py").write_text("x = 1\n")
+    git(repo, "add", "a.py")
+    git(repo, "commit", "-qm", "a")
+    head = git(repo, "rev-parse", "HEAD")
+    code_version.cache_clear()
+    assert code_version(str(repo)) == {"git_commit": head, "git_dirty": False}
+    (repo / "a.py").write_text("x = 2\n")
+    (repo / "results.json").write_text("{}")   # untracked outputs do not make the code dirty
+    code_version.cache_clear()
+    assert code_version(str(repo)) == {"git_commit": head, "git_dirty": True}
+    outside = tmp_path / "copy"
+    outside.mkdir()
+    code_version.cache_clear()
+    version = code_version(str(outside))
+    assert version["git_commit"] is None and "is not a git checkout" in version["note"]
+
+
+def test_metrics_carry_run_params_and_libraries_and_rewrite_identically(tmp_path, make_cfg, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code_version.cache_clear()
+    cfg = make_cfg(dataset="mnist", profile="smoke")
+    write_metrics(tmp_path / "m.json", {"psnr_db": 20.5}, cfg, ("ds", "parse"))
+    first = (tmp_path / "m.json").read_bytes()
+    m = json.loads(first)
+    assert m["psnr_db"] == 20.5
+    p = m["provenance"]
+    assert p["run"] == {"dataset": "mnist", "profile": "smoke", "split": "full", "seed": 0, "variant": "base"}
+    assert p["params"]["parse"] == {"epsilon": cfg.parse.epsilon} and p["params"]["ds"]["patch_size"] == 5
+    assert set(p["params"]) == {"ds", "parse"}
+    assert p["libraries"]["torch"] == torch.__version__ and p["libraries"]["python"].startswith("3.")
+    assert p["code"]["git_commit"] is None   # tmp_path is not a checkout
+    write_metrics(tmp_path / "m.json", {"psnr_db": 20.5}, cfg, ("ds", "parse"))
+    assert (tmp_path / "m.json").read_bytes() == first   # nothing time-dependent
+    assert library_versions()["kmedoids"] != "not installed"

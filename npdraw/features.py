@@ -25,6 +25,7 @@ import math
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -46,6 +47,19 @@ REFERENCE_RUN = {"split": "full", "seed": 0, "variant": "base"}
 def reference_config(params: dict, dataset: str | None, profile: str | None):
     """The resolved config of the reference run of `dataset` at `profile`."""
     return resolve(params, dataset=dataset, profile=profile, **REFERENCE_RUN)
+
+
+def classifier_split(train, valid, seed: int) -> tuple:
+    """The classifier's own train / validation indices: the reference run's training and validation
+    images pooled, and a seeded random validation set of the same size drawn from the pool.  The
+    dataset's validation set is the last images in stored order, which for Omniglot are whole
+    alphabets the training images never show (an accuracy of 0 that says nothing)."""
+    pool = np.concatenate([np.asarray(train), np.asarray(valid)])
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 3]))
+    held = rng.permutation(len(pool))[:len(valid)]
+    mask = np.zeros(len(pool), bool)
+    mask[held] = True
+    return np.sort(pool[~mask]), np.sort(pool[mask])
 
 
 class DomainClassifier(nn.Module):

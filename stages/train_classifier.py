@@ -1,8 +1,9 @@
 """Stage train_classifier: the domain feature extractor for fid_domain / kid_domain (SPEC 10).
 
 A small CNN trained on the dataset's own labels (MNIST / CIFAR-10 classes,
-Omniglot alphabets) over the full training split (seed 0) of the dataset at the
-profile's size, whatever split a run uses; its penultimate layer is the feature
+Omniglot alphabets) over the full split (seed 0) of the dataset at the profile's
+size, whatever split a run uses, with a random validation set drawn from it
+(features.classifier_split); its penultimate layer is the feature
 that torchmetrics' FID and KID use.  Works offline, always.
 """
 
@@ -15,7 +16,7 @@ from npdraw.cli import main, stage_parser
 from npdraw.config import load_params
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import make_splits
-from npdraw.features import reference_config, save_classifier, train_classifier
+from npdraw.features import classifier_split, reference_config, save_classifier, train_classifier
 from npdraw.provenance import write_metrics
 
 
@@ -36,11 +37,12 @@ def run() -> None:
         return
     arrays = load_prepared(args.data)
     splits, _ = make_splits(arrays, cfg)
+    train, valid = classifier_split(splits["train"], splits["valid"], cfg.seed)
     key = "train_labels" if cfg.ds.labels == "labels" else "train_alphabets"
     take = lambda name, idx: torch.from_numpy(np.asarray(arrays[name][idx]))  # noqa: E731
     c = cfg.classifier
-    model, stats = train_classifier(take("train_images", splits["train"]), take(key, splits["train"]).long(),
-                                    take("train_images", splits["valid"]), take(key, splits["valid"]).long(),
+    model, stats = train_classifier(take("train_images", train), take(key, train).long(),
+                                    take("train_images", valid), take(key, valid).long(),
                                     cfg.ds.channels, c.epochs, c.lr, c.batch_size, cfg.seed, c.width)
     save_classifier(args.out, model, stats)
     write_metrics(args.metrics, {"labels": cfg.ds.labels, **stats}, cfg, ("ds", "data", "classifier"))

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from npdraw.config import ParamsError
-from npdraw.features import (DomainClassifier, FeatureExtractor, inception_extractor, load_classifier,
-                             reference_state, save_classifier, score, train_classifier)
+from npdraw.features import (DomainClassifier, FeatureExtractor, classifier_split, inception_extractor,
+                             load_classifier, reference_state, save_classifier, score, train_classifier)
 
 
 def extractor(seed=0):
@@ -61,3 +61,17 @@ def test_a_dataset_without_labels_records_why_it_has_no_domain_classifier(tmp_pa
     save_classifier(tmp_path / "c.pt", None, {"unavailable": "datasets.binarized_mnist.labels = 'none'"})
     assert load_classifier(tmp_path / "c.pt") is None
     assert "labels = 'none'" in torch.load(tmp_path / "c.pt", weights_only=True)["unavailable"]
+
+
+def test_classifier_validation_is_a_random_draw_from_the_pooled_split():
+    """The dataset's validation set (the last images, whole Omniglot alphabets) is not the classifier's:
+    it validates on a seeded random draw of the same size, so every class can appear on both sides."""
+    import numpy as np
+
+    train, valid = np.arange(0, 900), np.arange(900, 1000)
+    t, v = classifier_split(train, valid, seed=0)
+    assert len(v) == 100 and len(t) == 900 and not set(t) & set(v)
+    assert sorted(set(t) | set(v)) == list(range(1000))
+    assert (v < 900).sum() > 50                      # mostly drawn from the former training images
+    t2, v2 = classifier_split(train, valid, seed=0)
+    assert np.array_equal(v, v2) and not np.array_equal(v, classifier_split(train, valid, seed=1)[1])

@@ -255,6 +255,8 @@ def test_ablation_with_snakemake_and_dvc_agree(repo_copy):
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_copy, capture_output=True, text=True).stdout.strip()
     code = json.loads((repo_copy / run / "base/metrics/eval.json").read_text())["provenance"]["code"]
     assert code == {"git_commit": head, "git_dirty": False}   # the metrics name the commit that made them
+    classifier = json.loads((repo_copy / "results/omniglot/smoke/reference/classifier.json").read_text())
+    assert classifier["valid_accuracy"] > 0   # validated on alphabets it was trained on (was 0.000)
     plots = dvc("plots", "show", "-o", "dvc_plots")   # the DVCLive training curves of the run
     html = (repo_copy / "dvc_plots/index.html").read_text()
     assert "nll_nats" in html and "elbo_nats" in html, plots.stdout

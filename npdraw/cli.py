@@ -50,6 +50,10 @@ def main(body: Callable[[], None]) -> None:
     except (ParamsError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    except FileNotFoundError as err:  # an input named on the command line is not there
+        print(f"error: {err.filename}: file not found; run the stage that writes it first (or fix the path)",
+              file=sys.stderr)
+        sys.exit(2)
     except FloatingPointError as err:  # a diverged training run (npdraw.training.check_finite)
         print(f"error: {err}", file=sys.stderr)
         sys.exit(3)

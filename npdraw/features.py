@@ -34,7 +34,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 from tqdm import tqdm
 
 from npdraw.config import ParamsError, resolve
-from npdraw.io import atomic_path
+from npdraw.io import atomic_path, read_checkpoint
 
 log = logging.getLogger(__name__)
 INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
@@ -132,7 +132,7 @@ def save_classifier(path: Path, model: DomainClassifier | None, extra: dict) -> 
 
 def load_classifier(path: str | Path) -> DomainClassifier | None:
     """The trained domain classifier; None when its dataset has no labels (the checkpoint says why)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = read_checkpoint(path)
     cfg = ckpt["cfg"]
     if cfg is None:
         return None

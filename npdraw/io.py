@@ -72,3 +72,24 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def read_checkpoint(path: str | Path, map_location="cpu", weights_only: bool = True) -> dict:
+    """torch.load a checkpoint this pipeline wrote; a missing or unreadable file is a DataError naming it."""
+    import torch
+
+    from npdraw.data.sources import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: checkpoint not found; run the stage that writes it first")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=weights_only)
+    except Exception as err:   # torch raises several types for damaged files (RuntimeError, UnpicklingError, ...)
+        raise DataError(f"{path}: not a readable checkpoint ({type(err).__name__}: {str(err)[:200]}); "
+                        f"rerun the stage that writes it") from None
+    if not isinstance(ckpt, dict):
+        raise DataError(f"{path}: not a readable checkpoint (expected a dict of tensors and settings, got "
+                        f"{type(ckpt).__name__}); rerun the stage that writes it")
+    return ckpt
+

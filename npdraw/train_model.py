@@ -24,6 +24,7 @@ from npdraw.model import ModelConfig, NPDraw, hard_sample, parse_cross_entropy, 
 from npdraw.prior import Prior
 from npdraw.training import Run, check_finite, save_checkpoint
 from npdraw.train_prior import Latents, batches, build_prior
+from npdraw.io import read_checkpoint
 
 log = logging.getLogger(__name__)
 MODEL_SALT = 4
@@ -93,7 +94,7 @@ def build_model(cfg, prior: Prior) -> NPDraw:
 
 def load_model(path: str | Path, device="cpu"):
     """A trained NP-DRAW model, or a PixelVAE (checkpoint kind 'pixelvae'), in eval mode."""
-    ckpt = torch.load(path, map_location=device, weights_only=True)
+    ckpt = read_checkpoint(path, device)
     if ckpt.get("kind") == "pixelvae":
         from npdraw.pixelvae import PixelVAE, PixelVAEConfig
         model = PixelVAE(PixelVAEConfig(**ckpt["arch"]))

@@ -21,6 +21,7 @@ from npdraw.canvas import Grid
 from npdraw.config import ParamsError
 from npdraw.prior import Prior, PriorConfig
 from npdraw.training import Run, check_finite, save_checkpoint
+from npdraw.io import read_checkpoint
 
 log = logging.getLogger(__name__)
 PRIOR_SALT = 3
@@ -87,7 +88,7 @@ def batches(n: int, batch_size: int, world: int) -> int:
 
 
 def load_prior(path: str | Path, device="cpu") -> Prior:
-    ckpt = torch.load(path, map_location=device, weights_only=True)
+    ckpt = read_checkpoint(path, device)
     grid = Grid(**ckpt["grid"])
     model = build_prior(ckpt["arch"], ckpt["state_dict"]["bank"], grid)
     model.load_state_dict(ckpt["state_dict"])

@@ -43,7 +43,11 @@ class Run:
     def restore(self, model: torch.nn.Module, optimizer, order: torch.Generator, device) -> int:
         """Load the resume file if it belongs to this configuration; return the first epoch to run."""
         if self.resume_path.exists():
-            ckpt = torch.load(self.resume_path, map_location=device, weights_only=False)
+            try:
+                ckpt = torch.load(self.resume_path, map_location=device, weights_only=False)
+            except Exception as err:   # damaged on disk (never half-written: writes are atomic)
+                log.warning("%s is unreadable (%s): starting afresh", self.resume_path, type(err).__name__)
+                ckpt = {}
             if ckpt.get("fingerprint") == self.fingerprint:
                 model.load_state_dict(ckpt["state_dict"])
                 optimizer.load_state_dict(ckpt["optimizer"])

@@ -20,7 +20,7 @@ def run() -> None:
     args = p.parse_args()
     cfg = run_config(args)
     train_idx = np.load(args.splits)["train"]
-    images = load_prepared(args.data)["train_images"][train_idx]
+    images = load_prepared(args.data, cfg)["train_images"][train_idx]
     bank, stats = build_bank(images, cfg.ds, cfg.bank, cfg.seed)
     write_npy(args.out, bank)
     k, m = cfg.ds.patch_size, cfg.ds.bank_size

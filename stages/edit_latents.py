@@ -31,7 +31,7 @@ def run() -> None:
     test = np.load(args.splits)["test"]
     if len(test) < 2 * args.pairs:
         raise ParamsError(f"--pairs {args.pairs}: the run's test set has only {len(test)} images")
-    images = torch.from_numpy(np.asarray(load_prepared(args.data)["test_images"][test[:2 * args.pairs]]))
+    images = torch.from_numpy(np.asarray(load_prepared(args.data, cfg)["test_images"][test[:2 * args.pairs]]))
     x = fixed_targets(images, cfg.ds.output == "bernoulli", cfg.seed)
     model = load_model(args.model)
     try:

@@ -10,7 +10,7 @@ from npdraw.data.prepare import load_prepared
 from npdraw.distributed import relaunch, setup
 from npdraw.evaluate import generate, importance_sampled, nll_summary
 from npdraw.features import FeatureExtractor, load_classifier, score
-from npdraw.io import save_image, write_npz
+from npdraw.io import read_checkpoint, save_image, write_npz
 from npdraw.provenance import write_metrics
 from npdraw.train_model import as_float, fixed_targets, load_model
 from npdraw.viz import image_grid, titled
@@ -34,7 +34,7 @@ def run() -> None:
     device = dist.device
     model = load_model(args.model, device)
     binary = cfg.ds.output == "bernoulli"
-    arrays, test = load_prepared(args.data), np.load(args.splits)["test"]
+    arrays, test = load_prepared(args.data, cfg), np.load(args.splits)["test"]
     scored = test[:ev.nll_images] if ev.nll_images else test
     images = torch.from_numpy(np.asarray(arrays["test_images"][scored]))
     x = fixed_targets(images, binary, ev.seed).to(device)   # binarized once, with a fixed seed
@@ -62,7 +62,7 @@ def run() -> None:
     dist.close()
     if not dist.main:
         return  # rank 0 scores the samples and writes the outputs
-    reference = torch.load(args.reference, weights_only=False)
+    reference = read_checkpoint(args.reference, weights_only=False)
     if reference["domain"] is not None:
         fe = FeatureExtractor(load_classifier(args.classifier))
         domain = score(fe, reference["domain"], gen["images"], ev.kid_subset_size)

@@ -15,7 +15,7 @@ def run() -> None:
     p.add_argument("--summary", required=True, help="JSON summary: counts, digits / characters chosen")
     args = p.parse_args()
     cfg = run_config(args)
-    splits, summary = make_splits(load_prepared(args.data), cfg)
+    splits, summary = make_splits(load_prepared(args.data, cfg), cfg)
     write_npz(args.out, **splits)
     write_metrics(args.summary, {"dataset": cfg.dataset, "profile": cfg.profile, "split": cfg.split, **summary},
                   cfg, ("data",))

@@ -27,7 +27,7 @@ def run() -> None:
     args = p.parse_args()
     cfg = run_config(args)
     log = logging.getLogger("parse")
-    arrays, splits = load_prepared(args.data), np.load(args.splits)
+    arrays, splits = load_prepared(args.data, cfg), np.load(args.splits)
     bank = torch.from_numpy(np.load(args.bank))
     out, metrics = {}, {"epsilon": cfg.parse.epsilon, "steps": Grid.for_dataset(cfg.ds).cells}
     sources = {"train": "train_images", "valid": "train_images", "test": "test_images"}

@@ -28,7 +28,7 @@ def run() -> None:
     args = p.parse_args()
     cfg = reference_config(load_params(args.params), args.dataset, args.profile)
     ev = cfg.evaluate
-    arrays = load_prepared(args.data)
+    arrays = load_prepared(args.data, cfg)
     test = make_splits(arrays, cfg)[0]["test"][:ev.fid_images]
     images = torch.from_numpy(np.asarray(arrays["test_images"][test]))
     x = fixed_targets(images, cfg.ds.output == "bernoulli", ev.seed)   # what samples are compared with

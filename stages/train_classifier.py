@@ -35,7 +35,7 @@ def run() -> None:
                       ("ds", "data", "classifier"))
         logging.getLogger("train_classifier").info("no domain classifier: %s", reason)
         return
-    arrays = load_prepared(args.data)
+    arrays = load_prepared(args.data, cfg)
     splits, _ = make_splits(arrays, cfg)
     train, valid = classifier_split(splits["train"], splits["valid"], cfg.seed)
     key = "train_labels" if cfg.ds.labels == "labels" else "train_alphabets"

@@ -32,7 +32,7 @@ def run() -> None:
     relaunch(cfg.compute.gpus, args.device)   # several GPUs: re-executes under torchrun
     dist = setup(args.device)
     device = dist.device
-    arrays, splits, parses = load_prepared(args.data), np.load(args.splits), load_parses(args.parses)
+    arrays, splits, parses = load_prepared(args.data, cfg), np.load(args.splits), load_parses(args.parses)
     images = {s: torch.from_numpy(np.asarray(arrays["test_images" if s == "test" else "train_images"][splits[s]]))
               for s in ("train", "valid", "test")}
     prior = load_prior(args.prior, device)

@@ -31,7 +31,7 @@ def run() -> None:
     relaunch(cfg.compute.gpus, args.device)   # several GPUs: re-executes under torchrun
     dist = setup(args.device)
     device = dist.device
-    arrays, splits = load_prepared(args.data), np.load(args.splits)
+    arrays, splits = load_prepared(args.data, cfg), np.load(args.splits)
     images = {s: torch.from_numpy(np.asarray(arrays["test_images" if s == "test" else "train_images"][splits[s]]))
               for s in ("train", "valid", "test")}
     resume = Path(args.out).with_name("resume.pt")

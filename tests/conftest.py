@@ -62,3 +62,17 @@ def repo_copy(tmp_path):
 def venv_bin(name: str) -> str:
     """A console script of the running interpreter's environment (snakemake, dvc)."""
     return str(Path(sys.executable).parent / name)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Count and list the bad-input cases (tests/test_bad_inputs.py) at the end of the run."""
+    reports = [r for outcome in ("passed", "failed") for r in terminalreporter.stats.get(outcome, [])
+               if r.when == "call" and "test_bad_inputs.py" in r.nodeid]
+    if not reports:
+        return
+    refused = sum(r.passed for r in reports)
+    terminalreporter.write_sep("-", f"bad-input matrix: {len(reports)} cases, {refused} refused cleanly "
+                                    f"(one error paragraph, exit 2, no finished-looking output)")
+    for r in sorted(reports, key=lambda r: r.nodeid):
+        name = r.nodeid.split("::", 1)[1].removeprefix("test_")
+        terminalreporter.write_line(f"  {'ok    ' if r.passed else 'FAILED'} {name}")

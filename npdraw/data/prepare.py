@@ -116,9 +116,19 @@ def prepare(dataset: str, ds: dict, out_dir: str | Path, allow_download: bool = 
     return manifest
 
 
-def load_prepared(folder: str | Path, mmap: bool = True) -> dict[str, np.ndarray]:
-    """Read a prepared folder back (memory-mapped by default)."""
+def load_prepared(folder: str | Path, cfg=None, mmap: bool = True) -> dict[str, np.ndarray]:
+    """Read a prepared folder back (memory-mapped by default); with a run's `cfg`, check that its
+    images have the dataset's configured size, channels and dtype."""
     folder = Path(folder)
     if not (folder / "manifest.json").is_file():
         raise DataError(f"{folder}: not a prepared dataset (no manifest.json); run the prepare_data stage")
-    return {p.stem: np.load(p, mmap_mode="r" if mmap else None) for p in sorted(folder.glob("*.npy"))}
+    try:
+        arrays = {p.stem: np.load(p, mmap_mode="r" if mmap else None) for p in sorted(folder.glob("*.npy"))}
+    except (ValueError, OSError) as err:
+        raise DataError(f"{folder}: a prepared array is unreadable ({err}); rerun the prepare_data stage") from None
+    if cfg is not None:
+        try:
+            check_arrays(arrays, cfg.ds, cfg.dataset)
+        except (DataError, KeyError) as err:
+            raise DataError(f"{folder}: {err}") from None
+    return arrays

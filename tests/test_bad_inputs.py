@@ -1,0 +1,277 @@
+"""The bad-input matrix: every case runs a stage's CLI as a user would and must end with one
+`error:` paragraph naming the problem and what was expected, a non-zero exit, and no output that
+looks finished.  The run's summary counts and lists the cases (conftest.pytest_terminal_summary).
+
+The stages run in this process (runpy), so that the data registry's checksums can be pointed at
+fixture files; the workflow tests run the same CLIs as subprocesses.
+"""
+
+from __future__ import annotations
+
+import gzip
+import runpy
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+import tests.formats_fixtures as fx
+from npdraw.data.sources import SOURCES, DataFile, file_digest
+from tests.conftest import REPO
+
+MNIST_FILES = [f.name for f in SOURCES["mnist_idx"]["idx"]]
+
+
+def run_stage(name: str, *args) -> tuple[int, str]:
+    """(exit code, stderr) of `python stages/<name>.py args...`, run in this process."""
+    from contextlib import redirect_stderr
+    from io import StringIO
+
+    err, argv = StringIO(), sys.argv
+    sys.argv = [f"stages/{name}.py", *map(str, args)]
+    try:
+        with redirect_stderr(err):
+            runpy.run_path(str(REPO / "stages" / f"{name}.py"), run_name="__main__")
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    finally:
+        sys.argv = argv
+    return code, err.getvalue()
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch):
+    """A scratch project: a fixture MNIST mirror whose checksums are registered, tiny params."""
+    mirror = tmp_path / "mirror"
+    fx.write_mnist(mirror / "mnist", n_train=40, n_test=10)
+    register(monkeypatch, mirror)
+    monkeypatch.setenv("NPDRAW_DATA", str(mirror))
+    monkeypatch.setenv("NPDRAW_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["datasets"]["mnist"].update(n_valid=8, bank_size=4)
+    params["bank"].update(n_patches=200)
+    params["prior"].update(width=8, layers=1, heads=2, conv_channels=4, head_hidden=8, batch_size=8, epochs=1,
+                           samples=4)
+    params["profiles"]["smoke"] = {}
+    monkeypatch.chdir(tmp_path)
+    world = type("World", (), {})()
+    world.root, world.mirror, world.params = tmp_path, mirror, params
+    world.write_params = lambda: (tmp_path / "params.yaml").write_text(yaml.safe_dump(world.params))
+    world.write_params()
+    return world
+
+
+def register(monkeypatch, mirror: Path, skip_checksums: bool = False) -> None:
+    monkeypatch.setitem(SOURCES, "mnist_idx", {"idx": [
+        DataFile("mnist", n, md5=None if skip_checksums else file_digest(mirror / "mnist" / n, "md5"))
+        for n in MNIST_FILES]})
+
+
+RUN = ["--dataset", "mnist", "--profile", "smoke", "--split", "full", "--seed", "0"]
+
+
+def prepared(world) -> Path:
+    out = world.root / "prepared"
+    assert run_stage("prepare_data", "--dataset", "mnist", "--out", out)[0] == 0
+    return out
+
+
+def splits(world, data: Path) -> Path:
+    out = world.root / "splits.npz"
+    code, err = run_stage("make_splits", *RUN, "--data", data, "--out", out, "--summary", world.root / "s.json")
+    assert code == 0, err
+    return out
+
+
+def refused(code: int, err: str, *expected: str, absent=()) -> None:
+    """One error paragraph with the expected words, exit 2, and none of `absent` written."""
+    assert code == 2, err[-2000:]
+    message = err[err.index("error: "):]
+    assert "Traceback" not in err, err[-2000:]
+    for words in expected:
+        assert words in message, f"{words!r} not in: {message}"
+    for path in absent:
+        assert not Path(path).exists(), f"{path} was written"
+        leftovers = [p.name for p in Path(path).parent.glob(f".{Path(path).name}.*")]
+        assert not leftovers, f"temporary files left: {leftovers}"
+
+
+# --- data files ------------------------------------------------------------------------------------
+
+def test_missing_data_file(world):
+    (world.mirror / "mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+    out = world.root / "prepared"
+    refused(*run_stage("prepare_data", "--dataset", "mnist", "--out", out, "--offline"),
+            "t10k-labels-idx1-ubyte.gz", str(world.mirror / "mnist"), absent=[out])
+
+
+def test_truncated_data_file(world, monkeypatch):
+    path = world.mirror / "mnist" / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes())[:-500]))   # valid gzip, short payload
+    register(monkeypatch, world.mirror, skip_checksums=True)   # a mirror file with no registered checksum
+    out = world.root / "prepared"
+    refused(*run_stage("prepare_data", "--dataset", "mnist", "--out", out, "--offline"),
+            "train-images-idx3-ubyte.gz", "header promises", absent=[out])
+
+
+def test_corrupt_data_file(world, monkeypatch):
+    path = world.mirror / "mnist" / "train-labels-idx1-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:20] + b"\xff" * 40)
+    register(monkeypatch, world.mirror, skip_checksums=True)
+    out = world.root / "prepared"
+    refused(*run_stage("prepare_data", "--dataset", "mnist", "--out", out, "--offline"),
+            "train-labels-idx1-ubyte.gz", "not a readable gzip file", absent=[out])
+
+
+def test_wrong_checksum(world):
+    path = world.mirror / "mnist" / "t10k-images-idx3-ubyte.gz"
+    fx.write_idx(path, np.zeros((10, 28, 28), np.uint8))   # a well-formed file, not the registered one
+    out = world.root / "prepared"
+    refused(*run_stage("prepare_data", "--dataset", "mnist", "--out", out, "--offline"),
+            "t10k-images-idx3-ubyte.gz", "checksum mismatch", file_digest(path, "md5"), absent=[out])
+
+
+# --- images ---------------------------------------------------------------------------------------
+
+def test_images_of_the_wrong_size(world):
+    data = prepared(world)
+    world.params["datasets"]["mnist"].update(image_size=56)   # 56 x 56 expected, 28 x 28 prepared
+    world.write_params()
+    out = world.root / "splits.npz"
+    refused(*run_stage("make_splits", *RUN, "--data", data, "--out", out, "--summary", world.root / "s.json"),
+            str(data), "(1, 28, 28)", "expected uint8 (C, H, W) = (1, 56, 56)", absent=[out])
+
+
+def test_images_of_the_wrong_value_type(world):
+    data = prepared(world)
+    sp = splits(world, data)
+    images = np.load(data / "train_images.npy")
+    np.save(data / "train_images.npy", images.astype(np.float32) / 255)   # floats in [0, 1], not uint8 levels
+    out = world.root / "bank.npy"
+    refused(*run_stage("build_bank", *RUN, "--variant", "base", "--data", data, "--splits", sp,
+                       "--out", out, "--picture", world.root / "bank.png", "--metrics", world.root / "bank.json"),
+            "train images are float32", "expected uint8", absent=[out, world.root / "bank.png"])
+
+
+def test_missing_input_of_an_earlier_stage(world):
+    data = prepared(world)
+    out = world.root / "bank.npy"
+    refused(*run_stage("build_bank", *RUN, "--variant", "base", "--data", data, "--splits", world.root / "none.npz",
+                       "--out", out, "--picture", world.root / "bank.png", "--metrics", world.root / "bank.json"),
+            str(world.root / "none.npz"), "file not found", absent=[out])
+
+
+def test_unreadable_prepared_array(world):
+    data = prepared(world)
+    (data / "test_images.npy").write_bytes(b"\x93NUMPY garbage")
+    out = world.root / "splits.npz"
+    refused(*run_stage("make_splits", *RUN, "--data", data, "--out", out, "--summary", world.root / "s.json"),
+            str(data), "unreadable", "rerun the prepare_data stage", absent=[out])
+
+
+# --- params ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("edit, expected", [
+    (lambda p: p["prior"].update(epochs="ten"), "'prior.epochs' = 'ten'"),              # wrong type
+    (lambda p: p["datasets"]["mnist"].update(lambda_reg=-1.0), "datasets.mnist.lambda_reg"),  # negative lambda
+    (lambda p: p["model"].update(epochs=0), "'model.epochs' = 0"),                      # zero steps
+    (lambda p: p["datasets"]["mnist"].update(patch_size=40), "expected at most canvas_size = 28"),  # K > image
+    (lambda p: p["datasets"]["mnist"].update(bank_size=500), "expected at most bank.n_patches = 200"),  # M > patches
+], ids=["wrong-type", "negative-lambda", "zero-epochs", "patch-larger-than-image",
+        "bank-larger-than-patches"])
+def test_bad_params(world, edit, expected):
+    data = prepared(world)
+    edit(world.params)
+    world.write_params()
+    out = world.root / "splits.npz"
+    code, err = run_stage("make_splits", *RUN, "--data", data, "--out", out, "--summary", world.root / "s.json")
+    refused(code, err, expected, absent=[out])
+    assert "params.yaml" in err or "datasets.mnist" in err
+
+
+def test_unknown_key_is_named(world):
+    world.params["model"]["widht"] = 64
+    world.write_params()
+    code, err = run_stage("make_splits", *RUN, "--data", "prepared", "--out", "s.npz", "--summary", "s.json")
+    refused(code, err, "widht", "params.yaml", absent=["s.npz"])
+
+
+def test_impossible_split(world):
+    data = prepared(world)
+    out = world.root / "splits.npz"
+    refused(*run_stage("make_splits", "--dataset", "mnist", "--profile", "smoke", "--split", "alphabet-0.5",
+                       "--seed", "0", "--data", data, "--out", out, "--summary", world.root / "s.json"),
+            "split 'alphabet-0.5'", "needs alphabet labels", absent=[out])
+
+
+# --- checkpoints and devices ------------------------------------------------------------------------
+
+def base_run(world):
+    """bank, parses and a one-epoch prior of the base variant (M = 4)."""
+    data = prepared(world)
+    sp = splits(world, data)
+    r = world.root
+    assert run_stage("build_bank", *RUN, "--variant", "base", "--data", data, "--splits", sp, "--out",
+                     r / "bank.npy", "--picture", r / "bank.png", "--metrics", r / "bank.json")[0] == 0
+    assert run_stage("parse", *RUN, "--variant", "base", "--data", data, "--splits", sp, "--bank", r / "bank.npy",
+                     "--out", r / "parses.npz", "--picture", r / "parse.png", "--metrics", r / "parse.json")[0] == 0
+    code, err = run_stage("train_prior", *RUN, "--variant", "base", "--device", "cpu", "--parses", r / "parses.npz",
+                          "--bank", r / "bank.npy", "--out", r / "prior/best.pt", "--samples", r / "prior/s.png",
+                          "--metrics", r / "prior.json", "--live", r / "prior/live")
+    assert code == 0, err
+    return data, sp
+
+
+def test_prior_checkpoint_from_another_configuration(world):
+    data, sp = base_run(world)
+    r = world.root
+    assert run_stage("build_bank", *RUN, "--variant", "M3", "--data", data, "--splits", sp, "--out", r / "m3.npy",
+                     "--picture", r / "m3.png", "--metrics", r / "m3.json")[0] == 0
+    assert run_stage("parse", *RUN, "--variant", "M3", "--data", data, "--splits", sp, "--bank", r / "m3.npy",
+                     "--out", r / "m3.npz", "--picture", r / "m3p.png", "--metrics", r / "m3p.json")[0] == 0
+    out = r / "model/best.pt"
+    refused(*run_stage("train_model", *RUN, "--variant", "M3", "--device", "cpu", "--data", data, "--splits", sp,
+                       "--parses", r / "m3.npz", "--prior", r / "prior/best.pt", "--out", out,
+                       "--reconstructions", r / "model/rec.png", "--metrics", r / "model.json",
+                       "--live", r / "model/live"),
+            str(r / "prior/best.pt"), "a prior for M = 4", absent=[out, r / "model.json"])
+
+
+def test_corrupt_checkpoint(world):
+    data, sp = base_run(world)
+    r = world.root
+    (r / "prior/best.pt").write_bytes(b"PK\x03\x04 not a checkpoint")
+    out = r / "model/best.pt"
+    code, err = run_stage("train_model", *RUN, "--variant", "base", "--device", "cpu", "--data", data, "--splits", sp,
+                          "--parses", r / "parses.npz", "--prior", r / "prior/best.pt", "--out", out,
+                          "--reconstructions", r / "model/rec.png", "--metrics", r / "model.json",
+                          "--live", r / "model/live")
+    refused(code, err, str(r / "prior/best.pt"), "not a readable checkpoint", absent=[out, r / "model.json"])
+
+
+def test_requested_gpu_that_is_not_there(world):
+    data, sp = base_run(world)
+    r = world.root
+    assert not torch.cuda.is_available()
+    out = r / "prior2/best.pt"
+    refused(*run_stage("train_prior", *RUN, "--variant", "base", "--device", "cuda", "--parses", r / "parses.npz",
+                       "--bank", r / "bank.npy", "--out", out, "--samples", r / "prior2/s.png",
+                       "--metrics", r / "prior2.json", "--live", r / "prior2/live"),
+            "--device cuda: no CUDA device is visible", absent=[out, r / "prior2.json"])
+
+
+def test_more_gpus_requested_than_visible(world):
+    data, sp = base_run(world)
+    r = world.root
+    world.params["compute"]["gpus"] = 4
+    world.write_params()
+    out = r / "prior2/best.pt"
+    refused(*run_stage("train_prior", *RUN, "--variant", "base", "--parses", r / "parses.npz",
+                       "--bank", r / "bank.npy", "--out", out, "--samples", r / "prior2/s.png",
+                       "--metrics", r / "prior2.json", "--live", r / "prior2/live"),
+            "compute.gpus", "4", absent=[out, r / "prior2.json"])

@@ -107,9 +107,10 @@ def check_config_overrides(config: dict, params: dict) -> None:
         )
 
 
-def fingerprint(config: dict, wildcards, sections) -> str:
-    """JSON of the resolved sections a rule reads, for Snakemake's params rerun trigger."""
-    choice = {k: getattr(wildcards, k, config[k]) for k in CHOICES}
+def fingerprint(config: dict, wildcards, sections, fixed: dict | None = None) -> str:
+    """JSON of the resolved sections a rule reads, for Snakemake's params rerun trigger; `fixed`
+    run choices take the place of the wildcards' (and the config's)."""
+    choice = {k: (fixed or {}).get(k, getattr(wildcards, k, config[k])) for k in CHOICES}
     cfg = resolve(config, **choice)
     return json.dumps({s: cfg[s] for s in sections}, sort_keys=True)
 
@@ -118,10 +119,7 @@ def reference_params(config: dict, *sections: str):
     """stage_params for the rules of the dataset's reference run (npdraw.features.REFERENCE_RUN)."""
     from npdraw.features import REFERENCE_RUN
 
-    def params(wildcards) -> str:
-        cfg = resolve(config, dataset=wildcards.dataset, profile=wildcards.profile, **REFERENCE_RUN)
-        return json.dumps({s: cfg[s] for s in sections}, sort_keys=True)
-    return params
+    return lambda wildcards: fingerprint(config, wildcards, sections, REFERENCE_RUN)
 
 
 def stage_params(config: dict, *sections: str):

@@ -19,7 +19,7 @@ import pandas as pd
 
 from npdraw.config import ParamsError, resolve
 from npdraw.io import atomic_path
-from npdraw.tables import read_metrics, run_of
+from npdraw.tables import read_metrics, reported_nll, run_of
 from npdraw.workflow import VARIANT_DIR
 
 # Columns of a curve, with what the plot calls them.  Inception FID only where it was measured.
@@ -71,7 +71,7 @@ def points(paths: list[str | Path]) -> pd.DataFrame:
         rows.append({"dataset": run["dataset"], "kind": kind, "proportion": float(proportion),
                      "seed": int(run["seed"]), "train_images": counts.get("train"),
                      "fid_domain": m.get("fid_domain"), "fid_inception": m.get("fid"),
-                     "nll": m.get("bits_per_dim", m["nll_nats"]), "samples": m["generated"],
+                     "nll": reported_nll(m), "samples": m["generated"],
                      "path": str(path)})
     return pd.DataFrame(rows).sort_values(["proportion", "seed"]).reset_index(drop=True)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from npdraw.config import ParamsError, parse_variant
+from npdraw.dvc_experiments import ABLATION_METRICS, experiment_rows, latest
 from npdraw.io import atomic_path
 
 
@@ -107,6 +108,11 @@ def system_of(variant: str) -> str:
     return "npdraw+pixelcnn" if over.get("decoder") == "pixelcnn" else "npdraw"
 
 
+def reported_nll(m: dict) -> float:
+    """The NLL in the unit tables report it in: bits per dimension for colour data, else nats per image."""
+    return m["bits_per_dim"] if "bits_per_dim" in m else m["nll_nats"]
+
+
 def results_row(path: str | Path) -> dict:
     """One row of Table 1 / the NLL table from an evaluation metrics file (and its run's path)."""
     run, m = run_of(path), read_metrics(path)
@@ -120,7 +126,7 @@ def results_row(path: str | Path) -> dict:
         "fid_domain": m.get("fid_domain"), "kid_domain": m.get("kid_domain"),
         "fid_inception": m.get("fid"), "kid_inception": m.get("kid"),
         "samples": m["generated"], "fid_reference_images": m["fid_reference_images"],
-        "nll": m["nll_nats"] if binary else m["bits_per_dim"], "nll_unit": "nats" if binary else "bpd",
+        "nll": reported_nll(m), "nll_unit": "nats" if binary else "bpd",
         "nll_stderr_nats": m["nll_stderr_nats"], "nll_static_nats": static.get("nll_nats"),
         "elbo_nats": m["elbo_nats"], "bce_nats": m["bce_nats"], "kl_nats": m["kl_nats"],
         "nll_samples": m["nll_samples"], "nll_images": m["nll_images"],
@@ -153,7 +159,7 @@ def ablation_row(variant: str, parse_metrics: dict, eval_metrics: dict, defaults
         "variant": variant, "K": ds["patch_size"], "M": ds["bank_size"], "lambda": ds["lambda_reg"],
         "psnr_db": parse_metrics["test"]["psnr_db"],
         "fid_domain": m.get("fid_domain"), "fid_inception": m.get("fid"),
-        "nll": m.get("bits_per_dim", m["nll_nats"]), "bce_nats": m["bce_nats"], "kl_nats": m["kl_nats"],
+        "nll": reported_nll(m), "bce_nats": m["bce_nats"], "kl_nats": m["kl_nats"],
         "elbo_nats": m["elbo_nats"], "samples": m["generated"], "nll_samples": m["nll_samples"],
         "nll_images": m["nll_images"],
     }
@@ -161,3 +167,22 @@ def ablation_row(variant: str, parse_metrics: dict, eval_metrics: dict, defaults
 
 def ablation_table(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["K", "M", "lambda"], kind="stable").reset_index(drop=True)
+
+
+def ablation_from_experiments(shown: list, dataset: str, profile: str, seed: int, variants: list[str] | None,
+                              defaults: dict, source: str) -> pd.DataFrame:
+    """The ablation table from `dvc exp show --json` (read from `source`): the newest finished
+    experiment of each variant of `dataset` at `profile`, `seed`, split full; `variants` (default:
+    every one found) must all be there."""
+    rows = [r for r in experiment_rows(shown, ABLATION_METRICS)
+            if (r["dataset"], r["profile"], r["split"], int(r["seed"])) == (dataset, profile, "full", seed)]
+    by_variant = latest(rows)
+    wanted = variants or sorted(by_variant)
+    missing = [v for v in wanted if v not in by_variant]
+    if missing or not wanted:
+        raise ParamsError(f"{source}: no finished experiment with parse and eval metrics for {dataset}, profile "
+                          f"{profile}, seed {seed}, variant(s) {', '.join(missing) or '(any)'}; queue them with "
+                          f"scripts/dvc_ablation.py (`dvc queue logs <name>` shows why one failed)")
+    return ablation_table([{**ablation_row(v, by_variant[v]["metrics"]["parse"], by_variant[v]["metrics"]["eval"],
+                                           defaults), "experiment": by_variant[v]["name"]} for v in wanted])
+

@@ -11,7 +11,7 @@ from npdraw.cli import main
 from npdraw.config import ParamsError
 from npdraw.io import atomic_path
 from npdraw.lowdata import plot, points, summary
-from npdraw.tables import write_table
+from npdraw.tables import run_of, write_table
 
 
 def run() -> None:
@@ -28,7 +28,7 @@ def run() -> None:
         raise ParamsError(f"lowdata_curve: expected the runs of one dataset and split kind, got "
                           f"{groups.to_dict('records')}")
     dataset, kind = groups.iloc[0]
-    profile = df["path"].str.extract(r"results/[^/]+/([^/]+)/")[0].iloc[0]
+    profile = run_of(df["path"].iloc[0])["profile"]
     title = f"{dataset}, low-data by {kind} ({profile} profile, {int(df['samples'].iloc[0]):,} samples per FID)"
     plot(df, args.plot, title)
     with atomic_path(args.points) as tmp:

@@ -13,8 +13,7 @@ from pathlib import Path
 
 from npdraw.cli import main
 from npdraw.config import ParamsError, load_params
-from npdraw.dvc_experiments import ABLATION_METRICS, experiment_rows, latest
-from npdraw.tables import ablation_row, ablation_table, nll_table, results_row, table1, write_table
+from npdraw.tables import ablation_from_experiments, nll_table, results_row, table1, write_table
 
 def results_tables(paths: list[str], out: Path) -> None:
     rows = [results_row(path) for path in paths]
@@ -36,19 +35,8 @@ def results_tables(paths: list[str], out: Path) -> None:
 
 def ablation_from_dvc(shown_path: Path, dataset: str, profile: str, seed: int, variants: list[str] | None,
                       params: dict, out: Path) -> Path:
-    shown = json.loads(shown_path.read_text())
-    rows = [r for r in experiment_rows(shown, ABLATION_METRICS)
-            if (r["dataset"], r["profile"], r["split"], int(r["seed"])) == (dataset, profile, "full", seed)]
-    by_variant = latest(rows)
-    wanted = variants or sorted(by_variant)
-    missing = [v for v in wanted if v not in by_variant]
-    if missing or not wanted:
-        raise ParamsError(f"{shown_path}: no finished experiment with parse and eval metrics for {dataset}, profile "
-                          f"{profile}, seed {seed}, variant(s) {', '.join(missing) or '(any)'}; queue them with "
-                          f"scripts/dvc_ablation.py (`dvc queue logs <name>` shows why one failed)")
-    table = ablation_table([{**ablation_row(v, by_variant[v]["metrics"]["parse"], by_variant[v]["metrics"]["eval"],
-                                            params["datasets"][dataset]), "experiment": by_variant[v]["name"]}
-                            for v in wanted])
+    table = ablation_from_experiments(json.loads(shown_path.read_text()), dataset, profile, seed, variants,
+                                      params["datasets"][dataset], str(shown_path))
     stem = out / f"ablation_{dataset}_{profile}_seed{seed}"
     s = table.iloc[0]
     write_table(table, stem.with_suffix(".md"), stem.with_suffix(".csv"), latex=stem.with_suffix(".tex"), title=(

@@ -17,8 +17,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from npdraw.workflow import CHOICES
 from npdraw.io import write_json
+from npdraw.workflow import CHOICES
 
 LIBRARIES = ("torch", "numpy", "pandas", "scipy", "scikit-learn", "scikit-learn-extra", "kmedoids", "torchmetrics",
              "torch-fidelity", "dvc", "snakemake")

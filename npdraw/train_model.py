@@ -20,11 +20,11 @@ import torch
 from tqdm import tqdm
 
 from npdraw.canvas import Grid
+from npdraw.io import read_checkpoint
 from npdraw.model import ModelConfig, NPDraw, hard_sample, parse_cross_entropy, step_kl
 from npdraw.prior import Prior
-from npdraw.training import Run, check_finite, save_checkpoint
 from npdraw.train_prior import Latents, batches, build_prior
-from npdraw.io import read_checkpoint
+from npdraw.training import Run, check_finite, save_checkpoint
 
 log = logging.getLogger(__name__)
 MODEL_SALT = 4

@@ -19,9 +19,9 @@ from tqdm import tqdm
 
 from npdraw.canvas import Grid
 from npdraw.config import ParamsError
+from npdraw.io import read_checkpoint
 from npdraw.prior import Prior, PriorConfig
 from npdraw.training import Run, check_finite, save_checkpoint
-from npdraw.io import read_checkpoint
 
 log = logging.getLogger(__name__)
 PRIOR_SALT = 3

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from npdraw.io import atomic_path
+from npdraw.data.sources import DataError
+from npdraw.io import atomic_path, read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,10 @@ class Run:
         """Load the resume file if it belongs to this configuration; return the first epoch to run."""
         if self.resume_path.exists():
             try:
-                ckpt = torch.load(self.resume_path, map_location=device, weights_only=False)
-            except Exception as err:   # damaged on disk (never half-written: writes are atomic)
-                log.warning("%s is unreadable (%s): starting afresh", self.resume_path, type(err).__name__)
-                ckpt = {}
+                ckpt = read_checkpoint(self.resume_path, device, weights_only=False)
+            except DataError as err:   # damaged on disk (never half-written: writes are atomic)
+                log.warning("resume file unusable, training starts afresh: %s", err)
+                return self.state["epoch"]
             if ckpt.get("fingerprint") == self.fingerprint:
                 model.load_state_dict(ckpt["state_dict"])
                 optimizer.load_state_dict(ckpt["optimizer"])

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -45,10 +46,17 @@ def write_json(dest: str | Path, obj: Any) -> None:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
+# np.savez stamps every member with the current time, so two identical results would differ
+# byte for byte (and in their DVC hash); members written here carry this fixed date instead.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
 def write_npz(dest: str | Path, **arrays: np.ndarray) -> None:
-    with atomic_path(dest) as tmp:
-        with open(tmp, "wb") as f:  # a file object, so numpy does not append '.npz'
-            np.savez(f, **arrays)
+    """np.savez's format (np.load reads it), byte-identical for identical arrays."""
+    with atomic_path(dest) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+        for name, array in arrays.items():
+            with archive.open(zipfile.ZipInfo(f"{name}.npy", _ZIP_EPOCH), "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
 
 
 def write_npy(dest: str | Path, array: np.ndarray) -> None:

@@ -33,20 +33,11 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 from tqdm import tqdm
 
-from npdraw.config import ParamsError, resolve
+from npdraw.config import ParamsError
 from npdraw.io import atomic_path, read_checkpoint
 
 log = logging.getLogger(__name__)
 INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
-
-
-# The run whose training images teach the domain classifier, for every run of a dataset and profile.
-REFERENCE_RUN = {"split": "full", "seed": 0, "variant": "base"}
-
-
-def reference_config(params: dict, dataset: str | None, profile: str | None):
-    """The resolved config of the reference run of `dataset` at `profile`."""
-    return resolve(params, dataset=dataset, profile=profile, **REFERENCE_RUN)
 
 
 def classifier_split(train, valid, seed: int) -> tuple:

@@ -5,7 +5,7 @@ training data to try; every point is run with each of `lowdata.seeds`.  A point 
 ordinary run (`results/<dataset>/<profile>/<kind>-<proportion>/seed<N>/<variant>/`),
 so Snakemake builds the grid from the same rules as any run, and the curves read only
 the runs' evaluation metrics.  All runs of a dataset and profile are scored with the same
-domain classifier on the same test images (npdraw.features.REFERENCE_RUN), so the FIDs
+domain classifier on the same test images (npdraw.workflow.REFERENCE_RUN), so the FIDs
 along a curve compare.
 """
 

@@ -115,10 +115,18 @@ def fingerprint(config: dict, wildcards, sections, fixed: dict | None = None) ->
     return json.dumps({s: cfg[s] for s in sections}, sort_keys=True)
 
 
-def reference_params(config: dict, *sections: str):
-    """stage_params for the rules of the dataset's reference run (npdraw.features.REFERENCE_RUN)."""
-    from npdraw.features import REFERENCE_RUN
+# The run whose training images teach the domain classifier and give the FID reference statistics,
+# for every run of a dataset and profile (npdraw.features).
+REFERENCE_RUN = {"split": "full", "seed": 0, "variant": "base"}
 
+
+def reference_config(params: dict, dataset: str | None, profile: str | None):
+    """The resolved config of the reference run of `dataset` at `profile`."""
+    return resolve(params, dataset=dataset, profile=profile, **REFERENCE_RUN)
+
+
+def reference_params(config: dict, *sections: str):
+    """stage_params for the rules of the dataset's reference run (REFERENCE_RUN)."""
     return lambda wildcards: fingerprint(config, wildcards, sections, REFERENCE_RUN)
 
 

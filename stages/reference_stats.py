@@ -15,9 +15,10 @@ from npdraw.cli import main, stage_parser
 from npdraw.config import load_params
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import make_splits
-from npdraw.features import FeatureExtractor, inception_extractor, load_classifier, reference_config, reference_state
+from npdraw.features import FeatureExtractor, inception_extractor, load_classifier, reference_state
 from npdraw.io import atomic_path
 from npdraw.train_model import fixed_targets
+from npdraw.workflow import reference_config
 
 
 def run() -> None:

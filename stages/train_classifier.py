@@ -16,8 +16,9 @@ from npdraw.cli import main, stage_parser
 from npdraw.config import load_params
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import make_splits
-from npdraw.features import classifier_split, reference_config, save_classifier, train_classifier
+from npdraw.features import classifier_split, save_classifier, train_classifier
 from npdraw.provenance import write_metrics
+from npdraw.workflow import reference_config
 
 
 def run() -> None:

@@ -34,7 +34,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 from tqdm import tqdm
 
 from npdraw.config import ParamsError
-from npdraw.io import atomic_path, read_checkpoint
+from npdraw.io import read_checkpoint, save_torch
 
 log = logging.getLogger(__name__)
 INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
@@ -114,11 +114,10 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, valid_images, v
 
 def save_classifier(path: Path, model: DomainClassifier | None, extra: dict) -> None:
     """The classifier's state, or (model None) a record that the dataset has none, with the reason."""
-    with atomic_path(path) as tmp:
-        if model is None:
-            torch.save({"cfg": None, "state_dict": None, **extra}, tmp)
-        else:
-            torch.save({"cfg": model.cfg, "state_dict": model.state_dict(), **extra}, tmp)
+    if model is None:
+        save_torch(path, {"cfg": None, "state_dict": None, **extra})
+    else:
+        save_torch(path, {"cfg": model.cfg, "state_dict": model.state_dict(), **extra})
 
 
 def load_classifier(path: str | Path) -> DomainClassifier | None:

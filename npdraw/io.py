@@ -65,6 +65,15 @@ def write_npy(dest: str | Path, array: np.ndarray) -> None:
             np.save(f, array)
 
 
+def save_torch(dest: str | Path, obj: Any) -> None:
+    """torch.save atomically.  Saved through a file object: given a path, torch names the archive's
+    root folder after the (random) temporary's name, and identical checkpoints would differ."""
+    import torch
+
+    with atomic_path(dest) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
+
+
 def save_image(dest: str | Path, image) -> None:
     """Save a PIL image atomically (format from dest's suffix)."""
     dest = Path(dest)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from npdraw.io import atomic_path
+from npdraw.io import save_torch
 from npdraw.pixelvae import PixelVAE, PixelVAEConfig
 from npdraw.train_model import as_float, binarize, fixed_targets
 from npdraw.train_prior import batches
@@ -53,8 +53,7 @@ def evaluate_pixelvae(model: PixelVAE, x: torch.Tensor, batch_size: int = 500, s
 
 
 def save_pixelvae(path: Path, model: PixelVAE, extra: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save({"kind": "pixelvae", "arch": model.cfg.to_dict(), "state_dict": model.state_dict(), **extra}, tmp)
+    save_torch(path, {"kind": "pixelvae", "arch": model.cfg.to_dict(), "state_dict": model.state_dict(), **extra})
 
 
 def train_pixelvae(cfg, images: dict[str, torch.Tensor], best_path: Path, resume_path: Path, device: torch.device,

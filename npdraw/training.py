@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from npdraw.data.sources import DataError
-from npdraw.io import atomic_path, read_checkpoint
+from npdraw.io import read_checkpoint, save_torch
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +81,9 @@ class Run:
         state["epoch"] = record["epoch"]
         if not self.main:
             return
-        with atomic_path(self.resume_path) as tmp:
-            torch.save({"fingerprint": self.fingerprint, "state_dict": model.state_dict(),
-                        "optimizer": optimizer.state_dict(), "order_rng": order.get_state(),
-                        "torch_rng": torch.get_rng_state(), "state": state}, tmp)
+        save_torch(self.resume_path, {"fingerprint": self.fingerprint, "state_dict": model.state_dict(),
+                                      "optimizer": optimizer.state_dict(), "order_rng": order.get_state(),
+                                      "torch_rng": torch.get_rng_state(), "state": state})
 
     def finish(self, model, save) -> dict:
         """Load the best weights into `model`, call save(model, best_epoch, best_score); return the summary."""
@@ -96,6 +95,5 @@ class Run:
 
 def save_checkpoint(path: Path, model, extra: dict) -> None:
     """A state dict plus the configuration that rebuilds the module (never a pickled module)."""
-    with atomic_path(path) as tmp:
-        torch.save({"arch": model.cfg.to_dict(), "grid": dataclasses.asdict(model.grid),
-                    "state_dict": model.state_dict(), **extra}, tmp)
+    save_torch(path, {"arch": model.cfg.to_dict(), "grid": dataclasses.asdict(model.grid),
+                      "state_dict": model.state_dict(), **extra})

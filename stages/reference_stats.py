@@ -16,7 +16,7 @@ from npdraw.config import load_params
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import make_splits
 from npdraw.features import FeatureExtractor, inception_extractor, load_classifier, reference_state
-from npdraw.io import atomic_path
+from npdraw.io import save_torch
 from npdraw.train_model import fixed_targets
 from npdraw.workflow import reference_config
 
@@ -38,8 +38,7 @@ def run() -> None:
              reference_state(FeatureExtractor(classifier), x, ev.kid_subset_size)}
     weights = inception_extractor(ev.inception_weights, ev.inception == "require")
     stats["inception"] = None if weights is None else reference_state(2048, x, ev.kid_subset_size, weights)
-    with atomic_path(args.out) as tmp:
-        torch.save(stats, tmp)
+    save_torch(args.out, stats)
 
 
 if __name__ == "__main__":

@@ -184,8 +184,9 @@ def reference_state(feature, images: torch.Tensor, kid_subset: int, weights=None
 
 
 def score(feature, reference: dict, images: torch.Tensor, kid_subset: int, weights=None,
-          batch_size: int = 500) -> dict[str, float]:
-    """FID and KID (mean, std) of `images` against the cached reference statistics."""
+          batch_size: int = 500, seed: int = 0) -> dict[str, float]:
+    """FID and KID (mean, std) of `images` against the cached reference statistics; KID's random
+    subsets are drawn with `seed` (torchmetrics draws them from the global torch generator)."""
     n = min(len(images), len(reference["kid_features"]))
     fid, kid = _metrics(feature, min(kid_subset, n), weights)
     fid.real_features_sum, fid.real_features_cov_sum = reference["fid_sum"], reference["fid_cov_sum"]
@@ -196,5 +197,7 @@ def score(feature, reference: dict, images: torch.Tensor, kid_subset: int, weigh
         batch = to_rgb_if_inception(images[s:s + batch_size], inception)
         fid.update(batch, real=False)
         kid.update(batch, real=False)
-    kid_mean, kid_std = kid.compute()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        kid_mean, kid_std = kid.compute()
     return {"fid": float(fid.compute()), "kid": float(kid_mean), "kid_std": float(kid_std)}

@@ -65,14 +65,15 @@ def run() -> None:
     reference = read_checkpoint(args.reference, weights_only=False)
     if reference["domain"] is not None:
         fe = FeatureExtractor(load_classifier(args.classifier))
-        domain = score(fe, reference["domain"], gen["images"], ev.kid_subset_size)
+        domain = score(fe, reference["domain"], gen["images"], ev.kid_subset_size, seed=ev.seed)
         metrics.update({"fid_domain": domain["fid"], "kid_domain": domain["kid"], "kid_domain_std": domain["kid_std"]})
     else:
         domain = {"fid": None}
         metrics.update({"fid_domain": None, "kid_domain": None, "kid_domain_std": None,
                         "domain_features": "skipped: the dataset has no labels for a domain classifier"})
     if reference["inception"] is not None:
-        inc = score(2048, reference["inception"], gen["images"], ev.kid_subset_size, ev.inception_weights)
+        inc = score(2048, reference["inception"], gen["images"], ev.kid_subset_size, ev.inception_weights,
+                    seed=ev.seed)
         metrics.update({"fid": inc["fid"], "kid": inc["kid"], "kid_std": inc["kid_std"]})
     else:
         metrics["inception"] = "skipped: torch-fidelity or its weights unavailable (see the reference_stats log)"

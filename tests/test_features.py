@@ -35,6 +35,17 @@ def test_statistics_do_not_depend_on_batch_size():
     assert a["fid"] == pytest.approx(b["fid"], rel=1e-6)
 
 
+def test_kid_subsets_are_seeded_and_leave_the_global_generator_alone():
+    fe, x, y = extractor(), images(), images(300, seed=2)
+    ref = reference_state(fe, x, kid_subset=50)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    a, b = score(fe, ref, y, 50, seed=7), score(fe, ref, y, 50, seed=7)
+    assert a["kid"] == b["kid"] and a["kid_std"] == b["kid_std"]
+    assert score(fe, ref, y, 50, seed=8)["kid"] != a["kid"]
+    assert torch.equal(torch.get_rng_state(), before)
+
+
 def test_domain_classifier_learns_and_roundtrips(tmp_path):
     g = torch.Generator().manual_seed(0)
     labels = torch.randint(0, 2, (600,), generator=g)

@@ -20,6 +20,7 @@ and the FIDs of a low-data curve can be compared.
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import math
 import warnings
@@ -35,6 +36,7 @@ from tqdm import tqdm
 
 from npdraw.config import ParamsError
 from npdraw.io import read_checkpoint, save_torch
+from npdraw.training import Run
 
 log = logging.getLogger(__name__)
 INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
@@ -88,15 +90,21 @@ class FeatureExtractor(nn.Module):
 
 
 def train_classifier(images: torch.Tensor, labels: torch.Tensor, valid_images, valid_labels, channels: int,
-                     epochs: int, lr: float, batch_size: int, seed: int, width: int = 32) -> tuple[DomainClassifier, dict]:
-    """Fit the domain classifier; images uint8 (N, C, H, W). Returns the model and its validation accuracy."""
+                     epochs: int, lr: float, batch_size: int, seed: int, width: int = 32,
+                     resume_path: Path | None = None) -> tuple[DomainClassifier, dict]:
+    """Fit the domain classifier; images uint8 (N, C, H, W).  The epoch with the best validation
+    accuracy gives the weights.  With `resume_path`, a killed run continues from its last finished
+    epoch (npdraw.training.Run).  Returns the model and its validation accuracy."""
     torch.manual_seed(seed)
     classes = int(labels.max()) + 1
     model = DomainClassifier(channels, classes, width)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     order = torch.Generator().manual_seed(seed)
+    fingerprint = json.dumps({"classifier": [epochs, lr, batch_size, seed, width, channels, classes],
+                              "n": [len(images), len(valid_images)]})
+    run = Run(resume_path, fingerprint)
     steps = math.ceil(len(images) / batch_size)
-    for epoch in range(epochs):
+    for epoch in range(run.restore(model, opt, order, "cpu"), epochs):
         model.train()
         perm = torch.randperm(len(images), generator=order)
         for step in tqdm(range(steps), desc=f"classifier epoch {epoch + 1}/{epochs}", mininterval=5, leave=False):
@@ -105,11 +113,21 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, valid_images, v
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+        accuracy = _accuracy(model, valid_images, valid_labels)
+        log.info("classifier epoch %d: validation accuracy %.3f", epoch + 1, accuracy)
+        run.end_epoch(model, opt, order, {"epoch": epoch + 1, "valid_accuracy": accuracy}, -accuracy)
+    state = run.finish(model, lambda *_: None)
     model.eval()
-    with torch.no_grad():
-        correct = sum((model(valid_images[s:s + 1000].float() / 255).argmax(1) == valid_labels[s:s + 1000]).sum().item()
-                      for s in range(0, len(valid_images), 1000))
-    return model, {"classes": classes, "valid_accuracy": correct / len(valid_images), "epochs": epochs}
+    return model, {"classes": classes, "valid_accuracy": -state["best"], "epochs": epochs,
+                   "best_epoch": state["best_epoch"]}
+
+
+@torch.no_grad()
+def _accuracy(model: DomainClassifier, images: torch.Tensor, labels: torch.Tensor) -> float:
+    model.eval()
+    correct = sum((model(images[s:s + 1000].float() / 255).argmax(1) == labels[s:s + 1000]).sum().item()
+                  for s in range(0, len(images), 1000))
+    return correct / len(images)
 
 
 def save_classifier(path: Path, model: DomainClassifier | None, extra: dict) -> None:

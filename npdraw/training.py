@@ -35,14 +35,18 @@ def check_finite(terms: dict[str, torch.Tensor], where: str, keep: Path) -> None
 class Run:
     """Epoch bookkeeping of one training run (see module docstring)."""
 
-    def __init__(self, resume_path: Path, fingerprint: str, live=None, metrics=("train", "valid"), main=True):
-        """`main`: this process writes the resume file and the curves (rank 0 of a data-parallel run)."""
-        self.resume_path, self.fingerprint, self.live, self.metrics = Path(resume_path), fingerprint, live, metrics
+    def __init__(self, resume_path: Path | None, fingerprint: str, live=None, metrics=("train", "valid"), main=True):
+        """`main`: this process writes the resume file and the curves (rank 0 of a data-parallel run);
+        `resume_path` None: no resume file (the state stays in memory)."""
+        self.resume_path = Path(resume_path) if resume_path is not None else None
+        self.fingerprint, self.live, self.metrics = fingerprint, live, metrics
         self.main = main
         self.state = {"epoch": 0, "best": math.inf, "best_epoch": -1, "best_state": None, "history": []}
 
     def restore(self, model: torch.nn.Module, optimizer, order: torch.Generator, device) -> int:
         """Load the resume file if it belongs to this configuration; return the first epoch to run."""
+        if self.resume_path is None:
+            return self.state["epoch"]
         if self.resume_path.exists():
             try:
                 ckpt = read_checkpoint(self.resume_path, device, weights_only=False)
@@ -60,6 +64,8 @@ class Run:
                     self._log(record)
             else:
                 log.info("%s belongs to another configuration: starting afresh", self.resume_path)
+        else:
+            log.info("no resume file %s: training starts at epoch 1", self.resume_path)
         return self.state["epoch"]
 
     def _log(self, record: dict) -> None:
@@ -79,7 +85,7 @@ class Run:
             state["best"], state["best_epoch"] = score, record["epoch"]
             state["best_state"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         state["epoch"] = record["epoch"]
-        if not self.main:
+        if not self.main or self.resume_path is None:
             return
         save_torch(self.resume_path, {"fingerprint": self.fingerprint, "state_dict": model.state_dict(),
                                       "optimizer": optimizer.state_dict(), "order_rng": order.get_state(),

@@ -8,6 +8,7 @@ that torchmetrics' FID and KID use.  Works offline, always.
 """
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -42,13 +43,15 @@ def run() -> None:
     key = "train_labels" if cfg.ds.labels == "labels" else "train_alphabets"
     take = lambda name, idx: torch.from_numpy(np.asarray(arrays[name][idx]))  # noqa: E731
     c = cfg.classifier
+    resume = Path(args.out).with_name("resume.pt")   # a killed run continues from its last epoch
     model, stats = train_classifier(take("train_images", train), take(key, train).long(),
                                     take("train_images", valid), take(key, valid).long(),
-                                    cfg.ds.channels, c.epochs, c.lr, c.batch_size, cfg.seed, c.width)
+                                    cfg.ds.channels, c.epochs, c.lr, c.batch_size, cfg.seed, c.width, resume)
     save_classifier(args.out, model, stats)
     write_metrics(args.metrics, {"labels": cfg.ds.labels, **stats}, cfg, ("ds", "data", "classifier"))
-    logging.getLogger("train_classifier").info("domain classifier: %d classes, validation accuracy %.3f",
-                                               stats["classes"], stats["valid_accuracy"])
+    resume.unlink(missing_ok=True)   # finished: nothing left to resume
+    logging.getLogger("train_classifier").info("domain classifier: %d classes, validation accuracy %.3f (epoch %d)",
+                                               stats["classes"], stats["valid_accuracy"], stats["best_epoch"])
 
 
 if __name__ == "__main__":

@@ -61,6 +61,36 @@ def test_domain_classifier_learns_and_roundtrips(tmp_path):
     torch.testing.assert_close(again.features(probe), model.eval().features(probe))
 
 
+def test_a_killed_classifier_training_resumes_and_ends_with_the_uninterrupted_weights(tmp_path, monkeypatch):
+    from npdraw.training import Run
+
+    g = torch.Generator().manual_seed(1)
+    labels = torch.randint(0, 3, (300,), generator=g)
+    x = torch.randint(0, 256, (300, 1, 28, 28), generator=g, dtype=torch.uint8)
+    args = (x[:240], labels[:240], x[240:], labels[240:], 1)
+    kw = dict(epochs=3, lr=3e-3, batch_size=40, seed=0, width=4)
+    whole, whole_stats = train_classifier(*args, **kw)
+
+    end_epoch = Run.end_epoch
+
+    def die_after_second_epoch(self, *a):
+        end_epoch(self, *a)
+        if self.state["epoch"] == 2:
+            raise KeyboardInterrupt   # the process dies after writing its resume file
+
+    monkeypatch.setattr(Run, "end_epoch", die_after_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_classifier(*args, **kw, resume_path=tmp_path / "resume.pt")
+    monkeypatch.setattr(Run, "end_epoch", end_epoch)
+    resumed_epochs = []
+    monkeypatch.setattr(torch, "randperm", lambda *a, _f=torch.randperm, **k: resumed_epochs.append(1) or _f(*a, **k))
+    model, stats = train_classifier(*args, **kw, resume_path=tmp_path / "resume.pt")
+    assert len(resumed_epochs) == 1   # only the third epoch ran again
+    assert stats == whole_stats
+    for name, value in whole.state_dict().items():
+        assert torch.equal(model.state_dict()[name], value), name
+
+
 def test_inception_path_skips_or_refuses_clearly(tmp_path):
     assert inception_extractor(None, required=False) is None
     with pytest.raises(ParamsError, match="evaluate.inception = 'require'"):

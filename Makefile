@@ -12,7 +12,7 @@ CORES ?= all
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export NPDRAW_DATA ?= $(abspath $(CURDIR)/../shared/data)
 
-.PHONY: install run test lint bench clean-venv
+.PHONY: install run test faults lint bench clean-venv
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml requirements.lock scripts/install-deps.sh
@@ -22,12 +22,16 @@ $(VENV)/.installed: pyproject.toml requirements.lock scripts/install-deps.sh
 	touch $@
 
 run: install
+	$(BIN)/python -m npdraw.recovery   # after a crash: clears locks and temporaries of dead processes
 	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete
 	$(BIN)/snakemake --report results/report.html
 	$(BIN)/python -m npdraw.report_paths
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=10
+
+faults: install
+	$(BIN)/python -m pytest -q -m fault
 
 lint: install
 	$(BIN)/snakemake --lint

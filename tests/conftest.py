@@ -48,9 +48,12 @@ def needs_mirror(*parts):
 @pytest.fixture
 def repo_copy(tmp_path):
     """A copy of the working tree (tracked + untracked, not ignored files) to run workflows in."""
+    return copy_worktree(tmp_path / "repo")
+
+
+def copy_worktree(dest: Path) -> Path:
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
                            cwd=REPO, check=True, capture_output=True, text=True).stdout.split("\0")
-    dest = tmp_path / "repo"
     for f in filter(None, files):
         src = REPO / f
         if src.is_file():
@@ -59,13 +62,42 @@ def repo_copy(tmp_path):
     return dest
 
 
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """The MNIST smoke run (its ten stages), made once per session through Snakemake, uninterrupted,
+    one thread per job: (the project, a copy of its outputs made at once, seconds per stage).
+    Tests may go on in the project (more rules); the copy is the fault suite's reference."""
+    from tests import faults
+
+    return faults.uninterrupted(tmp_path_factory.mktemp("smoke_run"))
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("npdraw fault suite (tests/test_faults.py, marker `fault`)")
+    group.addoption("--fault-kills", type=int, default=3, help="SIGKILLs per stage and runner (default 3)")
+    group.addoption("--fault-seed", type=int, default=0, help="seed of the random kill moments (default 0)")
+
+
 def venv_bin(name: str) -> str:
     """A console script of the running interpreter's environment (snakemake, dvc)."""
     return str(Path(sys.executable).parent / name)
 
 
+def stage_env() -> dict:
+    """Environment for runners and stage CLIs in a repo copy: the data mirror, this venv first on PATH."""
+    env = dict(os.environ, NPDRAW_DATA=str(MIRROR), PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    env.pop("NPDRAW_CACHE", None)
+    return env
+
+
 def pytest_terminal_summary(terminalreporter):
-    """Count and list the bad-input cases (tests/test_bad_inputs.py) at the end of the run."""
+    """The bad-input matrix and the kill-and-rerun points of this run, counted and listed."""
+    _bad_input_summary(terminalreporter)
+    _fault_summary(terminalreporter)
+
+
+def _bad_input_summary(terminalreporter) -> None:
+    """Count and list the bad-input cases (tests/test_bad_inputs.py)."""
     reports = [r for outcome in ("passed", "failed") for r in terminalreporter.stats.get(outcome, [])
                if r.when == "call" and "test_bad_inputs.py" in r.nodeid]
     if not reports:
@@ -76,3 +108,32 @@ def pytest_terminal_summary(terminalreporter):
     for r in sorted(reports, key=lambda r: r.nodeid):
         name = r.nodeid.split("::", 1)[1].removeprefix("test_")
         terminalreporter.write_line(f"  {'ok    ' if r.passed else 'FAILED'} {name}")
+
+
+def _fault_summary(terminalreporter) -> None:
+    """The kill points of tests/test_faults.py: how many, where, and what each one cost."""
+    reports = terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", [])
+    props = [dict(r.user_properties) for r in reports
+             if r.when == "call" and "fault_kills" in dict(r.user_properties)]
+    if not props:
+        return
+    record = props[0]["fault_kills"]
+    lifetimes = ", ".join(f"{stage} {s:.1f}" for stage, s in props[0]["fault_lifetimes"].items())
+    done = [k for k in record if k["at_s"] is not None]
+    per_runner = {r: sum(k["runner"] == r for k in done) for r in sorted({k["runner"] for k in done})}
+    failed = [r for r in terminalreporter.stats.get("failed", []) if "test_faults.py" in r.nodeid]
+    terminalreporter.write_sep("-", f"kill-and-rerun: {len(done)} SIGKILLs over {len({k['stage'] for k in done})} "
+                                    f"stages ({', '.join(f'{r} {n}' for r, n in per_runner.items())}), "
+                                    f"{sum(k['whole'] for k in done)} of them with the runner; "
+                                    f"{'FAILED' if failed else 'every rerun finished with the uninterrupted outputs'}")
+    terminalreporter.write_line(
+        f"  lost: {sum(k['at_s'] for k in done):.1f} s of stage run time in killed attempts; training resumed "
+        f"from a saved epoch {sum(bool(k['resume_epoch']) for k in done)} times; "
+        f"{sum(k['temporaries'] for k in done)} temporaries of unfinished outputs cleared by npdraw.recovery; "
+        f"{len(record) - len(done)} planned moments came after the stage had finished (tried again)")
+    terminalreporter.write_line(f"  uninterrupted run, seconds per stage: {lifetimes}")
+    for k in done:
+        what = "runner + stage" if k["whole"] else "stage only"
+        extra = f"; resume file at epoch {k['resume_epoch'] or 0}: {k['resumed']}" if k["resumed"] else ""
+        terminalreporter.write_line(f"  {k['runner']:9} {k['stage']:16} kill {k['attempt']} at {k['at_s']:5.1f} s "
+                                    f"({what}){extra}")

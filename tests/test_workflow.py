@@ -1,7 +1,6 @@
 """Snakefile and dvc.yaml describe the same stages; the workflow runs end to end."""
 
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -14,7 +13,7 @@ import pytest
 import yaml
 
 from tests.browser import require_chromium, snakemake_report
-from tests.conftest import MIRROR, REPO, needs_mirror, venv_bin
+from tests.conftest import REPO, needs_mirror, stage_env, venv_bin
 
 # Rules that exist only in Snakemake: `all`, aggregations that DVC does with `dvc exp`, and the
 # curves picture for the report (DVC draws the curves with `dvc plots show`).
@@ -102,16 +101,12 @@ def test_bad_config_is_refused_before_any_job(repo_copy):
     assert result.returncode != 0 and "bank" in result.stdout + result.stderr
 
 
-def stage_env():
-    env = dict(os.environ, NPDRAW_DATA=str(MIRROR), PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    env.pop("NPDRAW_CACHE", None)
-    return env
-
-
 @pytest.mark.slow
 @needs_mirror("mnist")
-def test_smoke_pipeline_with_snakemake(repo_copy):
-    """The whole pipeline as it stands, smoke profile, MNIST; then a rerun has nothing to do."""
+def test_smoke_pipeline_with_snakemake(smoke_run):
+    """The whole pipeline as it stands, smoke profile, MNIST; then a rerun has nothing to do.
+    The run's ten stages are the session's uninterrupted smoke run (conftest `smoke_run`)."""
+    repo_copy = smoke_run[0]
     cmd = [venv_bin("snakemake"), "--cores", "2", "--config", "profile=smoke"]
     subprocess.run(cmd, cwd=repo_copy, env=stage_env(), check=True, capture_output=True)
     run = repo_copy / "results/mnist/smoke/full/seed0"

@@ -22,7 +22,8 @@ import yaml
 from tests import faults
 from tests.conftest import needs_mirror, venv_bin
 
-pytestmark = [pytest.mark.fault, pytest.mark.slow, needs_mirror("mnist")]
+# xdist_group: on the same worker as the smoke pipeline test, which shares the session fixture smoke_run.
+pytestmark = [pytest.mark.fault, pytest.mark.slow, needs_mirror("mnist"), pytest.mark.xdist_group("smoke_run")]
 RUNNERS = ("snakemake", "dvc")
 
 

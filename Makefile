@@ -28,7 +28,7 @@ run: install
 	$(BIN)/python -m npdraw.report_paths
 
 test: install
-	$(BIN)/python -m pytest -q --durations=10 -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q --durations=10
 
 faults: install
 	$(BIN)/python -m pytest -q -m fault

@@ -22,8 +22,7 @@ import yaml
 from tests import faults
 from tests.conftest import needs_mirror, venv_bin
 
-# xdist_group: on the same worker as the smoke pipeline test, which shares the session fixture smoke_run.
-pytestmark = [pytest.mark.fault, pytest.mark.slow, needs_mirror("mnist"), pytest.mark.xdist_group("smoke_run")]
+pytestmark = [pytest.mark.fault, pytest.mark.slow, needs_mirror("mnist")]
 RUNNERS = ("snakemake", "dvc")
 
 

@@ -103,7 +103,6 @@ def test_bad_config_is_refused_before_any_job(repo_copy):
 
 @pytest.mark.slow
 @needs_mirror("mnist")
-@pytest.mark.xdist_group("smoke_run")   # one worker builds the shared smoke run (and the fault suite uses it)
 def test_smoke_pipeline_with_snakemake(smoke_run):
     """The whole pipeline as it stands, smoke profile, MNIST; then a rerun has nothing to do.
     The run's ten stages are the session's uninterrupted smoke run (conftest `smoke_run`)."""

@@ -7,7 +7,8 @@ expected lifetime and SIGKILLs either the stage alone (what the OOM killer does:
 the job fail) or the runner with every process it started (a lost machine).  Then it does what the
 README says to do after a crash -- `python -m npdraw.recovery`, then the same runner command --
 and goes on.  The i-th kill of a stage falls in the i-th of `kills` equal slices of the attempt's
-expected lifetime, so early (start-up), middle and late (writing outputs) moments are all tried.
+expected lifetime, so early (start-up), middle and late (writing outputs) moments are all tried;
+the last kill of a training stage of several epochs falls in the epoch after its first saved one.
 
 After every kill it checks that no file under a final name is unfinished: every output present
 equals the uninterrupted run's (DVCLive folders, which are written live while training runs and
@@ -118,10 +119,13 @@ class Chain:
                     stage, p, planned = victim
                     attempt = self.done.get(stage, 0) + 1
                     elapsed = time.time() - alive[p.pid][1] if p.pid in alive else None
+                    if planned is None and elapsed is not None and (self.root / TRAINING[stage][0]).exists():
+                        planned = elapsed + self.rng.uniform(0, 0.8) * self.epoch_seconds(stage)
+                        victim = (stage, p, planned)   # an epoch is saved now: the moment falls in the next
                     if elapsed is None:   # it finished before its moment: no kill this attempt
                         self.record.append(Kill(self.runner, stage, attempt, planned, None, False))
                         victim = None
-                    elif elapsed >= planned:
+                    elif planned is not None and elapsed >= planned:
                         whole = self.whole(stage, attempt)
                         kill_now(proc, p, whole)
                         killed, victim = Kill(self.runner, stage, attempt, planned, elapsed, whole), None
@@ -137,12 +141,20 @@ class Chain:
             return self.rng.random() < 0.5
         return (STAGES.index(stage) + attempt) % 2 == 0
 
-    def moment(self, stage: str) -> float:
-        """A random moment in the i-th slice of this attempt's expected lifetime."""
+    def epoch_seconds(self, stage: str) -> float:
+        return (self.durations[stage] - START_UP_S) / self.epochs[stage]
+
+    def moment(self, stage: str) -> float | None:
+        """A random moment in the i-th slice of this attempt's expected lifetime.  None: the last
+        kill of a training stage of several epochs with nothing saved yet -- it waits for the attempt's
+        first saved epoch and falls at a random moment of the next, so every chain checks a resume
+        from a saved epoch, whatever the machine's speed."""
         i, expected = self.done.get(stage, 0), self.durations[stage]
         if stage in TRAINING:
             saved = resume_epoch(self.root, stage) or 0
             total = self.epochs[stage]
+            if i == self.kills - 1 and total >= 2 and not saved:
+                return None
             expected = START_UP_S + (expected - START_UP_S) * (total - saved) / total
         lo, hi = i / self.kills, (i + 1) / self.kills
         return self.rng.uniform(lo, hi) * 0.9 * expected

@@ -65,7 +65,7 @@ def test_profiles_change_sizes_only(params):
     assert smoke.ds == paper.ds and smoke.parse == paper.parse
     assert smoke.bank.method == paper.bank.method
     assert smoke.bank.n_patches < paper.bank.n_patches
-    assert smoke.data.max_train_images == 2000 and paper.data.max_train_images is None
+    assert smoke.data.max_train_images == 1000 and paper.data.max_train_images is None
 
 
 @pytest.mark.parametrize("side, k, n, pads", [(28, 5, 6, (1, 1)), (32, 4, 8, (0, 0)), (28, 6, 5, (1, 1)),

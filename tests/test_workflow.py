@@ -111,12 +111,12 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
     subprocess.run(cmd, cwd=repo_copy, env=stage_env(), check=True, capture_output=True)
     run = repo_copy / "results/mnist/smoke/full/seed0"
     splits = np.load(run / "splits.npz")
-    assert [len(splits[k]) for k in ("train", "valid", "test")] == [2000, 200, 200]
+    assert [len(splits[k]) for k in ("train", "valid", "test")] == [1000, 200, 200]
     assert np.load(run / "base/bank.npy").shape == (50, 1, 5, 5)
     parse = json.loads((run / "base/metrics/parse.json").read_text())
     assert 12.0 < parse["psnr_db"] < 40.0 and parse["steps"] == 36
     parses = np.load(run / "base/parses.npz")
-    assert parses["train_z_id"].shape == (2000, 36) and parses["test_z_is"].dtype == bool
+    assert parses["train_z_id"].shape == (1000, 36) and parses["test_z_is"].dtype == bool
     for picture in ("base/bank.png", "base/parse.png", "base/prior/samples.png", "base/model/reconstructions.png",
                     "base/figures/latent_edit.png"):
         assert (run / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -24,12 +24,12 @@ def test_split_names_are_valid_wildcards_that_parse_back(kind, proportion, name)
 def test_the_profile_override_replaces_the_grid(params):
     smoke = curves(params, "smoke")
     assert [(c["dataset"], c["kind"], c["splits"], c["seeds"]) for c in smoke] == [
-        ("mnist", "sample", ["sample-0.01", "sample-0.02"], [0, 1])]
+        ("mnist", "sample", ["sample-0.005", "sample-0.01"], [0, 1])]
     paper = curves(params, "paper")
     assert [c["kind"] for c in paper] == ["digit", "sample", "character", "alphabet"]
     assert paper[0]["splits"][0] == "digit-0.1" and paper[0]["seeds"] == [0, 1, 2]
     assert curve_inputs(params, "smoke", "mnist", "sample") == [
-        f"results/mnist/smoke/sample-{p}/seed{s}/base/metrics/eval.json" for p in ("0.01", "0.02") for s in (0, 1)]
+        f"results/mnist/smoke/sample-{p}/seed{s}/base/metrics/eval.json" for p in ("0.005", "0.01") for s in (0, 1)]
 
 
 def test_an_impossible_curve_is_refused_naming_it(params):

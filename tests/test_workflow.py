@@ -163,12 +163,12 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
     assert not (run / "pixelvae/bank.npy").exists()          # the baseline needs no bank, parses or prior
     pcnn = json.loads((run / "pcnn/metrics/model.json").read_text())
     assert pcnn["epochs"] == 2 and np.isfinite(pcnn["elbo_nats"])
-    # The tiny low-data grid (smoke: MNIST 1% / 2% of the images x seeds 0, 1), scored like every other run.
+    # The tiny low-data grid (smoke: MNIST 0.5% / 1% of the images x seeds 0, 1), scored like every other run.
     subprocess.run([venv_bin("snakemake"), "--cores", "2", "lowdata", "--config", "profile=smoke"], cwd=repo_copy,
                    env=stage_env(), check=True, capture_output=True)
     curve = pd.read_csv(repo_copy / "results/lowdata/smoke/mnist-sample.csv")
-    assert list(curve.proportion) == [0.01, 0.02] and list(curve.fid_domain_count) == [2, 2]
-    assert list(curve.train_images_mean) == [590, 1180]   # 1% / 2% of the 59,000 training images
+    assert list(curve.proportion) == [0.005, 0.01] and list(curve.fid_domain_count) == [2, 2]
+    assert list(curve.train_images_mean) == [295, 590]   # 0.5% / 1% of the 59,000 training images
     assert (curve.fid_domain_mean > 0).all() and (curve.nll_mean > 0).all()
     points = pd.read_csv(repo_copy / "results/lowdata/smoke/mnist-sample-points.csv")
     assert sorted(points.seed) == [0, 0, 1, 1]

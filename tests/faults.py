@@ -170,12 +170,16 @@ class Chain:
             self.check_resumes(output)
             if killed is None:
                 assert code == 0, f"{self.runner} failed without a kill:\n{output[-3000:]}"
+                if force:   # the forced stage ran to the end: back to the plain command, which must finish
+                    force = None
+                    continue
                 short = [s for s in STAGES if self.done.get(s, 0) < self.kills]
                 if not short:
                     return self.record
                 force = short[0]   # an attempt finished before its moment: run that stage again
                 continue
-            force = force if force and self.done.get(force, 0) < self.kills else None
+            # A kill during a forced rerun: force it again (the plain command would not rebuild an
+            # intermediate whose downstream outputs are up to date).
             self.after_kill(killed)
             self.record.append(killed)
         raise AssertionError(f"{self.runner}: chain did not finish: {self.done}")

@@ -88,7 +88,9 @@ class Chain:
     def command(self, force: str | None = None) -> list[str]:
         if self.runner == "snakemake":
             return [venv_bin("snakemake"), "--cores", "1", "--rerun-incomplete",
-                    *(["--forcerun", force] if force else []),
+                    # `--forcerun=S`, not `--forcerun S`: the option takes any number of values, so
+                    # the targets after it would be forced too and the default target (all) built.
+                    *([f"--forcerun={force}"] if force else []),
                     f"{RUN}/metrics/eval.json", f"{RUN}/figures/latent_edit.png"]
         return [venv_bin("dvc"), "repro", *(["--force", "--single-item", force] if force else [])]
 
@@ -104,7 +106,7 @@ class Chain:
             killed, victim, seen, alive, lifetimes = None, None, set(), {}, {}
             while proc.poll() is None:
                 for stage, p in stage_processes(proc.pid):
-                    if p.pid in seen or stage not in STAGES:   # e.g. plot_curves after a --forcerun
+                    if p.pid in seen or stage not in STAGES:   # a rule outside the ten (none expected)
                         continue
                     seen.add(p.pid)
                     alive[p.pid] = (stage, time.time())   # first seen (create_time has a 1 s offset)

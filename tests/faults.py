@@ -264,6 +264,12 @@ def _gone(pid: int) -> bool:
         return True
 
 
+def planned_jobs(output: str) -> set[str]:
+    """The rules in the "Job stats" table of a Snakemake (dry) run's output."""
+    table = output.split("Job stats:", 1)[1].split("total", 1)[0] if "Job stats:" in output else ""
+    return {line.split()[0] for line in table.splitlines()[3:] if line.strip()}
+
+
 def resume_epoch(root: Path, stage: str) -> int | None:
     path = root / TRAINING[stage][0]
     if not path.exists():

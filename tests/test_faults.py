@@ -57,6 +57,11 @@ def check_chain(chain, record, reference, kills):
         cmd = chain.command()
         again = subprocess.run([*cmd[:-2], "-n", *cmd[-2:]], cwd=root, env=chain.env, capture_output=True, text=True)
         assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+        # The chain's forced top-up reruns the stage and what depends on it, nothing outside the run.
+        cmd = chain.command(force="parse")
+        plan = subprocess.run([*cmd[:-2], "-n", *cmd[-2:]], cwd=root, env=chain.env, capture_output=True, text=True)
+        assert faults.planned_jobs(plan.stdout + plan.stderr) == {
+            "parse", "train_prior", "train_model", "evaluate", "edit_latents"}, plan.stdout[-3000:]
     else:
         again = subprocess.run([venv_bin("dvc"), "status"], cwd=root, env=chain.env, capture_output=True, text=True)
         assert again.returncode == 0 and "up to date" in again.stdout, again.stdout

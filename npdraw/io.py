@@ -17,6 +17,11 @@ from typing import Any, Iterator
 
 import numpy as np
 
+# The temporary of `<dest>` is `.<dest name>.<random>.tmp` in dest's folder; TEMPORARY_GLOB finds the
+# ones a killed process left (npdraw.recovery).
+TEMPORARY_SUFFIX = ".tmp"
+TEMPORARY_GLOB = ".*" + TEMPORARY_SUFFIX
+
 
 @contextlib.contextmanager
 def atomic_path(dest: str | Path) -> Iterator[Path]:
@@ -27,7 +32,7 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=TEMPORARY_SUFFIX, dir=dest.parent))
     tmp.rmdir()  # the caller decides whether it becomes a file or a directory
     try:
         yield tmp

@@ -23,12 +23,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+
+from npdraw.io import TEMPORARY_GLOB
 
 # Where stages write (temporaries of atomic writes are siblings of their outputs).
 OUTPUT_ROOTS = ("data", "results")
@@ -55,11 +58,11 @@ class Recovery:
 
 def project_processes(root: Path) -> list[str]:
     """'pid: command' of live snakemake / dvc / stage processes working in `root` (not this one)."""
-    root, found = root.resolve(), []
+    root, found, me = root.resolve(), [], os.getpid()
     for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
         try:
             cmdline, cwd = proc.info["cmdline"] or [], proc.info["cwd"]
-            if proc.pid == psutil.Process().pid or cwd is None or Path(cwd).resolve() != root:
+            if proc.pid == me or cwd is None or Path(cwd).resolve() != root:
                 continue
             if any(Path(w).name in ("snakemake", "dvc") or "stages/" in w for w in cmdline[:3]):
                 found.append(f"{proc.pid}: {' '.join(cmdline)[:160]}")
@@ -69,6 +72,7 @@ def project_processes(root: Path) -> list[str]:
 
 
 def _dvc_holders(rwlock: Path) -> list[int]:
+    """PIDs that hold or read-lock paths in DVC's rwlock file (none when it is missing or empty)."""
     try:
         info = json.loads(rwlock.read_text() or "{}")
     except (OSError, json.JSONDecodeError):
@@ -90,16 +94,17 @@ def recover(root: str | Path = ".", dry_run: bool = False) -> Recovery:
     root, rec = Path(root), Recovery()
     rec.live = project_processes(root)
     rwlock = root / ".dvc" / "tmp" / "rwlock"
-    live_dvc = [pid for pid in _dvc_holders(rwlock) if _dvc_alive(pid)] if rwlock.exists() else []
+    holders = _dvc_holders(rwlock)
+    live_dvc = [pid for pid in holders if _dvc_alive(pid)]
     rec.live += [f"{pid}: dvc (holds {rwlock})" for pid in live_dvc if not any(s.startswith(f"{pid}:") for s in rec.live)]
     rec.resumable = sorted(root.glob("results/**/resume.pt"))
     if rec.live:
         return rec
     locks = root / ".snakemake" / "locks"
     rec.snakemake_locks = sorted(locks.glob("*.lock")) if locks.is_dir() else []
-    rec.dvc_rwlock = rwlock if rwlock.exists() and _dvc_holders(rwlock) else None
+    rec.dvc_rwlock = rwlock if holders else None
     rec.temporaries = sorted(p for top in OUTPUT_ROOTS if (root / top).is_dir()
-                             for p in (root / top).rglob(".*.tmp"))
+                             for p in (root / top).rglob(TEMPORARY_GLOB))
     if not dry_run:
         for path in rec.snakemake_locks + rec.temporaries + ([rec.dvc_rwlock] if rec.dvc_rwlock else []):
             if path.is_dir() and not path.is_symlink():

@@ -31,7 +31,6 @@ from pathlib import Path
 
 import psutil
 import torch
-
 import yaml
 
 from npdraw.recovery import recover
@@ -93,6 +92,12 @@ class Chain:
                     *([f"--forcerun={force}"] if force else []),
                     f"{RUN}/metrics/eval.json", f"{RUN}/figures/latent_edit.png"]
         return [venv_bin("dvc"), "repro", *(["--force", "--single-item", force] if force else [])]
+
+    def dry_run(self, force: str | None = None) -> subprocess.CompletedProcess:
+        """What `snakemake -n` says the command (with `force`) would run."""
+        cmd = self.command(force)
+        return subprocess.run([*cmd[:-2], "-n", *cmd[-2:]], cwd=self.root, env=self.env, capture_output=True,
+                              text=True)
 
     # -- one runner invocation -------------------------------------------------------------
     def invoke(self, force: str | None = None, kill: bool = True) -> tuple[int, Kill | None, str, dict]:

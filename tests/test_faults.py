@@ -54,12 +54,10 @@ def check_chain(chain, record, reference, kills):
 
     # Finished: nothing left to run, and the outputs are the uninterrupted run's.
     if runner == "snakemake":
-        cmd = chain.command()
-        again = subprocess.run([*cmd[:-2], "-n", *cmd[-2:]], cwd=root, env=chain.env, capture_output=True, text=True)
+        again = chain.dry_run()
         assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
         # The chain's forced top-up reruns the stage and what depends on it, nothing outside the run.
-        cmd = chain.command(force="parse")
-        plan = subprocess.run([*cmd[:-2], "-n", *cmd[-2:]], cwd=root, env=chain.env, capture_output=True, text=True)
+        plan = chain.dry_run(force="parse")
         assert faults.planned_jobs(plan.stdout + plan.stderr) == {
             "parse", "train_prior", "train_model", "evaluate", "edit_latents"}, plan.stdout[-3000:]
     else:

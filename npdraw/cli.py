@@ -7,8 +7,8 @@ import logging
 import sys
 from typing import Callable
 
-from npdraw.config import ParamsError, load_params, resolve
-from npdraw.data.sources import DataError
+from npdraw.config import load_params, resolve
+from npdraw.errors import NpdrawError
 
 
 COMMON = {
@@ -34,6 +34,15 @@ def stage_parser(description: str, run: bool = True, common: tuple[str, ...] = (
     return p
 
 
+# Arguments that name a file a stage reads (as opposed to one it writes).
+INPUT_ARGS = ("data", "splits", "bank", "parses", "prior", "model", "classifier", "reference")
+
+
+def input_files(args: argparse.Namespace) -> dict[str, str]:
+    """{'--bank': path, ...}: the files this stage read, for messages that must name them."""
+    return {f"--{name}": str(getattr(args, name)) for name in INPUT_ARGS if getattr(args, name, None)}
+
+
 def run_config(args: argparse.Namespace):
     params = load_params(args.params)
     return resolve(params, dataset=args.dataset, profile=getattr(args, "profile", None),
@@ -47,7 +56,7 @@ def main(body: Callable[[], None]) -> None:
                         format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
         body()
-    except (ParamsError, DataError) as err:
+    except NpdrawError as err:   # params, data, artifact, checkpoint, machine: one paragraph (npdraw.errors)
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     except FileNotFoundError as err:  # an input named on the command line is not there

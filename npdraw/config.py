@@ -19,19 +19,22 @@ from typing import Any
 import jsonschema
 import yaml
 
+from npdraw.contracts import non_finite
+from npdraw.errors import ParamsError
+
 SECTIONS = ("data", "bank", "parse", "prior", "model", "pixelvae", "evaluate", "classifier", "lowdata")  # sections a profile may override
 SPLIT_KINDS = ("full", "digit", "sample", "character", "alphabet")
+CHOICE_KEYS = ("dataset", "profile", "split", "seed", "variant")   # a run's choices, top-level keys of params
 # Which dataset sources carry the labels a low-data split selects on.
 SPLIT_SOURCES = {
     "digit": {"mnist_idx"},
     "character": {"omniglot"},
     "alphabet": {"omniglot"},
 }
+CHOICE_KEYS = ("dataset", "profile", "split", "seed", "variant")   # a run's choices, top-level keys of params
+# Which dataset sources carry the labels the domain FID classifier learns (datasets.<name>.labels).
+LABEL_SOURCES = {"labels": {"mnist_idx", "cifar10_python"}, "alphabets": {"omniglot"}}
 VARIANT_KEYS = {"K": ("patch_size", int), "M": ("bank_size", int), "lam": ("lambda_reg", float)}
-
-
-class ParamsError(ValueError):
-    """params.yaml (or a choice made on the command line) is not usable."""
 
 
 class Cfg(dict):
@@ -77,9 +80,14 @@ def validate_params(params: Any, source: str = "params.yaml") -> None:
     if not isinstance(params, dict):
         raise ParamsError(f"{source}: expected a mapping of keys at the top level, got {type(params).__name__}")
     validator = jsonschema.Draft202012Validator(schema())
-    problems = []
+    # The run choices get the words every front door uses for them (check_choices), not the schema's.
+    tables_ok = all(isinstance(params.get(t), dict) for t in ("datasets", "profiles"))
+    choice_problems = {k: _choice_problem(params, k, params[k]) for k in CHOICE_KEYS if k in params and tables_ok}
+    problems = [f"key '{k}' = {params[k]!r}: {problem}" for k, problem in choice_problems.items() if problem]
     for err in sorted(validator.iter_errors(params), key=lambda e: list(map(str, e.absolute_path))):
         key = _key(err.absolute_path)
+        if len(err.absolute_path) == 1 and choice_problems.get(key):
+            continue   # said above
         if err.validator == "additionalProperties" and isinstance(err.instance, dict):
             allowed = sorted(err.schema.get("properties", {}))
             extra = sorted(set(err.instance) - set(allowed))
@@ -90,59 +98,143 @@ def validate_params(params: Any, source: str = "params.yaml") -> None:
             problems.append(f"key '{key}': {err.message}")
         else:
             problems.append(f"key '{key}' = {err.instance!r}: {err.message}")
-    for field, table in (("dataset", "datasets"), ("profile", "profiles")):
-        value = params.get(field)
-        if isinstance(value, str) and isinstance(params.get(table), dict) and value not in params[table]:
-            problems.append(f"key '{field}' = {value!r}: expected one of {sorted(params[table])}")
-    runs = params.get("tables", {}).get("runs") if isinstance(params.get("tables"), dict) else None
-    for i, entry in enumerate(runs if isinstance(runs, list) else []):
-        dataset = str(entry).split("/")[0]
-        if isinstance(params.get("datasets"), dict) and dataset not in params["datasets"]:
-            problems.append(f"key 'tables.runs.{i}' = {entry!r}: dataset {dataset!r} is not one of "
-                            f"{sorted(params['datasets'])}")
+    problems += [f"key '{key}' = {value}: expected a finite number" for key, value in non_finite(params)]
+    if not problems:   # the checks below read keys the schema has vouched for
+        problems += _cross_key_problems(params)
     if problems:
         raise ParamsError(f"{source}: invalid parameters:\n  - " + "\n  - ".join(problems))
 
 
+def _cross_key_problems(params: dict) -> list[str]:
+    """Combinations of keys that cannot work, found before any job starts (the schema checks one key
+    at a time): the run choices; each dataset's output, binarization and labels against its source;
+    every run of `tables.runs` and every point of the low-data grid buildable for its dataset."""
+    problems = []
+    choice = {k: params[k] for k in CHOICE_KEYS}
+    try:
+        check_choices(params, choice, as_keys=True)
+        resolve(params, **choice)
+    except ParamsError as err:
+        problems.append(str(err))
+    for name, ds in params["datasets"].items():
+        if ds["binarize"] != "none" and ds["output"] != "bernoulli":
+            problems.append(f"key 'datasets.{name}.binarize' = {ds['binarize']!r}: binarized targets need "
+                            f"output 'bernoulli', not {ds['output']!r}")
+        if ds["labels"] != "none" and ds["source"] not in LABEL_SOURCES[ds["labels"]]:
+            problems.append(f"key 'datasets.{name}.labels' = {ds['labels']!r}: source {ds['source']!r} has no "
+                            f"such labels (expected one of {sorted(LABEL_SOURCES[ds['labels']])}, or 'none')")
+    for i, entry in enumerate(params["tables"]["runs"]):
+        dataset, variant = entry.split("/")
+        if dataset not in params["datasets"]:
+            problems.append(f"key 'tables.runs.{i}' = {entry!r}: dataset {dataset!r} is not one of "
+                            f"{sorted(params['datasets'])}")
+            continue
+        try:   # the variant must be buildable for the dataset (the table's split is chosen when it is built)
+            resolve(params, dataset=dataset, variant=variant, split="full")
+        except ParamsError as err:
+            problems.append(f"key 'tables.runs.{i}' = {entry!r}: {err}")
+    low = params["lowdata"]
+    for i, curve in enumerate(low["curves"]):
+        if curve["dataset"] not in params["datasets"]:
+            problems.append(f"key 'lowdata.curves.{i}.dataset' = {curve['dataset']!r}: expected one of "
+                            f"{sorted(params['datasets'])}")
+            continue
+        for fraction in curve["proportions"]:
+            try:
+                resolve(params, dataset=curve["dataset"], split=f"{curve['kind']}-{fraction}",
+                        variant=low["variant"], seed=low["seeds"][0])
+            except ParamsError as err:
+                problems.append(f"key 'lowdata.curves.{i}' ({curve['dataset']}, {curve['kind']}, proportion "
+                                f"{fraction}): {err}")
+                break
+    return problems
+
+
 def parse_split(name: str) -> tuple[str, float]:
-    """'full' -> ('full', 1.0); 'digit-0.3' -> ('digit', 0.3)."""
+    """'full' -> ('full', 1.0); 'digit-0.3' -> ('digit', 0.3).  F is a plain decimal in (0, 1]."""
     if name == "full":
         return "full", 1.0
-    kind, _, frac = name.partition("-")
-    try:
-        fraction = float(frac)
-    except ValueError:
-        fraction = math.nan
+    kind, _, frac = str(name).partition("-")
+    fraction = float(frac) if re.fullmatch(r"[0-9]*\.?[0-9]+", frac) else math.nan
     if kind not in SPLIT_KINDS[1:] or not 0.0 < fraction <= 1.0:
         raise ParamsError(
             f"split {name!r}: expected 'full' or KIND-F with KIND in "
-            f"{', '.join(SPLIT_KINDS[1:])} and 0 < F <= 1 (e.g. digit-0.3, sample-0.01)"
+            f"{', '.join(SPLIT_KINDS[1:])} and F a decimal number, 0 < F <= 1 (e.g. digit-0.3, sample-0.01)"
         )
+    if kind == "digit" and abs(fraction * 10 - round(fraction * 10)) > 1e-9:
+        raise ParamsError(f"split {name!r}: digit fractions are multiples of 0.1 (digits 0..10F-1)")
     return kind, fraction
 
 
 def parse_variant(name: str) -> dict[str, Any]:
     """'K6-M10-lam1' -> {'patch_size': 6, 'bank_size': 10, 'lambda_reg': 1.0}: dataset settings;
-    'pcnn' -> {'decoder': 'pixelcnn'} (a model setting); 'pixelvae' -> {'system': 'pixelvae'}."""
+    'pcnn' -> {'decoder': 'pixelcnn'} (a model setting); 'pixelvae' -> {'system': 'pixelvae'}.
+    K and M are whole numbers >= 1, lambda a finite decimal >= 0, each token at most once."""
+    name = str(name)
     if name == "base":
         return {}
     if name == "pixelvae":
         return {"system": "pixelvae"}
-    overrides = {}
+    overrides: dict[str, Any] = {}
     for token in name.split("-"):
-        if token == "pcnn":
-            overrides["decoder"] = "pixelcnn"
-            continue
         m = re.fullmatch(r"(K|M|lam)([0-9.]+)", token)
-        if not m:
+        field = "decoder" if token == "pcnn" else VARIANT_KEYS[m.group(1)][0] if m else None
+        if field is None:
             raise ParamsError(f"variant {name!r}: token {token!r} is not K<int>, M<int>, lam<float> or pcnn "
-                              "(or the whole variant `pixelvae`)")
-        field, kind = VARIANT_KEYS[m.group(1)]
+                              "(or the whole variant `base` or `pixelvae`), joined by '-'")
+        if field in overrides:
+            raise ParamsError(f"variant {name!r}: {token!r} sets {field} a second time; give each of K, M, lam, "
+                              "pcnn at most once")
+        if token == "pcnn":
+            overrides[field] = "pixelcnn"
+            continue
+        letter, digits = m.groups()
+        kind = VARIANT_KEYS[letter][1]
         try:
-            overrides[field] = kind(m.group(2))
+            value = kind(digits)
         except ValueError:
-            raise ParamsError(f"variant {name!r}: {token!r} needs a {kind.__name__} after {m.group(1)}") from None
+            raise ParamsError(f"variant {name!r}: {token!r} needs a {'whole number' if kind is int else 'decimal'} "
+                              f"after {letter}") from None
+        if kind is int and value < 1:
+            raise ParamsError(f"variant {name!r}: {token!r}: {letter} must be at least 1")
+        overrides[field] = value
     return overrides
+
+
+# Seeds feed numpy's SeedSequence and torch.Generator.manual_seed (which takes at most 64 bits, and
+# DDP adds the rank): 0 <= seed <= SEED_MAX everywhere a seed is accepted.
+SEED_MAX = 2**31 - 1
+
+
+def check_choices(params: dict, choice: dict, as_keys: bool = False) -> None:
+    """The run choices (dataset, profile, split, seed, variant) name something that exists and parse;
+    one ParamsError naming the choice and what was expected (`as_keys`: worded as params.yaml's keys)."""
+    for field, value in choice.items():
+        problem = _choice_problem(params, field, value)
+        if problem:
+            raise ParamsError(f"key '{field}' = {value!r}: {problem}" if as_keys else f"{field} {value!r}: {problem}")
+
+
+def _choice_problem(params: dict, field: str, value: Any) -> str | None:
+    if field in ("dataset", "profile"):
+        table = params[f"{field}s"]
+        return None if value in table else f"expected one of {sorted(table)}"
+    if field == "seed":
+        ok = not isinstance(value, bool) and isinstance(value, int) and 0 <= value <= SEED_MAX
+        return None if ok else f"expected a whole number from 0 to {SEED_MAX}"
+    try:
+        (parse_split if field == "split" else parse_variant)(value)
+    except ParamsError as err:
+        return str(err).removeprefix(f"{field} {value!r}: ")
+    return None
+
+
+def _whole(value: Any, name: str) -> int:
+    """A run choice given as text (a wildcard, a --config value) as a whole number."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ParamsError(f"{name} {value!r}: expected a whole number from 0 to {SEED_MAX}") from None
 
 
 def grid_geometry(side: int, patch: int) -> dict[str, int]:
@@ -165,13 +257,10 @@ def resolve(
         "dataset": params["dataset"] if dataset is None else dataset,
         "profile": params["profile"] if profile is None else profile,
         "split": params["split"] if split is None else split,
-        "seed": params["seed"] if seed is None else int(seed),
+        "seed": params["seed"] if seed is None else _whole(seed, "seed"),
         "variant": params["variant"] if variant is None else variant,
     }
-    if choice["dataset"] not in params["datasets"]:
-        raise ParamsError(f"dataset {choice['dataset']!r}: expected one of {sorted(params['datasets'])}")
-    if choice["profile"] not in params["profiles"]:
-        raise ParamsError(f"profile {choice['profile']!r}: expected one of {sorted(params['profiles'])}")
+    check_choices(params, choice)
     cfg = dict(choice)
     for section in SECTIONS:
         merged = copy.deepcopy(params[section])
@@ -206,7 +295,7 @@ def _check_consistency(cfg: dict) -> None:
         )
     if ds["bank_size"] > cfg["bank"]["n_patches"]:
         raise ParamsError(
-            f"{where}.bank_size = {ds['bank_size']}: expected at most bank.n_patches = "
+            f"{where}.bank_size = {ds['bank_size']} (variant {cfg['variant']!r}): expected at most bank.n_patches = "
             f"{cfg['bank']['n_patches']} (profile {cfg['profile']!r}), the number of patches clustered"
         )
     if cfg["bank"]["init"] == "k-medoids++" and cfg["bank"]["method"] == "fasterpam":
@@ -223,11 +312,10 @@ def _check_consistency(cfg: dict) -> None:
         raise ParamsError(f"variant 'pixelvae': the MNIST architecture of SPEC 12 needs 28x28 binary images; "
                           f"dataset {name!r} has {ds['channels']}x{ds['image_size']}x{ds['image_size']}, "
                           f"output {ds['output']}")
-    kind, frac = cfg["split_kind"], cfg["split_fraction"]
+    kind = cfg["split_kind"]
     if kind in SPLIT_SOURCES and ds["source"] not in SPLIT_SOURCES[kind]:
         raise ParamsError(
             f"split {cfg['split']!r}: this {kind} split needs {kind} labels; dataset {name!r} "
             f"(source {ds['source']}) has none. Use sample-F or full."
         )
-    if kind == "digit" and abs(frac * 10 - round(frac * 10)) > 1e-9:
-        raise ParamsError(f"split {cfg['split']!r}: digit fractions are multiples of 0.1 (digits 0..10F-1)")
+

@@ -10,10 +10,21 @@ discrete z.  NLL = -(logsumexp_s w_s - log S), in float64: an upper bound on
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
+
+from npdraw.contracts import ArrayContract, Field
+from npdraw.io import read_arrays, write_npz
+
+# eval/samples.npz: N generated images as uint8 levels, and (NP-DRAW) the sampled canvases they
+# were decoded from; the PixelVAE has no canvas.
+SAMPLES = ArrayContract("samples file", "evaluate", (
+    Field("images", "uint8", ("N", "C", "H", "H")),
+    Field("canvases", "uint8", ("N", "C", "S", "S"), optional=True),
+))
 
 
 def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
@@ -66,3 +77,20 @@ def generate(model, n: int, seed: int, batch_size: int = 500) -> dict[str, torch
         if out["canvases"] is not None:
             canvases.append(out["canvases"].cpu())
     return {"canvases": torch.cat(canvases) if canvases else None, "images": torch.cat(images)}
+
+
+def write_samples(path: str | Path, gen: dict, ds) -> None:
+    """The generated images (and canvases) of `generate` as uint8 levels, checked against SAMPLES."""
+    to_u8 = lambda t: (t * 255).round().to(torch.uint8).cpu().numpy()  # noqa: E731
+    drawn = {"images": to_u8(gen["images"])}
+    if gen["canvases"] is not None:
+        drawn["canvases"] = to_u8(gen["canvases"])
+    SAMPLES.check(path, drawn, C=ds.channels, H=ds.image_size, S=ds.canvas_size)
+    write_npz(path, **drawn)
+
+
+def load_samples(path: str | Path, ds) -> dict[str, np.ndarray]:
+    """A run's generated images (N, C, H, H) and canvases (N, C, S, S), uint8, checked against SAMPLES."""
+    drawn = read_arrays(path, "samples file", "evaluate")
+    SAMPLES.check(path, drawn, C=ds.channels, H=ds.image_size, S=ds.canvas_size)
+    return drawn

@@ -35,11 +35,27 @@ from torchmetrics.image.kid import KernelInceptionDistance
 from tqdm import tqdm
 
 from npdraw.config import ParamsError
+from npdraw.contracts import ArrayContract, CheckpointContract, Field
 from npdraw.io import read_checkpoint, save_torch
 from npdraw.training import Run
 
 log = logging.getLogger(__name__)
 INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
+
+# reference/classifier.pt: the classifier's settings (channels, classes, width, num_features) and
+# weights, or cfg None with the reason when the dataset has no labels; the dataset it learned.
+CLASSIFIER_CHECKPOINT = CheckpointContract("classifier", "train_classifier", ("cfg", "state_dict", "dataset"))
+# reference/stats.pt: torchmetrics' real-image states of the test images per feature network
+# (None where unavailable), the number of images, and the dataset and profile they belong to.
+REFERENCE_CHECKPOINT = CheckpointContract("reference_stats", "reference_stats",
+                                          ("images", "domain", "inception", "dataset", "profile"))
+# One feature network's statistics: F-dimensional features of n reference images.
+REFERENCE_STATE = ArrayContract("reference statistics", "reference_stats", (
+    Field("fid_sum", "float", ("F",)),
+    Field("fid_cov_sum", "float", ("F", "F")),
+    Field("fid_n", "int", ()),
+    Field("kid_features", "float", ("n", "F")),
+))
 
 
 def classifier_split(train, valid, seed: int) -> tuple:
@@ -130,23 +146,55 @@ def _accuracy(model: DomainClassifier, images: torch.Tensor, labels: torch.Tenso
     return correct / len(images)
 
 
-def save_classifier(path: Path, model: DomainClassifier | None, extra: dict) -> None:
+def save_classifier(path: Path, model: DomainClassifier | None, extra: dict, dataset: str) -> None:
     """The classifier's state, or (model None) a record that the dataset has none, with the reason."""
-    if model is None:
-        save_torch(path, {"cfg": None, "state_dict": None, **extra})
-    else:
-        save_torch(path, {"cfg": model.cfg, "state_dict": model.state_dict(), **extra})
+    cfg, state = (None, None) if model is None else (model.cfg, model.state_dict())
+    save_torch(path, {"kind": CLASSIFIER_CHECKPOINT.kind, "dataset": dataset, "cfg": cfg, "state_dict": state,
+                      **extra})
 
 
-def load_classifier(path: str | Path) -> DomainClassifier | None:
-    """The trained domain classifier; None when its dataset has no labels (the checkpoint says why)."""
+def load_classifier(path: str | Path, cfg=None) -> DomainClassifier | None:
+    """The trained domain classifier; None when its dataset has no labels (the checkpoint says why).
+    With a run's `cfg`: refused unless it learned the run's dataset."""
     ckpt = read_checkpoint(path)
-    cfg = ckpt["cfg"]
-    if cfg is None:
+    expect = {"dataset": cfg.dataset} if cfg is not None else None
+    CLASSIFIER_CHECKPOINT.check(path, ckpt, expect, found_config=ckpt, what=f"this run ({cfg.dataset})"
+                                if cfg is not None else "")
+    if ckpt["cfg"] is None:
         return None
-    model = DomainClassifier(cfg["channels"], cfg["classes"], cfg["width"], cfg["num_features"])
-    model.load_state_dict(ckpt["state_dict"])
+    with CLASSIFIER_CHECKPOINT.rebuilding(path):
+        c = ckpt["cfg"]
+        model = DomainClassifier(c["channels"], c["classes"], c["width"], c["num_features"])
+        model.load_state_dict(ckpt["state_dict"])
     return model.eval()
+
+
+def save_reference(path: str | Path, stats: dict, cfg) -> None:
+    """Reference statistics of `cfg`'s dataset and profile: {images, domain, inception} (see
+    reference_state) with their kind, dataset and profile."""
+    save_torch(path, {"kind": REFERENCE_CHECKPOINT.kind, "dataset": cfg.dataset, "profile": cfg.profile, **stats})
+
+
+def load_reference(path: str | Path, cfg, classifier: DomainClassifier | None) -> dict:
+    """The cached statistics the run's samples are scored against: of the run's dataset and profile,
+    finite, and (domain) with features of the size `classifier` produces (2,048 for Inception)."""
+    ref = read_checkpoint(path, weights_only=False)
+    REFERENCE_CHECKPOINT.check(path, ref, {"dataset": cfg.dataset, "profile": cfg.profile}, found_config=ref,
+                               what=f"this run ({cfg.dataset}, profile {cfg.profile!r})")
+    for name, width in (("domain", None if classifier is None else classifier.num_features), ("inception", 2048)):
+        state = ref[name]
+        if state is None:
+            continue
+        if not isinstance(state, dict):
+            raise REFERENCE_CHECKPOINT.fail(path, f"'{name}' is a {type(state).__name__}, expected a dict of "
+                                                  f"{', '.join(f.name for f in REFERENCE_STATE.fields)}")
+        dims = REFERENCE_STATE.check(f"{path} ['{name}']", state, **({} if width is None else {"F": width}))
+        if dims["n"] < 2:
+            raise REFERENCE_STATE.fail(path, f"'{name}' statistics of {dims['n']} image(s), expected at least 2")
+    if ref["domain"] is not None and classifier is None:
+        raise REFERENCE_CHECKPOINT.fail(path, "domain statistics, but the run's classifier checkpoint has no "
+                                              "network (its dataset has no labels): statistics of another dataset")
+    return ref
 
 
 def inception_extractor(weights: str | None, required: bool):

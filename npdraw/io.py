@@ -97,21 +97,41 @@ def _json_default(obj: Any) -> Any:
 
 
 def read_checkpoint(path: str | Path, map_location="cpu", weights_only: bool = True) -> dict:
-    """torch.load a checkpoint this pipeline wrote; a missing or unreadable file is a DataError naming it."""
+    """torch.load a checkpoint this pipeline wrote; a missing or unreadable file is a CheckpointError
+    naming it (its kind, keys and configuration are the reader's contract: npdraw.contracts)."""
     import torch
 
-    from npdraw.data.sources import DataError
+    from npdraw.errors import CheckpointError
 
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: checkpoint not found; run the stage that writes it first")
+        raise CheckpointError(f"{path}: checkpoint not found; run the stage that writes it first")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=weights_only)
     except Exception as err:   # torch raises several types for damaged files (RuntimeError, UnpicklingError, ...)
-        raise DataError(f"{path}: not a readable checkpoint ({type(err).__name__}: {str(err)[:200]}); "
-                        f"rerun the stage that writes it") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(err).__name__}: {str(err)[:200]}); "
+                              f"rerun the stage that writes it") from None
     if not isinstance(ckpt, dict):
-        raise DataError(f"{path}: not a readable checkpoint (expected a dict of tensors and settings, got "
-                        f"{type(ckpt).__name__}); rerun the stage that writes it")
+        raise CheckpointError(f"{path}: not a readable checkpoint (expected a dict of tensors and settings, got "
+                              f"{type(ckpt).__name__}); rerun the stage that writes it")
     return ckpt
 
+
+def read_arrays(path: str | Path, what: str, writer: str, name: str = "array") -> dict[str, np.ndarray]:
+    """The arrays of an .npy (under `name`) or .npz file, loaded whole; a missing or unreadable file is
+    an ArtifactError naming it and the stage that writes it."""
+    from npdraw.errors import ArtifactError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: {what} not found; run the {writer} stage first (or fix the path)")
+    try:
+        with open(path, "rb") as f:
+            loaded = np.load(f, allow_pickle=False)
+            if isinstance(loaded, np.ndarray):
+                return {name: loaded}
+            with loaded:
+                return {name: loaded[name] for name in loaded.files}
+    except Exception as err:   # numpy raises ValueError, OSError, zipfile.BadZipFile, EOFError, ... for damage
+        raise ArtifactError(f"{path}: not a readable {what} ({type(err).__name__}: {str(err)[:200]}); rerun the "
+                            f"{writer} stage") from None

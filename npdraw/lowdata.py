@@ -64,7 +64,7 @@ def points(paths: list[str | Path]) -> pd.DataFrame:
     """One row per run: dataset, kind, proportion, seed, training images and the measures."""
     rows = []
     for path in paths:
-        run, m = run_of(path), read_metrics(path)
+        run, m = run_of(path), read_metrics(path, ("nll_nats", "generated"), "the evaluate stage")
         kind, _, proportion = run["split"].partition("-")
         splits = Path(path).parents[2] / "splits.json"   # <run>/splits.json, beside the variant folders
         counts = json.loads(splits.read_text())["counts"] if splits.is_file() else {}

@@ -8,13 +8,55 @@ Vectorised over images and cells: one matrix product per chunk of images.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from npdraw.canvas import Grid, render, to_canvas_space, to_cells
+from npdraw.contracts import ArrayContract, Field
+from npdraw.io import read_arrays
 
 MSE_FLOOR = 1e-10  # per-image PSNR of a perfect reconstruction is capped at 100 dB
+SPLITS = ("train", "valid", "test")
+
+# parses.npz: per split s, T steps of N_s images: part ids below M, cells below T, draw flags.
+PARSES = ArrayContract("parses file", "parse", tuple(
+    field for s in SPLITS for field in (
+        Field(f"{s}_z_id", "int", (f"N_{s}", "T"), low=0, below="M"),
+        Field(f"{s}_z_loc", "int", (f"N_{s}", "T"), low=0, below="T"),
+        Field(f"{s}_z_is", "bool", (f"N_{s}", "T")),
+    )))
+
+
+@dataclass
+class Latents:
+    """Discrete latents of N images, T steps each (a parse, or samples of q or the prior)."""
+    z_id: torch.Tensor   # (N, T) int64
+    z_loc: torch.Tensor  # (N, T) int64
+    z_is: torch.Tensor   # (N, T) bool
+
+    def __len__(self) -> int:
+        return len(self.z_id)
+
+    def batch(self, idx) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.z_id[idx], self.z_loc[idx], self.z_is[idx]
+
+    def to(self, device) -> "Latents":
+        return Latents(self.z_id.to(device), self.z_loc.to(device), self.z_is.to(device))
+
+
+def load_parses(path: str | Path, parts: int, steps: int, counts: dict[str, int] | None = None) -> dict[str, Latents]:
+    """The run's parses per split, checked: ids below M = `parts`, cells below T = `steps`, and with
+    `counts` (split -> number of images of the run's splits) one row per image."""
+    z = read_arrays(path, "parses file", "parse")
+    dims = {"M": parts, "T": steps, **{f"N_{s}": n for s, n in (counts or {}).items()}}
+    PARSES.check(path, z, **dims)
+    return {s: Latents(torch.from_numpy(z[f"{s}_z_id"].astype(np.int64)),
+                       torch.from_numpy(z[f"{s}_z_loc"].astype(np.int64)),
+                       torch.from_numpy(z[f"{s}_z_is"].astype(bool)))
+            for s in SPLITS}
 
 
 @torch.no_grad()

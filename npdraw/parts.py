@@ -15,15 +15,30 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from npdraw.canvas import to_canvas_space
 from npdraw.config import ParamsError
+from npdraw.contracts import ArrayContract, Field
+from npdraw.io import read_arrays
 
 log = logging.getLogger(__name__)
 BANK_SALT = 2  # this stage's random stream for a given run seed
+
+# bank.npy: M parts of C x K x K pixels in [0, 1] (canvas space), float32.
+BANK = ArrayContract("part bank", "build_bank", (
+    Field("bank", "float", ("M", "C", "K", "K"), low=0.0, high=1.0),
+))
+
+
+def load_bank(path: str | Path, ds) -> np.ndarray:
+    """The run's part bank (M, C, K, K), checked against the dataset settings `ds` (M, channels, K)."""
+    bank = read_arrays(path, "part bank", "build_bank", name="bank")
+    BANK.check(path, bank, M=ds.bank_size, C=ds.channels, K=ds.patch_size)
+    return bank["bank"].astype(np.float32, copy=False)
 
 
 def sample_patches(images: np.ndarray, ds, count: int, rng: np.random.Generator) -> np.ndarray:

@@ -17,6 +17,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from npdraw.contracts import non_finite
+from npdraw.errors import ArtifactError
 from npdraw.io import write_json
 from npdraw.workflow import CHOICES
 
@@ -56,6 +58,14 @@ def provenance(cfg, sections: tuple[str, ...]) -> dict[str, Any]:
             "params": {s: cfg[s] for s in sections}, "libraries": library_versions()}
 
 
-def write_metrics(path: str | Path, metrics: dict, cfg, sections: tuple[str, ...]) -> None:
-    """Write a stage's metrics JSON (atomically) with its provenance block."""
+def write_metrics(path: str | Path, metrics: dict, cfg, sections: tuple[str, ...],
+                  inputs: dict[str, str] | None = None) -> None:
+    """Write a stage's metrics JSON (atomically) with its provenance block.  A NaN or infinite metric
+    is refused (ArtifactError naming it and the stage's `inputs`): nothing is written."""
+    bad = non_finite(metrics)
+    if bad:
+        named = ", ".join(f"{flag} {value}" for flag, value in (inputs or {}).items()) or "its inputs"
+        raise ArtifactError(f"{path}: not written: metric '{bad[0][0]}' = {bad[0][1]} ({len(bad)} non-finite "
+                            f"value(s)), expected finite numbers; it was computed from {named}: one of them "
+                            f"holds non-finite or out-of-range values, or the computation diverged")
     write_json(path, {**metrics, "provenance": provenance(cfg, sections)})

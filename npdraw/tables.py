@@ -9,15 +9,31 @@ from pathlib import Path
 import pandas as pd
 
 from npdraw.config import ParamsError, parse_variant
+from npdraw.contracts import check_metrics
+from npdraw.errors import ArtifactError
 from npdraw.dvc_experiments import ABLATION_METRICS, experiment_rows, latest
 from npdraw.io import atomic_path
 
 
-def read_metrics(path: str | Path) -> dict:
+# What a table reads of an evaluation metrics file (the evaluate stage writes them all).
+EVAL_KEYS = ("nll_nats", "elbo_nats", "bce_nats", "kl_nats", "nll_stderr_nats", "nll_samples", "nll_images",
+             "generated", "fid_reference_images")
+
+
+def read_metrics(path: str | Path, required: tuple[str, ...] = (), writer: str = "the stage that writes it") -> dict:
+    """A metrics JSON file, with its `required` keys and nothing non-finite (npdraw.contracts)."""
     path = Path(path)
     if not path.is_file():
-        raise ParamsError(f"{path}: metrics file not found; run the stage that writes it first")
-    return json.loads(path.read_text())
+        raise ArtifactError(f"{path}: metrics file not found; run {writer} first")
+    try:
+        metrics = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ArtifactError(f"{path}: not a readable metrics file ({err}); rerun {writer}") from None
+    if not isinstance(metrics, dict):
+        raise ArtifactError(f"{path}: a metrics file holds a JSON object, found {type(metrics).__name__}; "
+                            f"rerun {writer}")
+    check_metrics(path, metrics, required, writer)
+    return metrics
 
 
 def psnr_row(variant: str, parse_metrics: dict, defaults: dict) -> dict:
@@ -115,7 +131,7 @@ def reported_nll(m: dict) -> float:
 
 def results_row(path: str | Path) -> dict:
     """One row of Table 1 / the NLL table from an evaluation metrics file (and its run's path)."""
-    run, m = run_of(path), read_metrics(path)
+    run, m = run_of(path), read_metrics(path, EVAL_KEYS, "the evaluate stage")
     system = system_of(run["variant"])
     paper = PAPER.get((run["dataset"], system.split("+")[0]), {}) if system != "npdraw+pixelcnn" else {}
     binary = "bits_per_dim" not in m

@@ -20,15 +20,19 @@ import torch
 from tqdm import tqdm
 
 from npdraw.canvas import Grid
+from npdraw.contracts import CheckpointContract
 from npdraw.io import read_checkpoint
 from npdraw.model import ModelConfig, NPDraw, hard_sample, parse_cross_entropy, step_kl
 from npdraw.prior import Prior
-from npdraw.train_prior import Latents, batches, build_prior
+from npdraw.train_prior import Latents, _run_name, batches, build_prior, prior_config
 from npdraw.training import Run, check_finite, save_checkpoint
 
 log = logging.getLogger(__name__)
 MODEL_SALT = 4
 ARCH_KEYS = ("width", "n_mix", "decoder", "pixelcnn_layers", "pixelcnn_width")
+# model/best.pt of NP-DRAW: encoder + decoder architecture (ModelConfig), the frozen prior's
+# architecture, the grid, and the weights of all three.
+MODEL_CHECKPOINT = CheckpointContract("npdraw", "train_model", ("arch", "prior_arch", "grid", "state_dict"))
 
 
 def model_config(cfg) -> ModelConfig:
@@ -92,19 +96,35 @@ def build_model(cfg, prior: Prior) -> NPDraw:
     return NPDraw(model_config(cfg), prior, Grid.for_dataset(cfg.ds))
 
 
-def load_model(path: str | Path, device="cpu"):
-    """A trained NP-DRAW model, or a PixelVAE (checkpoint kind 'pixelvae'), in eval mode."""
+def load_model(path: str | Path, device="cpu", cfg=None):
+    """A trained NP-DRAW model, or a PixelVAE (checkpoint kind 'pixelvae'), in eval mode.  With a run's
+    `cfg`: refused unless it is the kind of model the run trains (cfg.system) with the architecture the
+    run's configuration gives."""
+    from npdraw.train_pixelvae import PIXELVAE_CHECKPOINT, pixelvae_config
+
     ckpt = read_checkpoint(path, device)
-    if ckpt.get("kind") == "pixelvae":
+    if cfg is None:
+        contract = PIXELVAE_CHECKPOINT if ckpt.get("kind") == PIXELVAE_CHECKPOINT.kind else MODEL_CHECKPOINT
+    else:
+        contract = PIXELVAE_CHECKPOINT if cfg.system == "pixelvae" else MODEL_CHECKPOINT
+    what = f"this run ({_run_name(cfg)})" if cfg is not None else ""
+    if contract is PIXELVAE_CHECKPOINT:
+        contract.check(path, ckpt, pixelvae_config(cfg).to_dict() if cfg is not None else None, what=what)
         from npdraw.pixelvae import PixelVAE, PixelVAEConfig
-        model = PixelVAE(PixelVAEConfig(**ckpt["arch"]))
-        model.load_state_dict(ckpt["state_dict"])
+        with contract.rebuilding(path):
+            model = PixelVAE(PixelVAEConfig(**ckpt["arch"]))
+            model.load_state_dict(ckpt["state_dict"])
         return model.to(device).eval()
-    grid = Grid(**ckpt["grid"])
-    sd = ckpt["state_dict"]
-    prior = build_prior(ckpt["prior_arch"], sd["prior.bank"], grid)
-    model = NPDraw(ModelConfig(**ckpt["arch"]), prior, grid)
-    model.load_state_dict(sd)
+    contract.check(path, ckpt, model_config(cfg).to_dict() if cfg is not None else None, what=what)
+    if cfg is not None:   # the prior inside must be the run's prior too
+        contract.check(path, ckpt, prior_config(cfg, Grid.for_dataset(cfg.ds)).to_dict(),
+                       found_config=ckpt["prior_arch"], what=f"{what}, for its prior")
+    with contract.rebuilding(path):
+        grid = Grid(**ckpt["grid"])
+        sd = ckpt["state_dict"]
+        prior = build_prior(ckpt["prior_arch"], sd["prior.bank"], grid)
+        model = NPDraw(ModelConfig(**ckpt["arch"]), prior, grid)
+        model.load_state_dict(sd)
     return model.to(device).eval()
 
 
@@ -177,4 +197,5 @@ def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict
                  record["images_per_s"])
         run.end_epoch(model, opt, order, record, -val["elbo_nats"])
     return run.finish(model, lambda m, epoch, best: save_checkpoint(
-        best_path, m, {"epoch": epoch, "valid_elbo_nats": -best, "prior_arch": prior.cfg.to_dict()}))
+        best_path, m, {"kind": MODEL_CHECKPOINT.kind, "epoch": epoch, "valid_elbo_nats": -best,
+                       "prior_arch": prior.cfg.to_dict()}))

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from npdraw.contracts import CheckpointContract
 from npdraw.io import save_torch
 from npdraw.pixelvae import PixelVAE, PixelVAEConfig
 from npdraw.train_model import as_float, binarize, fixed_targets
@@ -27,6 +28,10 @@ from npdraw.training import Run, check_finite
 log = logging.getLogger(__name__)
 PIXELVAE_SALT = 5
 ARCH_KEYS = ("latent", "pixelcnn_layers", "width")
+
+
+# model/best.pt of the PixelVAE baseline: its architecture (PixelVAEConfig) and weights.
+PIXELVAE_CHECKPOINT = CheckpointContract("pixelvae", "train_pixelvae", ("arch", "state_dict"))
 
 
 def pixelvae_config(cfg) -> PixelVAEConfig:
@@ -53,7 +58,7 @@ def evaluate_pixelvae(model: PixelVAE, x: torch.Tensor, batch_size: int = 500, s
 
 
 def save_pixelvae(path: Path, model: PixelVAE, extra: dict) -> None:
-    save_torch(path, {"kind": "pixelvae", "arch": model.cfg.to_dict(), "state_dict": model.state_dict(), **extra})
+    save_torch(path, {"kind": PIXELVAE_CHECKPOINT.kind, "arch": model.cfg.to_dict(), "state_dict": model.state_dict(), **extra})
 
 
 def train_pixelvae(cfg, images: dict[str, torch.Tensor], best_path: Path, resume_path: Path, device: torch.device,

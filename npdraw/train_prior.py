@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,37 +18,17 @@ from tqdm import tqdm
 
 from npdraw.canvas import Grid
 from npdraw.config import ParamsError
+from npdraw.contracts import CheckpointContract
 from npdraw.io import read_checkpoint
+from npdraw.parse import Latents
 from npdraw.prior import Prior, PriorConfig
 from npdraw.training import Run, check_finite, save_checkpoint
 
 log = logging.getLogger(__name__)
 PRIOR_SALT = 3
 ARCH_KEYS = ("width", "layers", "heads", "mlp_ratio", "dropout", "conv_channels", "head_hidden")
-
-
-@dataclass
-class Latents:
-    z_id: torch.Tensor   # (N, T) int64
-    z_loc: torch.Tensor  # (N, T) int64
-    z_is: torch.Tensor   # (N, T) bool
-
-    def __len__(self) -> int:
-        return len(self.z_id)
-
-    def batch(self, idx) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.z_id[idx], self.z_loc[idx], self.z_is[idx]
-
-    def to(self, device) -> "Latents":
-        return Latents(self.z_id.to(device), self.z_loc.to(device), self.z_is.to(device))
-
-
-def load_parses(path: str | Path) -> dict[str, Latents]:
-    with np.load(path) as z:
-        return {s: Latents(torch.from_numpy(z[f"{s}_z_id"].astype(np.int64)),
-                           torch.from_numpy(z[f"{s}_z_loc"].astype(np.int64)),
-                           torch.from_numpy(z[f"{s}_z_is"].astype(bool)))
-                for s in ("train", "valid", "test")}
+# prior/best.pt: the architecture (PriorConfig), the grid, and the weights (the bank among them).
+PRIOR_CHECKPOINT = CheckpointContract("prior", "train_prior", ("arch", "grid", "state_dict"))
 
 
 def prior_config(cfg, grid: Grid) -> PriorConfig:
@@ -87,12 +66,21 @@ def batches(n: int, batch_size: int, world: int) -> int:
     return full + (1 if rest >= world else 0)
 
 
-def load_prior(path: str | Path, device="cpu") -> Prior:
+def load_prior(path: str | Path, device="cpu", cfg=None) -> Prior:
+    """A trained prior in eval mode; with a run's `cfg`, refused unless its architecture is the one the
+    run's configuration gives (M parts, T steps, canvas, widths)."""
     ckpt = read_checkpoint(path, device)
-    grid = Grid(**ckpt["grid"])
-    model = build_prior(ckpt["arch"], ckpt["state_dict"]["bank"], grid)
-    model.load_state_dict(ckpt["state_dict"])
+    expect = prior_config(cfg, Grid.for_dataset(cfg.ds)).to_dict() if cfg is not None else None
+    PRIOR_CHECKPOINT.check(path, ckpt, expect, what=f"this run ({_run_name(cfg)})" if cfg is not None else "")
+    with PRIOR_CHECKPOINT.rebuilding(path):
+        grid = Grid(**ckpt["grid"])
+        model = build_prior(ckpt["arch"], ckpt["state_dict"]["bank"], grid)
+        model.load_state_dict(ckpt["state_dict"])
     return model.to(device).eval()
+
+
+def _run_name(cfg) -> str:
+    return f"{cfg.dataset}, variant {cfg.variant!r}, profile {cfg.profile!r}"
 
 
 def train_prior(cfg, bank: torch.Tensor, parses: dict[str, Latents], best_path: Path, resume_path: Path,
@@ -146,4 +134,4 @@ def train_prior(cfg, bank: torch.Tensor, parses: dict[str, Latents], best_path: 
                  record["train_nll_nats"], record["valid_nll_nats"], record["sequences_per_s"])
         run.end_epoch(model, opt, order, record, val["nll_total_nats"])
     return run.finish(model, lambda m, epoch, best: save_checkpoint(
-        best_path, m, {"epoch": epoch, "valid_nll_nats": best}))
+        best_path, m, {"kind": PRIOR_CHECKPOINT.kind, "epoch": epoch, "valid_nll_nats": best}))

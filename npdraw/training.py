@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from npdraw.data.sources import DataError
+from npdraw.errors import CheckpointError
 from npdraw.io import read_checkpoint, save_torch
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class Run:
         if self.resume_path.exists():
             try:
                 ckpt = read_checkpoint(self.resume_path, device, weights_only=False)
-            except DataError as err:   # damaged on disk (never half-written: writes are atomic)
+            except CheckpointError as err:   # damaged on disk (never half-written: writes are atomic)
                 log.warning("resume file unusable, training starts afresh: %s", err)
                 return self.state["epoch"]
             if ckpt.get("fingerprint") == self.fingerprint:

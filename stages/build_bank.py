@@ -2,10 +2,9 @@
 
 import logging
 
-import numpy as np
-
-from npdraw.cli import main, run_config, stage_parser
+from npdraw.cli import input_files, main, run_config, stage_parser
 from npdraw.data.prepare import load_prepared
+from npdraw.data.splits import load_splits
 from npdraw.io import save_image, write_npy
 from npdraw.parts import build_bank
 from npdraw.provenance import write_metrics
@@ -19,14 +18,15 @@ def run() -> None:
     p.add_argument("--metrics", required=True, help="JSON: k-medoids objective, sizes, time")
     args = p.parse_args()
     cfg = run_config(args)
-    train_idx = np.load(args.splits)["train"]
-    images = load_prepared(args.data, cfg)["train_images"][train_idx]
+    arrays = load_prepared(args.data, cfg)
+    images = arrays["train_images"][load_splits(args.splits, arrays)["train"]]
     bank, stats = build_bank(images, cfg.ds, cfg.bank, cfg.seed)
     write_npy(args.out, bank)
     k, m = cfg.ds.patch_size, cfg.ds.bank_size
     save_image(args.picture, titled(image_grid(bank, ncol=min(m, 20), scale=max(2, 40 // k)),
                                     f"{cfg.dataset} part bank: M={m}, K={k}, {stats['method']}"))
-    write_metrics(args.metrics, {"bank_size": m, "patch_size": k, **stats}, cfg, ("ds", "bank"))
+    write_metrics(args.metrics, {"bank_size": m, "patch_size": k, **stats}, cfg, ("ds", "bank"),
+                  input_files(args))
     logging.getLogger("build_bank").info("bank %s: objective %.1f in %.1f s",
                                          bank.shape, stats["objective"], stats["seconds_total"])
 

@@ -11,6 +11,7 @@ import torch
 from npdraw.cli import main, run_config, stage_parser
 from npdraw.config import ParamsError
 from npdraw.data.prepare import load_prepared
+from npdraw.data.splits import load_splits
 from npdraw.editing import paste_region
 from npdraw.io import save_image
 from npdraw.train_model import fixed_targets, load_model
@@ -28,12 +29,15 @@ def run() -> None:
     cfg = run_config(args)
     side = cfg.ds.canvas_size
     region = tuple(args.region) if args.region else (0, side, side // 2, side)
-    test = np.load(args.splits)["test"]
+    if cfg.system == "pixelvae":
+        raise ParamsError("edit_latents: variant 'pixelvae' has no canvas to edit; run it on an NP-DRAW variant")
+    model = load_model(args.model, cfg=cfg)
+    arrays = load_prepared(args.data, cfg)
+    test = load_splits(args.splits, arrays)["test"]
     if len(test) < 2 * args.pairs:
         raise ParamsError(f"--pairs {args.pairs}: the run's test set has only {len(test)} images")
-    images = torch.from_numpy(np.asarray(load_prepared(args.data, cfg)["test_images"][test[:2 * args.pairs]]))
+    images = torch.from_numpy(np.asarray(arrays["test_images"][test[:2 * args.pairs]]))
     x = fixed_targets(images, cfg.ds.output == "bernoulli", cfg.seed)
-    model = load_model(args.model)
     try:
         out = paste_region(model, x[0::2], x[1::2], region)
     except ValueError as err:

@@ -5,12 +5,13 @@ import logging
 import numpy as np
 import torch
 
-from npdraw.cli import main, run_config, stage_parser
+from npdraw.cli import input_files, main, run_config, stage_parser
 from npdraw.data.prepare import load_prepared
+from npdraw.data.splits import load_splits
 from npdraw.distributed import relaunch, setup
-from npdraw.evaluate import generate, importance_sampled, nll_summary
-from npdraw.features import FeatureExtractor, load_classifier, score
-from npdraw.io import read_checkpoint, save_image, write_npz
+from npdraw.evaluate import generate, importance_sampled, nll_summary, write_samples
+from npdraw.features import FeatureExtractor, load_classifier, load_reference, score
+from npdraw.io import save_image
 from npdraw.provenance import write_metrics
 from npdraw.train_model import as_float, fixed_targets, load_model
 from npdraw.viz import image_grid, titled
@@ -32,9 +33,14 @@ def run() -> None:
     relaunch(cfg.compute.gpus, args.device)   # several GPUs: re-executes under torchrun
     dist = setup(args.device)                 # ranks share the images scored and the samples drawn
     device = dist.device
-    model = load_model(args.model, device)
+    # Every input is checked before the long NLL pass: the model, the feature network and the
+    # statistics must all be this run's (dataset, profile, configuration).
+    model = load_model(args.model, device, cfg)
+    classifier = load_classifier(args.classifier, cfg)   # None: the dataset has no labels to train one on
+    reference = load_reference(args.reference, cfg, classifier)
     binary = cfg.ds.output == "bernoulli"
-    arrays, test = load_prepared(args.data, cfg), np.load(args.splits)["test"]
+    arrays = load_prepared(args.data, cfg)
+    test = load_splits(args.splits, arrays)["test"]
     scored = test[:ev.nll_images] if ev.nll_images else test
     images = torch.from_numpy(np.asarray(arrays["test_images"][scored]))
     x = fixed_targets(images, binary, ev.seed).to(device)   # binarized once, with a fixed seed
@@ -62,9 +68,8 @@ def run() -> None:
     dist.close()
     if not dist.main:
         return  # rank 0 scores the samples and writes the outputs
-    reference = read_checkpoint(args.reference, weights_only=False)
     if reference["domain"] is not None:
-        fe = FeatureExtractor(load_classifier(args.classifier))
+        fe = FeatureExtractor(classifier)
         domain = score(fe, reference["domain"], gen["images"], ev.kid_subset_size, seed=ev.seed)
         metrics.update({"fid_domain": domain["fid"], "kid_domain": domain["kid"], "kid_domain_std": domain["kid_std"]})
     else:
@@ -81,12 +86,8 @@ def run() -> None:
             "prior sample -> canvas -> one draw from the decoder's distribution")
     metrics.update({"generated": ev.samples, "fid_reference_images": reference["images"], "system": cfg.system,
                     "sample_rule": rule})
-    write_metrics(args.metrics, metrics, cfg, ("ds", "evaluate"))
-    to_u8 = lambda t: (t * 255).round().to(torch.uint8).numpy()  # noqa: E731
-    drawn = {"images": to_u8(gen["images"])}
-    if gen["canvases"] is not None:
-        drawn["canvases"] = to_u8(gen["canvases"])
-    write_npz(args.samples, **drawn)
+    write_metrics(args.metrics, metrics, cfg, ("ds", "evaluate"), input_files(args))
+    write_samples(args.samples, gen, cfg.ds)
     save_image(args.grid, titled(image_grid(gen["images"][:100], ncol=10, scale=2),
                                  f"{cfg.dataset}: samples" + ("" if domain["fid"] is None else
                                                               f" (FID domain {domain['fid']:.2f})")))

@@ -2,14 +2,15 @@
 
 import logging
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
 from npdraw.canvas import Grid, render, to_canvas_space
-from npdraw.cli import main, run_config, stage_parser
+from npdraw.cli import input_files, main, run_config, stage_parser
 from npdraw.data.prepare import load_prepared
+from npdraw.data.splits import load_splits
 from npdraw.io import save_image, write_npz
+from npdraw.parts import load_bank
 from npdraw.parse import parse_dataset, psnr_summary, reconstruction_mse
 from npdraw.provenance import write_metrics
 from npdraw.viz import pairs_grid, titled
@@ -27,8 +28,9 @@ def run() -> None:
     args = p.parse_args()
     cfg = run_config(args)
     log = logging.getLogger("parse")
-    arrays, splits = load_prepared(args.data, cfg), np.load(args.splits)
-    bank = torch.from_numpy(np.load(args.bank))
+    arrays = load_prepared(args.data, cfg)
+    splits = load_splits(args.splits, arrays)
+    bank = torch.from_numpy(load_bank(args.bank, cfg.ds))
     out, metrics = {}, {"epsilon": cfg.parse.epsilon, "steps": Grid.for_dataset(cfg.ds).cells}
     sources = {"train": "train_images", "valid": "train_images", "test": "test_images"}
     total = sum(len(splits[s]) for s in sources)
@@ -41,7 +43,7 @@ def run() -> None:
             metrics[split] = {**summary, "images": int(len(images)), "draw_rate": float(z_is.mean())}
     metrics["psnr_db"] = metrics["test"]["psnr_db"]  # headline: the test set
     write_npz(args.out, **out)
-    write_metrics(args.metrics, metrics, cfg, ("ds", "parse"))
+    write_metrics(args.metrics, metrics, cfg, ("ds", "parse"), input_files(args))
     test = arrays["test_images"][splits["test"][:SHOW]]
     grid = Grid.for_dataset(cfg.ds)
     canvas = render(bank, torch.as_tensor(out["test_z_id"][:SHOW], dtype=torch.long),

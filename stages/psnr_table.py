@@ -22,7 +22,7 @@ def run() -> None:
         if not m:
             raise ParamsError(f"{path}: expected results/<dataset>/<profile>/<split>/seed<N>/<variant>/metrics/parse.json")
         dataset, profile, variant = m.groups()
-        rows.append(psnr_row(variant, read_metrics(path), params["datasets"][dataset]))
+        rows.append(psnr_row(variant, read_metrics(path, ("test",), "the parse stage"), params["datasets"][dataset]))
     title = (f"Part-bank ablation on {dataset} ({profile} profile): heuristic-parse PSNR on the test set "
              f"(dB, MAX_I = 1; mean of per-image PSNR, and PSNR of the mean MSE)")
     write_table(psnr_table(rows), args.out, args.csv, title)

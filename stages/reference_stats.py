@@ -15,8 +15,7 @@ from npdraw.cli import main, stage_parser
 from npdraw.config import load_params
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import make_splits
-from npdraw.features import FeatureExtractor, inception_extractor, load_classifier, reference_state
-from npdraw.io import save_torch
+from npdraw.features import FeatureExtractor, inception_extractor, load_classifier, reference_state, save_reference
 from npdraw.train_model import fixed_targets
 from npdraw.workflow import reference_config
 
@@ -33,12 +32,12 @@ def run() -> None:
     test = make_splits(arrays, cfg)[0]["test"][:ev.fid_images]
     images = torch.from_numpy(np.asarray(arrays["test_images"][test]))
     x = fixed_targets(images, cfg.ds.output == "bernoulli", ev.seed)   # what samples are compared with
-    classifier = load_classifier(args.classifier)   # None: the dataset has no labels to train one on
+    classifier = load_classifier(args.classifier, cfg)   # None: the dataset has no labels to train one on
     stats = {"images": len(x), "domain": None if classifier is None else
              reference_state(FeatureExtractor(classifier), x, ev.kid_subset_size)}
     weights = inception_extractor(ev.inception_weights, ev.inception == "require")
     stats["inception"] = None if weights is None else reference_state(2048, x, ev.kid_subset_size, weights)
-    save_torch(args.out, stats)
+    save_reference(args.out, stats, cfg)
 
 
 if __name__ == "__main__":

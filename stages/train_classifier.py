@@ -32,7 +32,7 @@ def run() -> None:
     if cfg.ds.labels == "none":   # no domain classifier: say why in both outputs; FID then uses Inception only
         reason = (f"datasets.{cfg.dataset}.labels = 'none': this dataset's files carry no class labels to train "
                   f"the domain FID classifier on")
-        save_classifier(args.out, None, {"unavailable": reason})
+        save_classifier(args.out, None, {"unavailable": reason}, cfg.dataset)
         write_metrics(args.metrics, {"labels": "none", "available": False, "reason": reason}, cfg,
                       ("ds", "data", "classifier"))
         logging.getLogger("train_classifier").info("no domain classifier: %s", reason)
@@ -47,7 +47,7 @@ def run() -> None:
     model, stats = train_classifier(take("train_images", train), take(key, train).long(),
                                     take("train_images", valid), take(key, valid).long(),
                                     cfg.ds.channels, c.epochs, c.lr, c.batch_size, cfg.seed, c.width, resume)
-    save_classifier(args.out, model, stats)
+    save_classifier(args.out, model, stats, cfg.dataset)
     write_metrics(args.metrics, {"labels": cfg.ds.labels, **stats}, cfg, ("ds", "data", "classifier"))
     resume.unlink(missing_ok=True)   # finished: nothing left to resume
     logging.getLogger("train_classifier").info("domain classifier: %d classes, validation accuracy %.3f (epoch %d)",

@@ -6,15 +6,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from npdraw.cli import main, run_config, stage_parser
-from npdraw.config import ParamsError
+from npdraw.cli import input_files, main, run_config, stage_parser
+from npdraw.canvas import Grid
 from npdraw.data.prepare import load_prepared
+from npdraw.data.splits import load_splits
 from npdraw.distributed import relaunch, setup
 from npdraw.io import save_image
 from npdraw.model import hard_sample
 from npdraw.provenance import write_metrics
 from npdraw.train_model import evaluate, fixed_targets, load_model, train_model
-from npdraw.train_prior import load_parses, load_prior
+from npdraw.parse import load_parses
+from npdraw.train_prior import load_prior
 from npdraw.viz import image_grid, titled
 
 
@@ -32,19 +34,19 @@ def run() -> None:
     relaunch(cfg.compute.gpus, args.device)   # several GPUs: re-executes under torchrun
     dist = setup(args.device)
     device = dist.device
-    arrays, splits, parses = load_prepared(args.data, cfg), np.load(args.splits), load_parses(args.parses)
+    arrays = load_prepared(args.data, cfg)
+    splits = load_splits(args.splits, arrays)
+    parses = load_parses(args.parses, cfg.ds.bank_size, Grid.for_dataset(cfg.ds).cells,
+                         {s: len(idx) for s, idx in splits.items()})
+    prior = load_prior(args.prior, device, cfg)
     images = {s: torch.from_numpy(np.asarray(arrays["test_images" if s == "test" else "train_images"][splits[s]]))
               for s in ("train", "valid", "test")}
-    prior = load_prior(args.prior, device)
-    if prior.cfg.parts != cfg.ds.bank_size or prior.cfg.steps != parses["train"].z_id.shape[1]:
-        raise ParamsError(f"{args.prior}: a prior for M = {prior.cfg.parts}, T = {prior.cfg.steps}, but this run has "
-                         f"M = {cfg.ds.bank_size}, T = {parses['train'].z_id.shape[1]}: retrain the prior")
     resume = Path(args.out).with_name("resume.pt")
     state = dist.train(args.live, {"model": dict(cfg.model), "dataset": cfg.dataset, "profile": cfg.profile},
                        lambda live: train_model(cfg, prior, images, parses, Path(args.out), resume, device, live, dist))
     if not dist.main:
         return  # rank 0 writes the outputs
-    model = load_model(args.out, device)
+    model = load_model(args.out, device, cfg)
     binary = cfg.ds.output == "bernoulli"
     scores = {s: evaluate(model, fixed_targets(images[s], binary, cfg.seed).to(device), parses[s].to(device),
                           seed=cfg.seed) for s in ("valid", "test")}
@@ -53,7 +55,7 @@ def run() -> None:
                                  "best_epoch": state["best_epoch"], "epochs": len(history),
                                  "train_images_per_s": float(np.mean([h["images_per_s"] for h in history])),
                                  "epoch_seconds": float(np.mean([h["seconds"] for h in history])),
-                                 "history": history}, cfg, ("ds", "model"))
+                                 "history": history}, cfg, ("ds", "model"), input_files(args))
     # Reconstructions: image | canvas of a hard sample z ~ q(z|x) | decoded mean.
     n = cfg.model.reconstructions
     x = fixed_targets(images["valid"][:n], binary, cfg.seed).to(device)

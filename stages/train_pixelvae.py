@@ -6,9 +6,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from npdraw.cli import main, run_config, stage_parser
+from npdraw.cli import input_files, main, run_config, stage_parser
 from npdraw.config import ParamsError
 from npdraw.data.prepare import load_prepared
+from npdraw.data.splits import load_splits
 from npdraw.distributed import relaunch, setup
 from npdraw.io import save_image
 from npdraw.provenance import write_metrics
@@ -31,7 +32,8 @@ def run() -> None:
     relaunch(cfg.compute.gpus, args.device)   # several GPUs: re-executes under torchrun
     dist = setup(args.device)
     device = dist.device
-    arrays, splits = load_prepared(args.data, cfg), np.load(args.splits)
+    arrays = load_prepared(args.data, cfg)
+    splits = load_splits(args.splits, arrays)
     images = {s: torch.from_numpy(np.asarray(arrays["test_images" if s == "test" else "train_images"][splits[s]]))
               for s in ("train", "valid", "test")}
     resume = Path(args.out).with_name("resume.pt")
@@ -39,7 +41,7 @@ def run() -> None:
                        lambda live: train_pixelvae(cfg, images, Path(args.out), resume, device, live, dist))
     if not dist.main:
         return  # rank 0 writes the outputs
-    model = load_model(args.out, device)
+    model = load_model(args.out, device, cfg)
     scores = {s: evaluate_pixelvae(model, fixed_targets(images[s], True, cfg.seed).to(device), seed=cfg.seed)
               for s in ("valid", "test")}
     history = state["history"]
@@ -47,7 +49,7 @@ def run() -> None:
                                  "best_epoch": state["best_epoch"], "epochs": len(history),
                                  "train_images_per_s": float(np.mean([h["images_per_s"] for h in history])),
                                  "epoch_seconds": float(np.mean([h["seconds"] for h in history])),
-                                 "history": history}, cfg, ("ds", "pixelvae"))
+                                 "history": history}, cfg, ("ds", "pixelvae"), input_files(args))
     x = fixed_targets(images["valid"][:cfg.model.reconstructions], True, cfg.seed).to(device)
     with torch.no_grad():
         decoded = model.output.mean(model.decode(model.encode(x)[0]))

@@ -8,11 +8,13 @@ import numpy as np
 import torch
 
 from npdraw.canvas import Grid
-from npdraw.cli import main, run_config, stage_parser
+from npdraw.cli import input_files, main, run_config, stage_parser
 from npdraw.distributed import relaunch, setup
 from npdraw.io import save_image
+from npdraw.parts import load_bank
 from npdraw.provenance import write_metrics
-from npdraw.train_prior import PRIOR_SALT, evaluate_nll, load_parses, load_prior, train_prior
+from npdraw.parse import load_parses
+from npdraw.train_prior import PRIOR_SALT, evaluate_nll, load_prior, train_prior
 from npdraw.viz import image_grid, titled
 
 
@@ -30,8 +32,9 @@ def run() -> None:
     relaunch(cfg.compute.gpus, args.device)   # several GPUs: re-executes under torchrun
     dist = setup(args.device)
     device = dist.device
-    parses = load_parses(args.parses)
-    bank = torch.from_numpy(np.load(args.bank))
+    grid = Grid.for_dataset(cfg.ds)
+    parses = load_parses(args.parses, cfg.ds.bank_size, grid.cells)
+    bank = torch.from_numpy(load_bank(args.bank, cfg.ds))
     resume = Path(args.out).with_name("resume.pt")
     # A fresh DVCLive folder each time: on a resume, train_prior replays the saved history into it.
     state = dist.train(args.live, {"prior": dict(cfg.prior), "dataset": cfg.dataset, "profile": cfg.profile},
@@ -39,11 +42,10 @@ def run() -> None:
                                                 live, dist))
     if not dist.main:
         return  # rank 0 writes the outputs
-    model = load_prior(args.out, device)
+    model = load_prior(args.out, device, cfg)
     nll = {s: evaluate_nll(model, parses[s].to(device)) for s in ("valid", "test")}
     generator = torch.Generator().manual_seed(int(np.random.SeedSequence([cfg.seed, PRIOR_SALT, 1]).generate_state(1)[0]))
     z_id, z_loc, z_is, canvas = model.sample(cfg.prior.samples, generator)
-    grid = Grid.for_dataset(cfg.ds)
     uniform = grid.cells * (math.log(cfg.ds.bank_size) + math.log(grid.cells) + math.log(2))
     history = state["history"]
     write_metrics(args.metrics, {
@@ -53,7 +55,7 @@ def run() -> None:
         "train_sequences_per_s": float(np.mean([h["sequences_per_s"] for h in history])),
         "sample_draw_rate": float(z_is.float().mean()), "parse_draw_rate": float(parses["test"].z_is.float().mean()),
         "history": history,
-    }, cfg, ("ds", "prior"))
+    }, cfg, ("ds", "prior"), input_files(args))
     ncol = int(math.ceil(math.sqrt(len(canvas))))
     save_image(args.samples, titled(image_grid(canvas.cpu(), ncol=ncol, scale=3),
                                     f"{cfg.dataset}: canvases sampled from the prior (best epoch {state['best_epoch']})"))

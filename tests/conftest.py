@@ -96,15 +96,22 @@ def pytest_terminal_summary(terminalreporter):
     _fault_summary(terminalreporter)
 
 
+# The bad-input matrix's files, by the kind of input they damage.
+BAD_INPUT_KINDS = {"test_bad_inputs.py": "data files and params", "test_bad_artifacts.py": "artifacts",
+                   "test_bad_choices.py": "run choices and params at the front doors"}
+
+
 def _bad_input_summary(terminalreporter) -> None:
-    """Count and list the bad-input cases (tests/test_bad_inputs.py)."""
+    """Count and list the bad-input cases (tests/test_bad_*.py), per kind."""
     reports = [r for outcome in ("passed", "failed") for r in terminalreporter.stats.get(outcome, [])
-               if r.when == "call" and "test_bad_inputs.py" in r.nodeid]
+               if r.when == "call" and any(f in r.nodeid for f in BAD_INPUT_KINDS)]
     if not reports:
         return
     refused = sum(r.passed for r in reports)
+    kinds = {kind: [r for r in reports if f in r.nodeid] for f, kind in BAD_INPUT_KINDS.items()}
+    per_kind = ", ".join(f"{kind} {len(rs)}" for kind, rs in kinds.items() if rs)
     terminalreporter.write_sep("-", f"bad-input matrix: {len(reports)} cases, {refused} refused cleanly "
-                                    f"(one error paragraph, exit 2, no finished-looking output)")
+                                    f"(one error paragraph, exit 2, no finished-looking output): {per_kind}")
     for r in sorted(reports, key=lambda r: r.nodeid):
         name = r.nodeid.split("::", 1)[1].removeprefix("test_")
         terminalreporter.write_line(f"  {'ok    ' if r.passed else 'FAILED'} {name}")

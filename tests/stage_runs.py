@@ -38,25 +38,46 @@ def run_stage(name: str, *args) -> tuple[int, str]:
     return code, err.getvalue()
 
 
+def refused(code: int, err: str, *expected: str, absent=()) -> None:
+    """One error paragraph with the expected words, exit 2, and none of `absent` written."""
+    assert code == 2, err[-2000:]
+    message = err[err.index("error: "):]
+    assert "Traceback" not in err, err[-2000:]
+    for words in expected:
+        assert words in message, f"{words!r} not in: {message}"
+    for path in absent:
+        assert not Path(path).exists(), f"{path} was written"
+        leftovers = [p.name for p in Path(path).parent.glob(f".{Path(path).name}.*")]
+        assert not leftovers, f"temporary files left: {leftovers}"
+
+
 @pytest.fixture
 def world(tmp_path, monkeypatch):
     """A scratch project: a fixture MNIST mirror whose checksums are registered, tiny params."""
-    mirror = tmp_path / "mirror"
+    return make_world(tmp_path, monkeypatch)
+
+
+def make_world(root: Path, monkeypatch):
+    """The `world` fixture's scratch project in `root`, with `monkeypatch` (any scope) for the environment."""
+    mirror = root / "mirror"
     fx.write_mnist(mirror / "mnist", n_train=40, n_test=10)
     register(monkeypatch, mirror)
     monkeypatch.setenv("NPDRAW_DATA", str(mirror))
-    monkeypatch.setenv("NPDRAW_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("NPDRAW_CACHE", str(root / "cache"))
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["datasets"]["mnist"].update(n_valid=8, bank_size=4)
     params["bank"].update(n_patches=200)
     params["prior"].update(width=8, layers=1, heads=2, conv_channels=4, head_hidden=8, batch_size=8, epochs=1,
                            samples=4)
+    params["model"].update(width=8, batch_size=8, epochs=1, reconstructions=4)
+    params["classifier"].update(width=4, epochs=1, batch_size=8)
+    params["evaluate"].update(nll_samples=2, samples=8, fid_images=10, kid_subset_size=4)
     params["profiles"]["smoke"] = {}
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.chdir(root)
     world = type("World", (), {})()
-    world.root, world.mirror, world.params = tmp_path, mirror, params
-    world.write_params = lambda: (tmp_path / "params.yaml").write_text(yaml.safe_dump(world.params))
+    world.root, world.mirror, world.params = root, mirror, params
+    world.write_params = lambda: (root / "params.yaml").write_text(yaml.safe_dump(world.params))
     world.write_params()
     return world
 
@@ -97,3 +118,41 @@ def base_run(world):
                           "--metrics", r / "prior.json", "--live", r / "prior/live")
     assert code == 0, err
     return data, sp
+
+
+# Where full_run leaves each artifact, relative to the world's root.
+FULL_RUN = {
+    "data": "prepared", "splits": "splits.npz", "bank": "bank.npy", "parses": "parses.npz",
+    "prior": "prior/best.pt", "model": "model/best.pt", "classifier": "reference/classifier.pt",
+    "reference": "reference/stats.pt",
+}
+
+
+def full_run(world) -> dict[str, Path]:
+    """base_run, then a one-epoch model, the domain classifier and the reference statistics."""
+    data, sp = base_run(world)
+    r = world.root
+    for stage, args in (
+        ("train_model", ["--variant", "base", "--device", "cpu", "--data", data, "--splits", sp, "--parses",
+                         r / "parses.npz", "--prior", r / "prior/best.pt", "--out", r / "model/best.pt",
+                         "--reconstructions", r / "model/rec.png", "--metrics", r / "model.json",
+                         "--live", r / "model/live"]),
+        ("train_classifier", ["--data", data, "--out", r / "reference/classifier.pt",
+                              "--metrics", r / "reference/classifier.json"]),
+        ("reference_stats", ["--data", data, "--classifier", r / "reference/classifier.pt",
+                             "--out", r / "reference/stats.pt"]),
+    ):
+        run_args = [*RUN, *args] if stage == "train_model" else ["--dataset", "mnist", "--profile", "smoke", *args]
+        code, err = run_stage(stage, *run_args)
+        assert code == 0, err
+    return {k: r / v for k, v in FULL_RUN.items()}
+
+
+def evaluate_args(world, **replace) -> list:
+    """The evaluate stage's arguments on full_run's artifacts, with `replace` (name -> path) swapped in."""
+    r = world.root
+    paths = {k: r / v for k, v in FULL_RUN.items()} | replace
+    return [*RUN, "--variant", "base", "--device", "cpu", "--data", paths["data"], "--splits", paths["splits"],
+            "--model", paths["model"], "--classifier", paths["classifier"], "--reference", paths["reference"],
+            "--metrics", r / "eval/eval.json", "--samples", r / "eval/samples.npz", "--grid", r / "eval/grid.png",
+            "--figure", r / "eval/figure.png"]

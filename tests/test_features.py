@@ -55,7 +55,7 @@ def test_domain_classifier_learns_and_roundtrips(tmp_path):
     model, stats = train_classifier(x[:500], labels[:500], x[500:], labels[500:], 1, epochs=2, lr=3e-3,
                                     batch_size=50, seed=0, width=8)
     assert stats["classes"] == 2 and stats["valid_accuracy"] > 0.95
-    save_classifier(tmp_path / "c.pt", model, stats)
+    save_classifier(tmp_path / "c.pt", model, stats, "mnist")
     again = load_classifier(tmp_path / "c.pt")
     probe = x[:5].float() / 255
     torch.testing.assert_close(again.features(probe), model.eval().features(probe))
@@ -99,7 +99,8 @@ def test_inception_path_skips_or_refuses_clearly(tmp_path):
 
 def test_a_dataset_without_labels_records_why_it_has_no_domain_classifier(tmp_path):
     from npdraw.features import load_classifier, save_classifier
-    save_classifier(tmp_path / "c.pt", None, {"unavailable": "datasets.binarized_mnist.labels = 'none'"})
+    save_classifier(tmp_path / "c.pt", None, {"unavailable": "datasets.binarized_mnist.labels = 'none'"},
+                    "binarized_mnist")
     assert load_classifier(tmp_path / "c.pt") is None
     assert "labels = 'none'" in torch.load(tmp_path / "c.pt", weights_only=True)["unavailable"]
 

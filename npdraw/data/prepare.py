@@ -90,6 +90,10 @@ def check_arrays(arrays: dict[str, np.ndarray], ds: dict, dataset: str) -> None:
         for key, value in arrays.items():
             if key.startswith(f"{split}_") and len(value) != len(images):
                 raise DataError(f"dataset {dataset!r}: {key} has {len(value)} rows, {split}_images has {len(images)}")
+            if key.endswith(("_labels", "_alphabets", "_characters")) and (
+                    value.dtype.kind not in "iu" or value.ndim != 1 or (len(value) and value.min() < 0)):
+                raise DataError(f"dataset {dataset!r}: {key} is {value.dtype} {value.shape}, expected one "
+                                f"non-negative whole-number class index per image")
 
 
 def prepare(dataset: str, ds: dict, out_dir: str | Path, allow_download: bool = True) -> dict:

@@ -19,14 +19,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from npdraw.errors import DataError
 from npdraw.io import atomic_path
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-class DataError(RuntimeError):
-    """A dataset file is missing, corrupt or fails its checksum."""
 
 
 @dataclass(frozen=True)

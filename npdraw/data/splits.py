@@ -14,12 +14,41 @@ images, against the same reference statistics).  SPEC section 2:
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from npdraw.config import ParamsError
+from npdraw.contracts import ArrayContract, Field
+from npdraw.io import read_arrays
 
 SPLIT_SALT = 1  # keeps this stage's random stream apart from other stages' for the same seed
 TEST_SALT = 2   # the test cap's own stream, the same for every run (seed 0)
+
+
+# splits.npz: index arrays into the prepared arrays (N_train training images, N_test test images).
+SPLITS = ArrayContract("splits file", "make_splits", (
+    Field("train", "index", (None,), low=0, below="N_train"),
+    Field("valid", "index", (None,), low=0, below="N_train"),
+    Field("test", "index", (None,), low=0, below="N_test"),
+))
+
+
+def load_splits(path: str | Path, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A run's splits, checked against the prepared `arrays` they index: every set non-empty, indices
+    within the dataset, each set without repeats, training and validation disjoint."""
+    splits = read_arrays(path, "splits file", "make_splits")
+    SPLITS.check(path, splits, N_train=len(arrays["train_images"]), N_test=len(arrays["test_images"]))
+    for name in ("train", "valid", "test"):
+        if len(splits[name]) == 0:
+            raise SPLITS.fail(path, f"the {name} set is empty, expected at least one index")
+        if len(np.unique(splits[name])) != len(splits[name]):
+            raise SPLITS.fail(path, f"the {name} set repeats indices, expected each image once")
+    shared = np.intersect1d(splits["train"], splits["valid"])
+    if len(shared):
+        raise SPLITS.fail(path, f"{len(shared)} images are in both the train and the valid set (first: index "
+                                f"{shared[0]}), expected disjoint sets")
+    return {name: splits[name].astype(np.int64) for name in ("train", "valid", "test")}
 
 
 def rng_for(seed: int, salt: int) -> np.random.Generator:

@@ -1,16 +1,25 @@
 # Configuration and path patterns shared by every rule.
 import sys
 
-from npdraw.config import ParamsError, load_params, resolve, validate_params
-from npdraw import lowdata, workflow as wf
+from npdraw.config import load_params, validate_params
+from npdraw.errors import NpdrawError
+from npdraw import lowdata, runlock, workflow as wf
 
 
 configfile: "params.yaml"
 
 
-# The schema check runs before any job; --config may change only the run choices.
-validate_params(config, "params.yaml (+ --config)")
-wf.check_config_overrides(config, load_params("params.yaml"))
+# The schema, the run choices and the cross-key checks run before any job; --config may change only
+# the run choices.  A refusal is one `error:` paragraph and exit 2, as from every stage CLI.
+# A main process that will execute jobs then takes the run locks (npdraw.runlock): the same
+# configuration running already is refused, a different one is waited for; held until exit.
+try:
+    validate_params(config, "params.yaml (+ --config)")
+    wf.check_config_overrides(config, load_params("params.yaml"))
+    RUN_LOCKS = runlock.acquire(config) if workflow.is_main_process and runlock.executes(sys.argv) else []
+except NpdrawError as err:
+    print(f"error: {err}", file=sys.stderr)
+    sys.exit(2)
 
 # How `snakemake --report` groups a run's pictures (captions: workflow/report/*.rst).
 RUN_LABEL = "{dataset} · {profile} · {split} · seed {seed} · {variant}"

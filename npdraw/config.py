@@ -16,7 +16,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from npdraw.contracts import non_finite
@@ -79,6 +78,8 @@ def validate_params(params: Any, source: str = "params.yaml") -> None:
     """Check params against the schema; collect every violation in one message."""
     if not isinstance(params, dict):
         raise ParamsError(f"{source}: expected a mapping of keys at the top level, got {type(params).__name__}")
+    import jsonschema   # here, not at the top: resolve() and the GPU check run where it is not installed
+
     validator = jsonschema.Draft202012Validator(schema())
     # The run choices get the words every front door uses for them (check_choices), not the schema's.
     tables_ok = all(isinstance(params.get(t), dict) for t in ("datasets", "profiles"))

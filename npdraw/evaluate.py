@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from npdraw.contracts import ArrayContract, Field
 from npdraw.io import read_arrays, write_npz
+from npdraw.precision import autocast
 
 # eval/samples.npz: N generated images as uint8 levels, and (NP-DRAW) the sampled canvases they
 # were decoded from; the PixelVAE has no canvas.
@@ -35,7 +36,7 @@ def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def importance_sampled(model, x: torch.Tensor, samples: int, batch_size: int = 100, seed: int = 0,
-                       progress: bool = True) -> dict[str, np.ndarray]:
+                       progress: bool = True, precision: str = "fp32") -> dict[str, np.ndarray]:
     """Per-image NLL, ELBO, BCE and KL estimates (nats, float64) from `samples` hard samples each.
 
     BCE = -E_q[log p(x|z)] and KL = E_q[log q(z|x) - log p(z)] are Monte Carlo
@@ -45,7 +46,8 @@ def importance_sampled(model, x: torch.Tensor, samples: int, batch_size: int = 1
     g = torch.Generator().manual_seed(seed)
     out = {"nll_nats": [], "elbo_nats": [], "bce_nats": [], "kl_nats": []}
     for s in tqdm(range(0, len(x), batch_size), desc=f"NLL (S={samples})", mininterval=5, disable=not progress):
-        w = model.log_weights(x[s:s + batch_size], x[s:s + batch_size], samples, g)
+        with autocast(x.device, precision):   # the log-weights come back fp32 (npdraw.precision)
+            w = model.log_weights(x[s:s + batch_size], x[s:s + batch_size], samples, g)
         log_w = w["log_px"].double() + w["log_pz"].double() - w["log_qz"].double()    # (S, B)
         out["nll_nats"].append(-iwae_bound(log_w))
         out["bce_nats"].append(-w["log_px"].double().mean(0))
@@ -65,14 +67,15 @@ def nll_summary(est: dict, dims: int, binary: bool) -> dict:
 
 
 @torch.no_grad()
-def generate(model, n: int, seed: int, batch_size: int = 500) -> dict[str, torch.Tensor | None]:
+def generate(model, n: int, seed: int, batch_size: int = 500, precision: str = "fp32") -> dict[str, torch.Tensor | None]:
     """n images from `model.sample` (NP-DRAW: prior -> canvas -> decoder draw; PixelVAE: z -> ancestral
     PixelCNN), in batches, with one seeded generator; canvases None for models without one."""
     model.eval()
     g = torch.Generator().manual_seed(seed)
     canvases, images = [], []
     for s in tqdm(range(0, n, batch_size), desc="sampling", mininterval=5):
-        out = model.sample(min(batch_size, n - s), g)
+        with autocast(next(model.parameters()).device, precision):
+            out = model.sample(min(batch_size, n - s), g)
         images.append(out["images"].cpu())
         if out["canvases"] is not None:
             canvases.append(out["canvases"].cpu())

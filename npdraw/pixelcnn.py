@@ -17,6 +17,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from npdraw.precision import fp32
+
 
 class MaskedConv2d(nn.Conv2d):
     """A k x k convolution that sees only pixels before the centre in raster order (and the centre if
@@ -78,7 +80,7 @@ class PixelCNNBernoulli(nn.Module):
 
     def log_prob(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """log p(x | h) per image (B,), nats; x (B, 1, H, W) in {0, 1}."""
-        logits = self.net(x, h)
+        logits = fp32(self.net(x, h))   # summed in fp32 whatever the precision of the pass
         return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
 
     @torch.no_grad()

@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from npdraw.pixelcnn import PixelCNNBernoulli
+from npdraw.precision import fp32
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -62,7 +63,7 @@ class PixelVAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = F.pad(self.enc_a(x), (0, 1, 0, 1))                  # 7x7 -> 8x8
-        mu, log_var = self.to_q(self.enc_b(h).flatten(1)).chunk(2, dim=-1)
+        mu, log_var = fp32(self.to_q(self.enc_b(h).flatten(1))).chunk(2, dim=-1)   # fp32: q's density is summed
         return mu, log_var.clamp(-12.0, 8.0)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:

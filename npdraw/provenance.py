@@ -55,6 +55,7 @@ def library_versions() -> dict[str, str]:
 
 def provenance(cfg, sections: tuple[str, ...]) -> dict[str, Any]:
     return {"code": code_version("."), "run": {k: cfg[k] for k in CHOICES},
+            "numerics": {"precision": cfg["compute"]["precision"], "channels_last": cfg["compute"]["channels_last"]},
             "params": {s: cfg[s] for s in sections}, "libraries": library_versions()}
 
 

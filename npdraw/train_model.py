@@ -22,6 +22,7 @@ from tqdm import tqdm
 from npdraw.canvas import Grid
 from npdraw.contracts import CheckpointContract
 from npdraw.io import read_checkpoint
+from npdraw.precision import autocast, layout, use_layout
 from npdraw.model import ModelConfig, NPDraw, hard_sample, parse_cross_entropy, step_kl
 from npdraw.prior import Prior
 from npdraw.train_prior import Latents, _run_name, batches, build_prior, prior_config
@@ -59,10 +60,11 @@ def fixed_targets(images_u8: torch.Tensor, binary: bool, seed: int) -> torch.Ten
 
 @torch.no_grad()
 def evaluate(model: NPDraw, x: torch.Tensor, parse: Latents, batch_size: int = 500, seed: int = 0,
-             dist=None) -> dict:
+             dist=None, precision: str = "fp32") -> dict:
     """Per-image means (nats) with one hard sample z ~ q: ELBO, BCE = -log p(x|z), KL, parse CE.
 
-    With `dist` (npdraw.distributed.Dist) each rank scores its share and the sums are reduced."""
+    With `dist` (npdraw.distributed.Dist) each rank scores its share and the sums are reduced;
+    `precision` of the forward passes (npdraw.precision)."""
     was = model.training
     model.eval()
     part = dist.chunk(len(x)) if dist is not None else slice(0, len(x))
@@ -72,10 +74,12 @@ def evaluate(model: NPDraw, x: torch.Tensor, parse: Latents, batch_size: int = 5
     for s in range(part.start, part.stop, batch_size):
         rows = slice(s, min(s + batch_size, part.stop))
         xb = x[rows]
-        q = model.encoder(xb)
-        z = hard_sample(q, g)
-        log_px = model.output.log_prob(model.decoder(model.canvas(*z)), xb)
-        kl = step_kl(q, model.prior.logits(*z)).sum(1)
+        with autocast(xb.device, precision):
+            q = model.encoder(xb)
+            z = hard_sample(q, g)
+            params, p = model.decoder(model.canvas(*z)), model.prior.logits(*z)
+        log_px = model.output.log_prob(params, xb)
+        kl = step_kl(q, p).sum(1)
         ce = parse_cross_entropy(q, *parse.batch(rows))
         sums["elbo_nats"] += (log_px - kl).double().sum().item()
         sums["bce_nats"] -= log_px.double().sum().item()
@@ -136,14 +140,17 @@ def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict
     rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)
     mc, binary = cfg.model, cfg.ds.output == "bernoulli"  # binary targets; dynamic draws when grey
     torch.manual_seed(int(np.random.SeedSequence([cfg.seed, MODEL_SALT]).generate_state(1)[0]))
-    model = build_model(cfg, prior).to(device)
+    numerics = cfg.compute
+    model = use_layout(build_model(cfg, prior).to(device), numerics.channels_last)
     opt = torch.optim.Adam([
         {"params": model.encoder.parameters(), "lr": mc.lr},
         {"params": list(model.decoder_parameters()), "lr": mc.lr * mc.decoder_lr_scale},
     ])
     order = torch.Generator().manual_seed(cfg.seed)
     fingerprint = json.dumps({"model": dict(mc), "ds": dict(cfg.ds), "seed": cfg.seed,
-                              "n": len(images["train"]), "prior": prior.cfg.to_dict()}, sort_keys=True)
+                              "n": len(images["train"]), "prior": prior.cfg.to_dict(),
+                              "precision": numerics.precision, "channels_last": numerics.channels_last},
+                             sort_keys=True)
     run = Run(resume_path, fingerprint, live, main=rank == 0)
     first = run.restore(model, opt, order, device)
     forward = dist.wrap(model, "terms") if dist is not None else model.terms
@@ -168,10 +175,12 @@ def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict
             x = as_float(train_x[idx])
             if binary:
                 x = binarize(x)
+            x = layout(x, numerics.channels_last)
             tau = temperature(epoch * per_epoch + step, total_steps, mc.tau_start, mc.tau_end)
             # The same decision on every rank: drawn from (seed, global step), not from a rank's stream.
             replace = replace_p > 0 and np.random.default_rng([cfg.seed, epoch, step]).random() < replace_p
-            terms, _ = forward(x, x, train_parse.batch(idx), tau, mc.relaxed_id == "hard", replace)
+            with autocast(device, numerics.precision):
+                terms, _ = forward(x, x, train_parse.batch(idx), tau, mc.relaxed_id == "hard", replace)
             check_finite({"log p(x|z)": terms["log_px"], "KL": terms["kl"], "parse CE": terms["ce"]},
                          f"model epoch {epoch + 1}, step {step + 1}", resume_path)
             elbo = terms["log_px"] - terms["kl"]
@@ -188,7 +197,7 @@ def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict
         seconds = time.perf_counter() - start
         if dist is not None:
             sums = dict(zip(sums, dist.sum(*sums.values())))
-        val = evaluate(model, valid_x, valid_parse, seed=cfg.seed, dist=dist)
+        val = evaluate(model, valid_x, valid_parse, seed=cfg.seed, dist=dist, precision=numerics.precision)
         record = {"epoch": epoch + 1, **{f"train_{k}_nats": v / seen for k, v in sums.items()},
                   **{f"valid_{k}": v for k, v in val.items()}, "tau": tau, "seconds": seconds,
                   "images_per_s": seen / seconds}

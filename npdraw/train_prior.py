@@ -21,6 +21,7 @@ from npdraw.config import ParamsError
 from npdraw.contracts import CheckpointContract
 from npdraw.io import read_checkpoint
 from npdraw.parse import Latents
+from npdraw.precision import autocast, use_layout
 from npdraw.prior import Prior, PriorConfig
 from npdraw.training import Run, check_finite, save_checkpoint
 
@@ -41,17 +42,19 @@ def build_prior(arch: dict, bank: torch.Tensor, grid: Grid) -> Prior:
 
 
 @torch.no_grad()
-def evaluate_nll(model: Prior, data: Latents, batch_size: int = 512, dist=None) -> dict[str, float]:
+def evaluate_nll(model: Prior, data: Latents, batch_size: int = 512, dist=None, precision: str = "fp32") -> dict[str, float]:
     """Mean -log p(z) per sequence (nats), in total and split by id / loc / is.
 
-    With `dist` (npdraw.distributed.Dist) each rank scores its share and the sums are reduced."""
+    With `dist` (npdraw.distributed.Dist) each rank scores its share and the sums are reduced;
+    `precision` of the forward passes (npdraw.precision)."""
     was_training = model.training
     model.eval()
     part = dist.chunk(len(data)) if dist is not None else slice(0, len(data))
     keys = ("id", "loc", "is", "total")
     sums = dict.fromkeys(keys, 0.0)
     for start in range(part.start, part.stop, batch_size):
-        lp = model.log_prob(*data.batch(slice(start, min(start + batch_size, part.stop))))
+        with autocast(model.bank.device, precision):
+            lp = model.log_prob(*data.batch(slice(start, min(start + batch_size, part.stop))))
         for k in sums:
             sums[k] -= lp[k].double().sum().item()
     model.train(was_training)
@@ -96,10 +99,12 @@ def train_prior(cfg, bank: torch.Tensor, parses: dict[str, Latents], best_path: 
     pc = cfg.prior
     rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)
     torch.manual_seed(int(np.random.SeedSequence([cfg.seed, PRIOR_SALT]).generate_state(1)[0]))
-    model = Prior(prior_config(cfg, grid), bank, grid).to(device)
+    numerics = cfg.compute
+    model = use_layout(Prior(prior_config(cfg, grid), bank, grid).to(device), numerics.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=pc.lr)
     order = torch.Generator().manual_seed(cfg.seed)
-    fingerprint = json.dumps({"prior": dict(pc), "ds": dict(cfg.ds), "seed": cfg.seed, "n": len(parses["train"])},
+    fingerprint = json.dumps({"prior": dict(pc), "ds": dict(cfg.ds), "seed": cfg.seed, "n": len(parses["train"]),
+                              "precision": numerics.precision, "channels_last": numerics.channels_last},
                              sort_keys=True)
     run = Run(resume_path, fingerprint, live, main=rank == 0)
     first = run.restore(model, opt, order, device)
@@ -116,7 +121,8 @@ def train_prior(cfg, bank: torch.Tensor, parses: dict[str, Latents], best_path: 
                    disable=rank > 0)
         for step in bar:
             idx = perm[step * pc.batch_size:(step + 1) * pc.batch_size]
-            lp = forward(*train.batch(idx[rank::world]))
+            with autocast(device, numerics.precision):
+                lp = forward(*train.batch(idx[rank::world]))
             check_finite({f"log p({k})": lp[k] for k in ("id", "loc", "is")},
                          f"prior epoch {epoch + 1}, step {step + 1}", resume_path)
             loss = -lp["total"].sum() * world / len(idx)   # nats per sequence, averaged over the global batch
@@ -127,7 +133,7 @@ def train_prior(cfg, bank: torch.Tensor, parses: dict[str, Latents], best_path: 
         seconds = time.perf_counter() - start
         if dist is not None:
             total = dist.sum(total)[0]
-        val = evaluate_nll(model, valid, dist=dist)
+        val = evaluate_nll(model, valid, dist=dist, precision=numerics.precision)
         record = {"epoch": epoch + 1, "train_nll_nats": total / seen, "valid_nll_nats": val["nll_total_nats"],
                   "seconds": seconds, "sequences_per_s": seen / seconds}
         log.info("epoch %d: train %.3f, valid %.3f nats/sequence (%.0f seq/s)", epoch + 1,

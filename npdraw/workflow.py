@@ -112,7 +112,19 @@ def fingerprint(config: dict, wildcards, sections, fixed: dict | None = None) ->
     run choices take the place of the wildcards' (and the config's)."""
     choice = {k: (fixed or {}).get(k, getattr(wildcards, k, config[k])) for k in CHOICES}
     cfg = resolve(config, **choice)
-    return json.dumps({s: cfg[s] for s in sections}, sort_keys=True)
+    return json.dumps({s: _dotted(cfg, s) for s in sections}, sort_keys=True)
+
+
+def _dotted(cfg: dict, key: str):
+    """cfg['compute']['precision'] for 'compute.precision' (a key of a section, as dvc.yaml's params name it)."""
+    for part in key.split("."):
+        cfg = cfg[part]
+    return cfg
+
+
+# The compute settings that change a training or evaluation stage's numbers (compute.gpus does not:
+# data-parallel training reproduces the one-process run, tests/test_scaleout.py).
+NUMERICS = ("compute.precision", "compute.channels_last")
 
 
 # The run whose training images teach the domain classifier and give the FID reference statistics,

@@ -49,7 +49,7 @@ def run() -> None:
     def nll(images: torch.Tensor) -> dict:
         share = images[dist.chunk(len(images))]
         est = importance_sampled(model, share, ev.nll_samples, args.batch_size, dist.seed(ev.seed),
-                                 progress=dist.main)
+                                 progress=dist.main, precision=cfg.compute.precision)
         return nll_summary(dist.concat(est), dims, binary)
 
     metrics = nll(x)
@@ -64,7 +64,8 @@ def run() -> None:
             **nll(xs),
             "images": len(xs), "source": "Larochelle binarized MNIST test set (static binarization)"}
     share = dist.chunk(ev.samples)
-    gen = dist.concat(generate(model.to(device), share.stop - share.start, dist.seed(ev.seed)))
+    gen = dist.concat(generate(model.to(device), share.stop - share.start, dist.seed(ev.seed),
+                               precision=cfg.compute.precision))
     dist.close()
     if not dist.main:
         return  # rank 0 scores the samples and writes the outputs

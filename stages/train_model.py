@@ -49,7 +49,7 @@ def run() -> None:
     model = load_model(args.out, device, cfg)
     binary = cfg.ds.output == "bernoulli"
     scores = {s: evaluate(model, fixed_targets(images[s], binary, cfg.seed).to(device), parses[s].to(device),
-                          seed=cfg.seed) for s in ("valid", "test")}
+                          seed=cfg.seed, precision=cfg.compute.precision) for s in ("valid", "test")}
     history = state["history"]
     write_metrics(args.metrics, {**scores["test"], "valid": scores["valid"], "test": scores["test"],
                                  "best_epoch": state["best_epoch"], "epochs": len(history),

@@ -43,7 +43,7 @@ def run() -> None:
     if not dist.main:
         return  # rank 0 writes the outputs
     model = load_prior(args.out, device, cfg)
-    nll = {s: evaluate_nll(model, parses[s].to(device)) for s in ("valid", "test")}
+    nll = {s: evaluate_nll(model, parses[s].to(device), precision=cfg.compute.precision) for s in ("valid", "test")}
     generator = torch.Generator().manual_seed(int(np.random.SeedSequence([cfg.seed, PRIOR_SALT, 1]).generate_state(1)[0]))
     z_id, z_loc, z_is, canvas = model.sample(cfg.prior.samples, generator)
     uniform = grid.cells * (math.log(cfg.ds.bank_size) + math.log(grid.cells) + math.log(2))

@@ -225,3 +225,36 @@ def test_hard_samples_follow_q():
     z_id, z_loc, z_is = hard_sample((q_id, q_loc, q_is), torch.Generator().manual_seed(0))
     np.testing.assert_allclose(np.bincount(z_id.ravel().numpy(), minlength=3) / 4000, [0.7, 0.2, 0.1], atol=0.03)
     assert abs(z_loc.float().mean().item() - 0.75) < 0.03 and abs(z_is.float().mean().item() - 0.3) < 0.03
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "cifar10"])
+def test_bf16_channels_last_terms_are_fp32_and_close_to_fp32(make_cfg, dataset):
+    """compute.precision bf16 + channels_last: the likelihood terms come back fp32 and near the fp32
+    pass's (an untrained model: per-image values of hundreds of nats, agreeing to about 1%)."""
+    from npdraw.precision import autocast, layout, use_layout
+    cfg, model = tiny(make_cfg, dataset)
+    x, parse = fake_batch(cfg)
+    model.eval()
+    torch.manual_seed(1)
+    with torch.no_grad():
+        ref = model.log_weights(x, x, 3, torch.Generator().manual_seed(0))
+        use_layout(model, True)
+        with autocast("cpu", "bf16"):
+            low = model.log_weights(layout(x, True), x, 3, torch.Generator().manual_seed(0))
+    for k in ref:
+        assert low[k].dtype == torch.float32, k
+        torch.testing.assert_close(low[k], ref[k], rtol=0.02, atol=1.0)
+    with autocast("cpu", "bf16"):
+        terms, _ = model.train().terms(layout(x, True), x, parse, tau=0.7, hard_id=False)
+    assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in terms.values())
+    (-(terms["log_px"] - terms["kl"]) + terms["ce"]).mean().backward()   # backward outside autocast
+
+
+def test_bf16_attention_on_the_cpu_matches_the_fused_kernel():
+    from npdraw.prior import attention
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(3, 2, 9, 8) for _ in range(3))
+    for causal in (True, False):
+        ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
+        low = attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), causal, 0.0)
+        torch.testing.assert_close(low.float(), ref, rtol=0.05, atol=0.05)

@@ -29,7 +29,7 @@ rule train_model:
         "envs/npdraw.yaml"
     params:
         py=PY,
-        cfg=wf.stage_params(config, "ds", "model"),
+        cfg=wf.stage_params(config, "ds", "model", *wf.NUMERICS),
     shell:
         "{params.py} stages/train_model.py --params params.yaml --dataset {wildcards.dataset}"
         " --profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed}"

@@ -26,7 +26,7 @@ rule train_prior:
         "envs/npdraw.yaml"
     params:
         py=PY,
-        cfg=wf.stage_params(config, "ds", "prior"),
+        cfg=wf.stage_params(config, "ds", "prior", *wf.NUMERICS),
     shell:
         "{params.py} stages/train_prior.py --params params.yaml --dataset {wildcards.dataset}"
         " --profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed}"

@@ -1,18 +1,33 @@
 """Benchmark: importance-sampled NLL (S = 50) and sample generation at MNIST settings.
 
-Uses an untrained model of the MNIST architecture (speed does not depend on the
-weights): NLL images/s with S importance samples each, and generated images/s
-(prior's cached sampler, canvas, decoder, Bernoulli draw).
+Uses an untrained model of the MNIST architecture (speed does not depend on the weights): NLL
+images/s with S importance samples each, in the precision and layout params.yaml selects
+(compute.precision, compute.channels_last), its FLOPs per image and achieved GFLOP/s against this
+machine's GEMM rates measured in the same run; generated images/s (prior's cached sampler, canvas,
+decoder, Bernoulli draw).  `--grid` also times every precision x layout.
 """
 
 import argparse
+import resource
 import time
 
 import torch
 
 from benchmarks.bench_model import build
-from benchmarks.common import machine
+from benchmarks.common import flops, gemm_roofs, machine, roofline
+from npdraw.config import load_params
 from npdraw.evaluate import generate, importance_sampled
+from npdraw.precision import PRECISIONS, layout, use_layout
+
+
+def nll_rate(precision: str, channels_last: bool, images: int, samples: int) -> float:
+    torch.manual_seed(0)
+    model = use_layout(build().eval(), channels_last)
+    x = layout(torch.bernoulli(torch.full((images, 1, 28, 28), 0.15)), channels_last)
+    importance_sampled(model, x[:10], 2, progress=False, precision=precision)  # warm-up
+    start = time.perf_counter()
+    importance_sampled(model, x, samples, batch_size=100, progress=False, precision=precision)
+    return images / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -20,20 +35,33 @@ def main() -> None:
     p.add_argument("--images", type=int, default=100)
     p.add_argument("--samples", type=int, default=50, help="S, importance samples per image")
     p.add_argument("--generate", type=int, default=2000)
+    p.add_argument("--precision", choices=PRECISIONS, help="default: params.yaml compute.precision")
+    p.add_argument("--channels-last", choices=("yes", "no"), help="default: params.yaml compute.channels_last")
+    p.add_argument("--grid", action="store_true", help="also time every precision x layout")
     args = p.parse_args()
-    torch.manual_seed(0)
+    compute = load_params("params.yaml")["compute"]
+    precision = args.precision or compute["precision"]
+    cl = compute["channels_last"] if args.channels_last is None else args.channels_last == "yes"
+    rate = nll_rate(precision, cl, args.images, args.samples)
+    print(f"NLL, S={args.samples}: {rate:.2f} images/s ({args.images / rate:.1f} s for {args.images} images; "
+          f"{precision}, {'channels_last' if cl else 'NCHW'})")
     model = build().eval()
-    x = torch.bernoulli(torch.full((args.images, 1, 28, 28), 0.15))
-    importance_sampled(model, x[:10], 2, progress=False)  # warm-up
     start = time.perf_counter()
-    importance_sampled(model, x, args.samples, batch_size=100, progress=False)
-    nll = time.perf_counter() - start
-    start = time.perf_counter()
-    generate(model, args.generate, seed=0)
+    generate(model, args.generate, seed=0, precision=precision)
     gen = time.perf_counter() - start
-    print(f"machine: {machine()}")
-    print(f"NLL, S={args.samples}: {args.images / nll:.2f} images/s ({nll:.1f} s for {args.images} images)")
     print(f"generation: {args.generate / gen:.0f} images/s ({gen:.1f} s for {args.generate})")
+    print(f"machine: {machine()}")
+    x = torch.bernoulli(torch.full((10, 1, 28, 28), 0.15))
+    per_image = flops(lambda: importance_sampled(model, x, args.samples, progress=False)) // len(x)
+    roofs = gemm_roofs()
+    print(f"GEMM 2048^2 measured now: fp32 {roofs['fp32']:.0f} GFLOP/s, bf16 {roofs['bf16']:.0f} GFLOP/s")
+    print(roofline(f"NLL (S={args.samples})", rate, per_image, roofs))
+    print(f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    if args.grid:
+        for prec in PRECISIONS:
+            for layout_cl in (False, True):
+                r = nll_rate(prec, layout_cl, args.images, args.samples)
+                print(f"  {prec:4} {'channels_last' if layout_cl else 'NCHW':13} {r:7.2f} NLL images/s")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Benchmark: full-model training at MNIST settings (batch 150, K=5, M=50, T=36) on this machine.
 
-Prints training images/s, the forward+backward time split between the encoder,
-rendering, decoder and the prior's scoring of the sample, and the peak memory
-(resident set size) of the process.
+The first line is the configuration params.yaml selects (compute.precision, compute.channels_last);
+then the FLOPs of one training image (forward + backward, torch.utils.flop_counter), the achieved
+GFLOP/s against this machine's fp32 and bf16 GEMM rates measured in the same run, and the peak
+memory.  `--grid` also times every precision x layout.
 """
 
 import argparse
@@ -11,9 +12,11 @@ import time
 
 import torch
 
-from benchmarks.common import machine
+from benchmarks.common import flops, gemm_roofs, machine, roofline
 from npdraw.canvas import Grid
-from npdraw.model import ModelConfig, NPDraw, parse_cross_entropy, relaxed_sample, step_kl
+from npdraw.config import load_params
+from npdraw.model import ModelConfig, NPDraw
+from npdraw.precision import PRECISIONS, autocast, layout, use_layout
 from npdraw.prior import Prior, PriorConfig
 
 
@@ -25,46 +28,59 @@ def build() -> NPDraw:
     return NPDraw(cfg, prior, grid)
 
 
+def trainer(precision: str, channels_last: bool, batch: int):
+    """One training step of the library's loss (npdraw.train_model's), as a function of nothing."""
+    torch.manual_seed(0)
+    model = use_layout(build().train(), channels_last)
+    opt = torch.optim.Adam([q for q in model.parameters() if q.requires_grad], lr=1e-3)
+    x = layout(torch.bernoulli(torch.full((batch, 1, 28, 28), 0.15)), channels_last)
+    parse = (torch.randint(0, 50, (batch, 36)), torch.arange(36).expand(batch, 36), torch.rand(batch, 36) < 0.4)
+
+    def step():
+        with autocast("cpu", precision):
+            terms, _ = model.terms(x, x, parse, 0.7, False)
+        loss = (-(terms["log_px"] - terms["kl"]) + 50 * terms["ce"]).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def images_per_s(step, batch: int, steps: int) -> float:
+    for _ in range(2):   # warm-up: oneDNN kernel selection
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps * batch / (time.perf_counter() - start)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--batch", type=int, default=150)
+    p.add_argument("--precision", choices=PRECISIONS, help="default: params.yaml compute.precision")
+    p.add_argument("--channels-last", choices=("yes", "no"), help="default: params.yaml compute.channels_last")
+    p.add_argument("--grid", action="store_true", help="also time every precision x layout")
     args = p.parse_args()
-    torch.manual_seed(0)
-    model = build().train()
-    opt = torch.optim.Adam([q for q in model.parameters() if q.requires_grad], lr=1e-3)
+    compute = load_params("params.yaml")["compute"]
+    precision = args.precision or compute["precision"]
+    cl = compute["channels_last"] if args.channels_last is None else args.channels_last == "yes"
     b = args.batch
-    x = torch.bernoulli(torch.full((b, 1, 28, 28), 0.15))
-    parse = (torch.randint(0, 50, (b, 36)), torch.arange(36).expand(b, 36), torch.rand(b, 36) < 0.4)
-    parts = {"encoder": 0.0, "rendering": 0.0, "decoder": 0.0, "prior scoring": 0.0, "backward + step": 0.0}
-    for step in range(args.steps + 2):
-        timings = {}
-        t0 = time.perf_counter()
-        q = model.encoder(x)
-        t1 = time.perf_counter()
-        z = relaxed_sample(q, 0.7, False)
-        canvas = model.canvas(*z)
-        t2 = time.perf_counter()
-        log_px = model.output.log_prob(model.decoder(canvas), x)
-        t3 = time.perf_counter()
-        kl = step_kl(q, model.prior.logits(*z)).sum(1)
-        t4 = time.perf_counter()
-        loss = (-(log_px - kl) + 50 * parse_cross_entropy(q, *parse)).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        t5 = time.perf_counter()
-        timings = {"encoder": t1 - t0, "rendering": t2 - t1, "decoder": t3 - t2, "prior scoring": t4 - t3,
-                   "backward + step": t5 - t4}
-        if step >= 2:  # two warm-up steps
-            for k in parts:
-                parts[k] += timings[k]
-    total = sum(parts.values())
+    rate = images_per_s(trainer(precision, cl, b), b, args.steps)
+    print(f"training at MNIST settings, batch {b}: {rate:.1f} images/s ({b / rate:.3f} s per step; "
+          f"{precision}, {'channels_last' if cl else 'NCHW'})")
     print(f"machine: {machine()}")
-    print(f"training at MNIST settings, batch {b}: {args.steps * b / total:.1f} images/s "
-          f"({total / args.steps:.3f} s per step)")
-    print("time split: " + ", ".join(f"{k} {v / total:.0%}" for k, v in parts.items()))
+    per_image = flops(trainer("fp32", False, b)) // b
+    roofs = gemm_roofs()
+    print(f"GEMM 2048^2 measured now: fp32 {roofs['fp32']:.0f} GFLOP/s, bf16 {roofs['bf16']:.0f} GFLOP/s")
+    print(roofline("training", rate, per_image, roofs))
     print(f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    if args.grid:
+        for prec in PRECISIONS:
+            for layout_cl in (False, True):
+                r = images_per_s(trainer(prec, layout_cl, b), b, args.steps)
+                print(f"  {prec:4} {'channels_last' if layout_cl else 'NCHW':13} {r:7.1f} images/s")
 
 
 if __name__ == "__main__":

@@ -19,3 +19,39 @@ def mnist_arrays() -> dict:
 def machine() -> str:
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
             f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
+
+
+def gemm_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
+    """This machine's measured n x n matrix-multiply rate in `dtype`, GFLOP/s, on torch's threads: the
+    roof the benchmarks' achieved rates are compared with (measured in the same run)."""
+    import time
+
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    a @ b   # warm-up (kernel selection, page faults)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 / best / 1e9
+
+
+def flops(fn) -> int:
+    """Floating-point operations of one call of fn() (torch.utils.flop_counter: matmuls and convolutions,
+    forward and backward), counted once."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def roofline(label: str, per_s: float, flops_per_item: int, roofs: dict[str, float]) -> str:
+    """'label: F GFLOP per image, achieved A GFLOP/s = x% of fp32 GEMM, y% of bf16 GEMM'."""
+    achieved = per_s * flops_per_item / 1e9
+    ratios = ", ".join(f"{achieved / rate:.0%} of the {name} GEMM rate" for name, rate in roofs.items())
+    return f"{label}: {flops_per_item / 1e9:.3f} GFLOP per image, achieved {achieved:.1f} GFLOP/s = {ratios}"
+
+
+def gemm_roofs() -> dict[str, float]:
+    return {"fp32": gemm_gflops(torch.float32), "bf16": gemm_gflops(torch.bfloat16)}

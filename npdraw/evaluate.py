@@ -76,9 +76,9 @@ def generate(model, n: int, seed: int, batch_size: int = 500, precision: str = "
     for s in tqdm(range(0, n, batch_size), desc="sampling", mininterval=5):
         with autocast(next(model.parameters()).device, precision):
             out = model.sample(min(batch_size, n - s), g)
-        images.append(out["images"].cpu())
+        images.append(out["images"].cpu().float())   # fp32 pictures, whatever the precision of the pass
         if out["canvases"] is not None:
-            canvases.append(out["canvases"].cpu())
+            canvases.append(out["canvases"].cpu().float())
     return {"canvases": torch.cat(canvases) if canvases else None, "images": torch.cat(images)}
 
 

@@ -66,3 +66,14 @@ def test_bound_tightens_with_samples_and_stays_below_log_px():
     assert (means[1] < means[4]).all() and (means[4] < means[16]).all()   # tightens with S
     assert (means[16] < log_px).all()                                    # a lower bound, in expectation
     assert (log_px - means[1] > 0.1).all()                               # the proposal is poor: a real gap
+
+
+def test_generated_images_are_fp32_in_bf16(params):
+    """Samples drawn under bf16 autocast come back as fp32 images in [0, 1] (pictures and FID read them)."""
+    from benchmarks.bench_model import build
+    from npdraw.evaluate import generate
+    from npdraw.pixelvae import PixelVAE, PixelVAEConfig
+    for model in (build().eval(), PixelVAE(PixelVAEConfig(latent=4, pixelcnn_layers=1, width=8)).eval()):
+        gen = generate(model, 3, seed=0, precision="bf16")
+        assert gen["images"].dtype == torch.float32 and 0 <= gen["images"].min() <= gen["images"].max() <= 1
+        assert gen["canvases"] is None or gen["canvases"].dtype == torch.float32

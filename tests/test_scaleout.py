@@ -125,6 +125,7 @@ def prior_inputs(tmp_path, n_train=96, m=8, side=28, k=7):
     params["prior"].update(width=16, layers=2, heads=2, conv_channels=4, head_hidden=16, dropout=0.0,
                            batch_size=32, epochs=3, samples=4)   # 3 epochs x 3 steps of 32 = 16 per rank
     params["profiles"]["smoke"]["prior"] = {}
+    params["compute"].update(precision="fp32", channels_last=False)   # the fp32 agreement, to rounding
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
 
 

@@ -94,7 +94,7 @@ def table_inputs(config: dict):
 
 def code(*modules: str) -> list[str]:
     """Library files a rule depends on (changing them reruns it, as in dvc.yaml)."""
-    return ["npdraw/config.py", *(f"npdraw/{m}" for m in modules)]
+    return ["npdraw/config.py", "npdraw/errors.py", "npdraw/contracts.py", *(f"npdraw/{m}" for m in modules)]
 
 
 def check_config_overrides(config: dict, params: dict) -> None:

@@ -50,7 +50,7 @@ rule reference_stats:
 rule evaluate:
     input:
         script="stages/evaluate.py",
-        code=wf.code("evaluate.py", "features.py", "model.py", "pixelcnn.py", "pixelvae.py", "distributed.py"),
+        code=wf.code("evaluate.py", "features.py", "model.py", "pixelcnn.py", "pixelvae.py", "distributed.py", "precision.py"),
         data="data/prepared/{dataset}",
         splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
         model="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/best.pt",

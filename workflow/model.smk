@@ -5,7 +5,7 @@ rule train_model:
     input:
         script="stages/train_model.py",
         code=wf.code("model.py", "pixelcnn.py", "train_model.py", "training.py", "canvas.py", "device.py",
-                     "distributed.py"),
+                     "distributed.py", "precision.py", "parse.py", "data/splits.py", "prior.py", "train_prior.py"),
         data="data/prepared/{dataset}",
         splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
         parses="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/parses.npz",
@@ -42,7 +42,7 @@ rule train_model:
 rule edit_latents:
     input:
         script="stages/edit_latents.py",
-        code=wf.code("editing.py", "model.py", "canvas.py"),
+        code=wf.code("editing.py", "model.py", "canvas.py", "precision.py", "data/splits.py", "train_model.py"),
         data="data/prepared/{dataset}",
         splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
         model="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/best.pt",
@@ -76,7 +76,7 @@ rule train_pixelvae:
     input:
         script="stages/train_pixelvae.py",
         code=wf.code("pixelvae.py", "pixelcnn.py", "train_pixelvae.py", "training.py", "device.py",
-                     "distributed.py"),
+                     "distributed.py", "precision.py", "data/splits.py"),
         data="data/prepared/{dataset}",
         splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
     output:

@@ -4,7 +4,7 @@
 rule build_bank:
     input:
         script="stages/build_bank.py",
-        code=wf.code("parts.py", "canvas.py"),
+        code=wf.code("parts.py", "canvas.py", "data/splits.py"),
         data="data/prepared/{dataset}",
         splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
     output:
@@ -34,7 +34,7 @@ rule build_bank:
 rule parse:
     input:
         script="stages/parse.py",
-        code=wf.code("parse.py", "canvas.py"),
+        code=wf.code("parse.py", "canvas.py", "data/splits.py", "parts.py"),
         data="data/prepared/{dataset}",
         splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
         bank="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/bank.npy",

@@ -4,7 +4,7 @@
 rule train_prior:
     input:
         script="stages/train_prior.py",
-        code=wf.code("prior.py", "train_prior.py", "training.py", "canvas.py", "device.py", "distributed.py"),
+        code=wf.code("prior.py", "train_prior.py", "training.py", "canvas.py", "device.py", "distributed.py", "precision.py", "parse.py", "parts.py"),
         parses="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/parses.npz",
         bank="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/bank.npy",
     output:

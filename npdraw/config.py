@@ -30,7 +30,6 @@ SPLIT_SOURCES = {
     "character": {"omniglot"},
     "alphabet": {"omniglot"},
 }
-CHOICE_KEYS = ("dataset", "profile", "split", "seed", "variant")   # a run's choices, top-level keys of params
 # Which dataset sources carry the labels the domain FID classifier learns (datasets.<name>.labels).
 LABEL_SOURCES = {"labels": {"mnist_idx", "cifar10_python"}, "alphabets": {"omniglot"}}
 VARIANT_KEYS = {"K": ("patch_size", int), "M": ("bank_size", int), "lam": ("lambda_reg", float)}
@@ -108,12 +107,11 @@ def validate_params(params: Any, source: str = "params.yaml") -> None:
 
 def _cross_key_problems(params: dict) -> list[str]:
     """Combinations of keys that cannot work, found before any job starts (the schema checks one key
-    at a time): the run choices; each dataset's output, binarization and labels against its source;
+    at a time): the run the choices make; each dataset's output, binarization and labels against its source;
     every run of `tables.runs` and every point of the low-data grid buildable for its dataset."""
     problems = []
     choice = {k: params[k] for k in CHOICE_KEYS}
-    try:
-        check_choices(params, choice, as_keys=True)
+    try:   # each choice alone was checked by validate_params; here, the run they make together
         resolve(params, **choice)
     except ParamsError as err:
         problems.append(str(err))

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 
-from npdraw.config import ParamsError, resolve
+from npdraw.config import CHOICE_KEYS, ParamsError, resolve
 
 # Run choices that `snakemake --config` may set; everything else comes from params.yaml.
-CHOICES = ("dataset", "profile", "split", "seed", "variant")
+CHOICES = CHOICE_KEYS
 
 WILDCARDS = {
     "dataset": r"[a-z0-9_]+",

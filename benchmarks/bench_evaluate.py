@@ -4,7 +4,8 @@ Uses an untrained model of the MNIST architecture (speed does not depend on the 
 images/s with S importance samples each, in the precision and layout params.yaml selects
 (compute.precision, compute.channels_last), its FLOPs per image and achieved GFLOP/s against this
 machine's GEMM rates measured in the same run; generated images/s (prior's cached sampler, canvas,
-decoder, Bernoulli draw).  `--grid` also times every precision x layout.
+decoder, Bernoulli draw).  `--grid` also times every precision x layout eagerly, and each precision
+compiled (compute.compile; the first call, which compiles, is timed apart).
 """
 
 import argparse
@@ -20,14 +21,19 @@ from npdraw.evaluate import generate, importance_sampled
 from npdraw.precision import PRECISIONS, layout, use_layout
 
 
-def nll_rate(precision: str, channels_last: bool, images: int, samples: int) -> float:
+def nll_rate(precision: str, channels_last: bool, images: int, samples: int, compile: bool = False) -> tuple[float, float]:
+    """(NLL images/s, seconds of the warm-up call: kernel choice, and compiling with `compile`)."""
     torch.manual_seed(0)
     model = use_layout(build().eval(), channels_last)
     x = layout(torch.bernoulli(torch.full((images, 1, 28, 28), 0.15)), channels_last)
-    importance_sampled(model, x[:10], 2, progress=False, precision=precision)  # warm-up
+    run = lambda xs, s: importance_sampled(model, xs, s, batch_size=100, progress=False,   # noqa: E731
+                                           precision=precision, compile=compile)
     start = time.perf_counter()
-    importance_sampled(model, x, samples, batch_size=100, progress=False, precision=precision)
-    return images / (time.perf_counter() - start)
+    run(x[:images], 1)   # warm-up at the measured batch shape
+    warm = time.perf_counter() - start
+    start = time.perf_counter()
+    run(x, samples)
+    return images / (time.perf_counter() - start), warm
 
 
 def main() -> None:
@@ -37,14 +43,16 @@ def main() -> None:
     p.add_argument("--generate", type=int, default=2000)
     p.add_argument("--precision", choices=PRECISIONS, help="default: params.yaml compute.precision")
     p.add_argument("--channels-last", choices=("yes", "no"), help="default: params.yaml compute.channels_last")
-    p.add_argument("--grid", action="store_true", help="also time every precision x layout")
+    p.add_argument("--compile", choices=("yes", "no"), help="default: params.yaml compute.compile")
+    p.add_argument("--grid", action="store_true", help="also time every precision x layout, and compiled")
     args = p.parse_args()
     compute = load_params("params.yaml")["compute"]
     precision = args.precision or compute["precision"]
     cl = compute["channels_last"] if args.channels_last is None else args.channels_last == "yes"
-    rate = nll_rate(precision, cl, args.images, args.samples)
+    comp = compute["compile"] if args.compile is None else args.compile == "yes"
+    rate, warm = nll_rate(precision, cl, args.images, args.samples, comp)
     print(f"NLL, S={args.samples}: {rate:.2f} images/s ({args.images / rate:.1f} s for {args.images} images; "
-          f"{precision}, {'channels_last' if cl else 'NCHW'})")
+          f"{precision}, {'channels_last' if cl else 'NCHW'}{', compiled' if comp else ''}; first call {warm:.1f} s)")
     model = build().eval()
     start = time.perf_counter()
     generate(model, args.generate, seed=0, precision=precision)
@@ -59,9 +67,10 @@ def main() -> None:
     print(f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     if args.grid:
         for prec in PRECISIONS:
-            for layout_cl in (False, True):
-                r = nll_rate(prec, layout_cl, args.images, args.samples)
-                print(f"  {prec:4} {'channels_last' if layout_cl else 'NCHW':13} {r:7.2f} NLL images/s")
+            for layout_cl, comp in ((False, False), (True, False), (True, True)):
+                r, warm = nll_rate(prec, layout_cl, args.images, args.samples, comp)
+                print(f"  {prec:4} {'channels_last' if layout_cl else 'NCHW':13} {'compiled' if comp else 'eager':8} "
+                      f"{r:7.2f} NLL images/s (first call {warm:.1f} s)")
 
 
 if __name__ == "__main__":

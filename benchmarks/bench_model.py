@@ -3,7 +3,8 @@
 The first line is the configuration params.yaml selects (compute.precision, compute.channels_last);
 then the FLOPs of one training image (forward + backward, torch.utils.flop_counter), the achieved
 GFLOP/s against this machine's fp32 and bf16 GEMM rates measured in the same run, and the peak
-memory.  `--grid` also times every precision x layout.
+memory.  `--grid` also times every precision x layout eagerly, and each precision compiled
+(compute.compile; the first steps, which compile, are timed apart).
 """
 
 import argparse
@@ -16,8 +17,9 @@ from benchmarks.common import flops, gemm_roofs, machine, roofline
 from npdraw.canvas import Grid
 from npdraw.config import load_params
 from npdraw.model import ModelConfig, NPDraw
-from npdraw.precision import PRECISIONS, autocast, layout, use_layout
+from npdraw.precision import PRECISIONS, autocast, compiled, layout, use_layout
 from npdraw.prior import Prior, PriorConfig
+from npdraw.train_model import objective
 
 
 def build() -> NPDraw:
@@ -28,7 +30,7 @@ def build() -> NPDraw:
     return NPDraw(cfg, prior, grid)
 
 
-def trainer(precision: str, channels_last: bool, batch: int):
+def trainer(precision: str, channels_last: bool, batch: int, compile: bool = False):
     """One training step of the library's loss (npdraw.train_model's), as a function of nothing."""
     torch.manual_seed(0)
     model = use_layout(build().train(), channels_last)
@@ -36,23 +38,28 @@ def trainer(precision: str, channels_last: bool, batch: int):
     x = layout(torch.bernoulli(torch.full((batch, 1, 28, 28), 0.15)), channels_last)
     parse = (torch.randint(0, 50, (batch, 36)), torch.arange(36).expand(batch, 36), torch.rand(batch, 36) < 0.4)
 
+    forward = compiled(model.terms, compile)
+
     def step():
         with autocast("cpu", precision):
-            terms, _ = model.terms(x, x, parse, 0.7, False)
-        loss = (-(terms["log_px"] - terms["kl"]) + 50 * terms["ce"]).mean()
+            terms, _ = forward(x, x, parse, 0.7, False)
+        loss = objective(terms, 1.0, 50.0).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
     return step
 
 
-def images_per_s(step, batch: int, steps: int) -> float:
-    for _ in range(2):   # warm-up: oneDNN kernel selection
+def images_per_s(step, batch: int, steps: int) -> tuple[float, float]:
+    """(images/s over `steps` steps, seconds of the two warm-up steps: oneDNN's kernel choice, compiling)."""
+    start = time.perf_counter()
+    for _ in range(2):
         step()
+    warm = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(steps):
         step()
-    return steps * batch / (time.perf_counter() - start)
+    return steps * batch / (time.perf_counter() - start), warm
 
 
 def main() -> None:
@@ -61,15 +68,18 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=150)
     p.add_argument("--precision", choices=PRECISIONS, help="default: params.yaml compute.precision")
     p.add_argument("--channels-last", choices=("yes", "no"), help="default: params.yaml compute.channels_last")
-    p.add_argument("--grid", action="store_true", help="also time every precision x layout")
+    p.add_argument("--compile", choices=("yes", "no"), help="default: params.yaml compute.compile")
+    p.add_argument("--grid", action="store_true", help="also time every precision x layout, and compiled")
     args = p.parse_args()
     compute = load_params("params.yaml")["compute"]
     precision = args.precision or compute["precision"]
     cl = compute["channels_last"] if args.channels_last is None else args.channels_last == "yes"
+    comp = compute["compile"] if args.compile is None else args.compile == "yes"
     b = args.batch
-    rate = images_per_s(trainer(precision, cl, b), b, args.steps)
+    rate, warm = images_per_s(trainer(precision, cl, b, comp), b, args.steps)
     print(f"training at MNIST settings, batch {b}: {rate:.1f} images/s ({b / rate:.3f} s per step; "
-          f"{precision}, {'channels_last' if cl else 'NCHW'})")
+          f"{precision}, {'channels_last' if cl else 'NCHW'}{', compiled' if comp else ''}; "
+          f"warm-up {warm:.1f} s)")
     print(f"machine: {machine()}")
     per_image = flops(trainer("fp32", False, b)) // b
     roofs = gemm_roofs()
@@ -78,9 +88,10 @@ def main() -> None:
     print(f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     if args.grid:
         for prec in PRECISIONS:
-            for layout_cl in (False, True):
-                r = images_per_s(trainer(prec, layout_cl, b), b, args.steps)
-                print(f"  {prec:4} {'channels_last' if layout_cl else 'NCHW':13} {r:7.1f} images/s")
+            for layout_cl, comp in ((False, False), (True, False), (True, True)):
+                r, warm = images_per_s(trainer(prec, layout_cl, b, comp), b, args.steps)
+                print(f"  {prec:4} {'channels_last' if layout_cl else 'NCHW':13} {'compiled' if comp else 'eager':8} "
+                      f"{r:7.1f} images/s (warm-up {warm:.1f} s)")
 
 
 if __name__ == "__main__":

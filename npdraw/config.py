@@ -51,6 +51,17 @@ class Cfg(dict):
         return obj
 
 
+# The compute settings that can change the numbers a run produces (compute.gpus does not: data-parallel
+# training reproduces the one-process run, tests/test_scaleout.py): training resumes and metrics'
+# provenance record them, and the engines rerun a training or evaluation stage when they change.
+NUMERIC_KEYS = ("precision", "channels_last", "compile")
+
+
+def numerics(compute) -> dict:
+    """The run's numeric settings, from its `compute` section."""
+    return {k: compute[k] for k in NUMERIC_KEYS}
+
+
 def schema() -> dict:
     text = resources.files("npdraw").joinpath("params.schema.yaml").read_text()
     return yaml.safe_load(text)

@@ -36,8 +36,9 @@ def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def importance_sampled(model, x: torch.Tensor, samples: int, batch_size: int = 100, seed: int = 0,
-                       progress: bool = True, precision: str = "fp32") -> dict[str, np.ndarray]:
-    """Per-image NLL, ELBO, BCE and KL estimates (nats, float64) from `samples` hard samples each.
+                       progress: bool = True, precision: str = "fp32", compile: bool = False) -> dict[str, np.ndarray]:
+    """Per-image NLL, ELBO, BCE and KL estimates (nats, float64) from `samples` hard samples each;
+    `precision` and `compile` of the scoring passes (npdraw.precision).
 
     BCE = -E_q[log p(x|z)] and KL = E_q[log q(z|x) - log p(z)] are Monte Carlo
     averages over the same samples; ELBO = -(BCE + KL).
@@ -47,7 +48,7 @@ def importance_sampled(model, x: torch.Tensor, samples: int, batch_size: int = 1
     out = {"nll_nats": [], "elbo_nats": [], "bce_nats": [], "kl_nats": []}
     for s in tqdm(range(0, len(x), batch_size), desc=f"NLL (S={samples})", mininterval=5, disable=not progress):
         with autocast(x.device, precision):   # the log-weights come back fp32 (npdraw.precision)
-            w = model.log_weights(x[s:s + batch_size], x[s:s + batch_size], samples, g)
+            w = model.log_weights(x[s:s + batch_size], x[s:s + batch_size], samples, g, compile)
         log_w = w["log_px"].double() + w["log_pz"].double() - w["log_qz"].double()    # (S, B)
         out["nll_nats"].append(-iwae_bound(log_w))
         out["bce_nats"].append(-w["log_px"].double().mean(0))

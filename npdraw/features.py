@@ -37,6 +37,7 @@ from tqdm import tqdm
 from npdraw.config import ParamsError
 from npdraw.contracts import ArrayContract, CheckpointContract, Field
 from npdraw.io import read_checkpoint, save_torch
+from npdraw.precision import autocast, fp32, layout, use_layout
 from npdraw.training import Run
 
 log = logging.getLogger(__name__)
@@ -107,17 +108,19 @@ class FeatureExtractor(nn.Module):
 
 def train_classifier(images: torch.Tensor, labels: torch.Tensor, valid_images, valid_labels, channels: int,
                      epochs: int, lr: float, batch_size: int, seed: int, width: int = 32,
-                     resume_path: Path | None = None) -> tuple[DomainClassifier, dict]:
+                     resume_path: Path | None = None, precision: str = "fp32",
+                     channels_last: bool = False) -> tuple[DomainClassifier, dict]:
     """Fit the domain classifier; images uint8 (N, C, H, W).  The epoch with the best validation
     accuracy gives the weights.  With `resume_path`, a killed run continues from its last finished
-    epoch (npdraw.training.Run).  Returns the model and its validation accuracy."""
+    epoch (npdraw.training.Run).  `precision` and `channels_last` (npdraw.precision) of the training
+    steps; the loss is taken from fp32 logits.  Returns the model and its validation accuracy."""
     torch.manual_seed(seed)
     classes = int(labels.max()) + 1
-    model = DomainClassifier(channels, classes, width)
+    model = use_layout(DomainClassifier(channels, classes, width), channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     order = torch.Generator().manual_seed(seed)
     fingerprint = json.dumps({"classifier": [epochs, lr, batch_size, seed, width, channels, classes],
-                              "n": [len(images), len(valid_images)]})
+                              "n": [len(images), len(valid_images)], "numerics": [precision, channels_last]})
     run = Run(resume_path, fingerprint)
     steps = math.ceil(len(images) / batch_size)
     for epoch in range(run.restore(model, opt, order, "cpu"), epochs):
@@ -125,7 +128,9 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, valid_images, v
         perm = torch.randperm(len(images), generator=order)
         for step in tqdm(range(steps), desc=f"classifier epoch {epoch + 1}/{epochs}", mininterval=5, leave=False):
             idx = perm[step * batch_size:(step + 1) * batch_size]
-            loss = F.cross_entropy(model(images[idx].float() / 255), labels[idx])
+            with autocast("cpu", precision):
+                logits = model(layout(images[idx].float() / 255, channels_last))
+            loss = F.cross_entropy(fp32(logits), labels[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from npdraw.canvas import Grid, render_relaxed
 from npdraw.pixelcnn import PixelCNNBernoulli
-from npdraw.precision import fp32
+from npdraw.precision import compiled_method, fp32
 from npdraw.prior import Prior, draw_from_uniforms
 
 
@@ -306,22 +306,23 @@ class NPDraw(nn.Module):
         ce = parse_cross_entropy(q, *parse)
         return {"log_px": log_px, "kl": kl, "ce": ce}, canvas
 
+    def score(self, q, z, x_target) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """log p(x|z), log p(z), log q(z|x) (B,) of one hard sample z of the posterior q."""
+        return (self.output.log_prob(self.decoder(self.canvas(*z)), x_target), self.prior.log_prob(*z)["total"],
+                -parse_cross_entropy(q, *z))
+
     @torch.no_grad()
-    def log_weights(self, x_in, x_target, samples: int, generator=None) -> dict[str, torch.Tensor]:
+    def log_weights(self, x_in, x_target, samples: int, generator=None, compile: bool = False) -> dict[str, torch.Tensor]:
         """Hard z_s ~ q(z|x), s = 1..S: log p(x|z_s), log p(z_s), log q(z_s|x), each (S, B).
 
-        The encoder runs once; the decoder and the prior score one sample of the whole batch at a time.
-        Scoring several samples as one larger batch was measured slower on a 2-core CPU (bf16,
-        channels_last, batch 50: 11.4 NLL images/s with 2 samples per pass, 14.3 with one): the prior's
-        T prefix canvases of a larger batch leave the caches."""
+        The encoder runs once; the decoder and the prior score one sample of the whole batch at a time
+        (`score`, through torch.compile with `compile`).  Scoring several samples as one larger batch was
+        measured slower on a 2-core CPU (bf16, channels_last, batch 50: 11.4 NLL images/s with 2 samples
+        per pass, 14.3 with one): the prior's T prefix canvases of a larger batch leave the caches."""
         q = self.encoder(x_in)
-        out = {"log_px": [], "log_pz": [], "log_qz": []}
-        for _ in range(samples):
-            z = hard_sample(q, generator)
-            out["log_px"].append(self.output.log_prob(self.decoder(self.canvas(*z)), x_target))
-            out["log_pz"].append(self.prior.log_prob(*z)["total"])
-            out["log_qz"].append(-parse_cross_entropy(q, *z))   # log q at the sample
-        return {k: torch.stack(v) for k, v in out.items()}
+        score = compiled_method(self, "score", compile)
+        out = [score(q, hard_sample(q, generator), x_target) for _ in range(samples)]
+        return {k: torch.stack(v) for k, v in zip(("log_px", "log_pz", "log_qz"), zip(*out))}
 
     def decoder_parameters(self):
         """Parameters trained at the decoder's learning rate (with a PixelCNN output, its too)."""

@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from npdraw.pixelcnn import PixelCNNBernoulli
-from npdraw.precision import fp32
+from npdraw.precision import compiled_method, fp32
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -80,17 +80,21 @@ class PixelVAE(nn.Module):
         kl = 0.5 * (mu ** 2 + torch.exp(log_var) - 1.0 - log_var).sum(-1)
         return {"log_px": log_px, "kl": kl}
 
+    def score(self, q, z, x_target) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """log p(x|z), log p(z), log q(z|x) (B,) of one sample z of the posterior q = (mu, log_var)."""
+        mu, log_var = q
+        return (self.output.log_prob(self.decode(z), x_target),
+                gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z)), gaussian_log_prob(z, mu, log_var))
+
     @torch.no_grad()
-    def log_weights(self, x_in, x_target, samples: int, generator=None) -> dict[str, torch.Tensor]:
-        """z_s ~ q(z|x), s = 1..S: log p(x|z_s), log p(z_s), log q(z_s|x), each (S, B)."""
+    def log_weights(self, x_in, x_target, samples: int, generator=None, compile: bool = False) -> dict[str, torch.Tensor]:
+        """z_s ~ q(z|x), s = 1..S: log p(x|z_s), log p(z_s), log q(z_s|x), each (S, B); `score` through
+        torch.compile with `compile`."""
         mu, log_var = self.encode(x_in)
-        out = {"log_px": [], "log_pz": [], "log_qz": []}
-        for _ in range(samples):
-            z = mu + torch.exp(0.5 * log_var) * torch.randn(mu.shape, generator=generator).to(mu)
-            out["log_px"].append(self.output.log_prob(self.decode(z), x_target))
-            out["log_pz"].append(gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z)))
-            out["log_qz"].append(gaussian_log_prob(z, mu, log_var))
-        return {k: torch.stack(v) for k, v in out.items()}
+        score = compiled_method(self, "score", compile)
+        out = [score((mu, log_var), mu + torch.exp(0.5 * log_var) * torch.randn(mu.shape, generator=generator).to(mu),
+                     x_target) for _ in range(samples)]
+        return {k: torch.stack(v) for k, v in zip(("log_px", "log_pz", "log_qz"), zip(*out))}
 
     @torch.no_grad()
     def sample(self, n: int, generator=None) -> dict[str, torch.Tensor]:

@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from npdraw.config import numerics
 from npdraw.contracts import non_finite
 from npdraw.errors import ArtifactError
 from npdraw.io import write_json
@@ -55,7 +56,7 @@ def library_versions() -> dict[str, str]:
 
 def provenance(cfg, sections: tuple[str, ...]) -> dict[str, Any]:
     return {"code": code_version("."), "run": {k: cfg[k] for k in CHOICES},
-            "numerics": {"precision": cfg["compute"]["precision"], "channels_last": cfg["compute"]["channels_last"]},
+            "numerics": numerics(cfg["compute"]),
             "params": {s: cfg[s] for s in sections}, "libraries": library_versions()}
 
 

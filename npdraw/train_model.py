@@ -20,9 +20,10 @@ import torch
 from tqdm import tqdm
 
 from npdraw.canvas import Grid
+from npdraw.config import numerics
 from npdraw.contracts import CheckpointContract
 from npdraw.io import read_checkpoint
-from npdraw.precision import autocast, layout, use_layout
+from npdraw.precision import autocast, compiled, layout, use_layout
 from npdraw.model import ModelConfig, NPDraw, hard_sample, parse_cross_entropy, step_kl
 from npdraw.prior import Prior
 from npdraw.train_prior import Latents, _run_name, batches, build_prior, prior_config
@@ -91,6 +92,11 @@ def evaluate(model: NPDraw, x: torch.Tensor, parse: Latents, batch_size: int = 5
     return {k: v / len(x) for k, v in sums.items()}
 
 
+def objective(terms: dict[str, torch.Tensor], kl_weight: float, lambda_reg: float) -> torch.Tensor:
+    """The loss of each image (B,), nats: -(log p(x|z) - kl_weight * KL) + lambda * CE(q, parse)."""
+    return -(terms["log_px"] - kl_weight * terms["kl"]) + lambda_reg * terms["ce"]
+
+
 def temperature(step: int, total: int, start: float, end: float) -> float:
     """Geometric annealing from start (step 0) to end (last step)."""
     return start * (end / start) ** (step / max(1, total - 1))
@@ -133,15 +139,17 @@ def load_model(path: str | Path, device="cpu", cfg=None):
 
 
 def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict[str, Latents], best_path: Path,
-                resume_path: Path, device: torch.device, live=None, dist=None) -> dict:
+                resume_path: Path, device: torch.device, live=None, dist=None, after_epoch=None) -> dict:
     """images: uint8 (N, C, H, W) per split (train, valid); parses aligned with them.
 
-    `dist` (npdraw.distributed.Dist): data-parallel over its ranks (see that module); None: one process."""
+    `dist` (npdraw.distributed.Dist): data-parallel over its ranks (see that module); None: one process.
+    `after_epoch(model, record)`, if given, runs after each epoch's validation and returns more entries
+    for the epoch's record (they join the history and the curves)."""
     rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)
     mc, binary = cfg.model, cfg.ds.output == "bernoulli"  # binary targets; dynamic draws when grey
     torch.manual_seed(int(np.random.SeedSequence([cfg.seed, MODEL_SALT]).generate_state(1)[0]))
-    numerics = cfg.compute
-    model = use_layout(build_model(cfg, prior).to(device), numerics.channels_last)
+    compute = cfg.compute
+    model = use_layout(build_model(cfg, prior).to(device), compute.channels_last)
     opt = torch.optim.Adam([
         {"params": model.encoder.parameters(), "lr": mc.lr},
         {"params": list(model.decoder_parameters()), "lr": mc.lr * mc.decoder_lr_scale},
@@ -149,11 +157,11 @@ def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict
     order = torch.Generator().manual_seed(cfg.seed)
     fingerprint = json.dumps({"model": dict(mc), "ds": dict(cfg.ds), "seed": cfg.seed,
                               "n": len(images["train"]), "prior": prior.cfg.to_dict(),
-                              "precision": numerics.precision, "channels_last": numerics.channels_last},
+                              "numerics": numerics(cfg.compute)},
                              sort_keys=True)
     run = Run(resume_path, fingerprint, live, main=rank == 0)
     first = run.restore(model, opt, order, device)
-    forward = dist.wrap(model, "terms") if dist is not None else model.terms
+    forward = compiled(dist.wrap(model, "terms") if dist is not None else model.terms, compute.compile)
     train_x, train_parse = images["train"].to(device), parses["train"].to(device)
     valid_x = fixed_targets(images["valid"], binary, cfg.seed).to(device)
     valid_parse = parses["valid"].to(device)
@@ -175,18 +183,17 @@ def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict
             x = as_float(train_x[idx])
             if binary:
                 x = binarize(x)
-            x = layout(x, numerics.channels_last)
+            x = layout(x, compute.channels_last)
             tau = temperature(epoch * per_epoch + step, total_steps, mc.tau_start, mc.tau_end)
             # The same decision on every rank: drawn from (seed, global step), not from a rank's stream.
             replace = replace_p > 0 and np.random.default_rng([cfg.seed, epoch, step]).random() < replace_p
-            with autocast(device, numerics.precision):
+            with autocast(device, compute.precision):
                 terms, _ = forward(x, x, train_parse.batch(idx), tau, mc.relaxed_id == "hard", replace)
             check_finite({"log p(x|z)": terms["log_px"], "KL": terms["kl"], "parse CE": terms["ce"]},
                          f"model epoch {epoch + 1}, step {step + 1}", resume_path)
             elbo = terms["log_px"] - terms["kl"]
             # Summed over this rank's images / global batch * world: DDP's average is then the global mean.
-            loss = (-(terms["log_px"] - mc.kl_weight * terms["kl"]) + cfg.ds.lambda_reg * terms["ce"]).sum() \
-                * world / len(batch)
+            loss = objective(terms, mc.kl_weight, cfg.ds.lambda_reg).sum() * world / len(batch)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -197,10 +204,12 @@ def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict
         seconds = time.perf_counter() - start
         if dist is not None:
             sums = dict(zip(sums, dist.sum(*sums.values())))
-        val = evaluate(model, valid_x, valid_parse, seed=cfg.seed, dist=dist, precision=numerics.precision)
+        val = evaluate(model, valid_x, valid_parse, seed=cfg.seed, dist=dist, precision=compute.precision)
         record = {"epoch": epoch + 1, **{f"train_{k}_nats": v / seen for k, v in sums.items()},
                   **{f"valid_{k}": v for k, v in val.items()}, "tau": tau, "seconds": seconds,
                   "images_per_s": seen / seconds}
+        if after_epoch is not None:
+            record.update(after_epoch(model, record))
         log.info("epoch %d: train loss %.2f, valid ELBO %.2f (BCE %.2f, KL %.2f) nats, %.0f images/s",
                  epoch + 1, record["train_loss_nats"], val["elbo_nats"], val["bce_nats"], val["kl_nats"],
                  record["images_per_s"])

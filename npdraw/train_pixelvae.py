@@ -18,9 +18,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from npdraw.config import numerics
 from npdraw.contracts import CheckpointContract
 from npdraw.io import save_torch
 from npdraw.pixelvae import PixelVAE, PixelVAEConfig
+from npdraw.precision import autocast, compiled, layout, use_layout
 from npdraw.train_model import as_float, binarize, fixed_targets
 from npdraw.train_prior import batches
 from npdraw.training import Run, check_finite
@@ -39,15 +41,18 @@ def pixelvae_config(cfg) -> PixelVAEConfig:
 
 
 @torch.no_grad()
-def evaluate_pixelvae(model: PixelVAE, x: torch.Tensor, batch_size: int = 500, seed: int = 0, dist=None) -> dict:
-    """Per-image means (nats) with one sample z ~ q: ELBO, BCE = -log p(x|z), KL."""
+def evaluate_pixelvae(model: PixelVAE, x: torch.Tensor, batch_size: int = 500, seed: int = 0, dist=None,
+                      precision: str = "fp32") -> dict:
+    """Per-image means (nats) with one sample z ~ q: ELBO, BCE = -log p(x|z), KL; `precision` of the
+    forward passes (npdraw.precision: the terms come back fp32)."""
     was = model.training
     model.eval()
     part = dist.chunk(len(x)) if dist is not None else slice(0, len(x))
     g = torch.Generator().manual_seed(dist.seed(seed) if dist is not None else seed)
     elbo = bce = kl = 0.0
     for s in range(part.start, part.stop, batch_size):
-        t = model.terms(x[s:min(s + batch_size, part.stop)], g)
+        with autocast(x.device, precision):
+            t = model.terms(x[s:min(s + batch_size, part.stop)], g)
         elbo += (t["log_px"] - t["kl"]).double().sum().item()
         bce -= t["log_px"].double().sum().item()
         kl += t["kl"].double().sum().item()
@@ -67,14 +72,15 @@ def train_pixelvae(cfg, images: dict[str, torch.Tensor], best_path: Path, resume
     rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)
     pc = cfg.pixelvae
     torch.manual_seed(int(np.random.SeedSequence([cfg.seed, PIXELVAE_SALT]).generate_state(1)[0]))
-    model = PixelVAE(pixelvae_config(cfg)).to(device)
+    compute = cfg.compute
+    model = use_layout(PixelVAE(pixelvae_config(cfg)).to(device), compute.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=pc.lr)
     order = torch.Generator().manual_seed(cfg.seed)
     fingerprint = json.dumps({"pixelvae": dict(pc), "ds": dict(cfg.ds), "seed": cfg.seed,
-                              "n": len(images["train"])}, sort_keys=True)
+                              "n": len(images["train"]), "numerics": numerics(cfg.compute)}, sort_keys=True)
     run = Run(resume_path, fingerprint, live, main=rank == 0)
     first = run.restore(model, opt, order, device)
-    forward = dist.wrap(model, "terms") if dist is not None else model.terms
+    forward = compiled(dist.wrap(model, "terms") if dist is not None else model.terms, compute.compile)
     train_x = images["train"].to(device)
     valid_x = fixed_targets(images["valid"], True, cfg.seed).to(device)
     per_epoch = batches(len(train_x), pc.batch_size, world)
@@ -91,7 +97,8 @@ def train_pixelvae(cfg, images: dict[str, torch.Tensor], best_path: Path, resume
             x = as_float(train_x[batch[rank::world]])
             if cfg.ds.binarize == "dynamic":
                 x = binarize(x)
-            terms = forward(x)
+            with autocast(device, compute.precision):
+                terms = forward(layout(x, compute.channels_last))
             check_finite({"log p(x|z)": terms["log_px"], "KL": terms["kl"]},
                          f"pixelvae epoch {epoch + 1}, step {step + 1}", resume_path)
             loss = -(terms["log_px"] - terms["kl"]).sum() * world / len(batch)
@@ -105,7 +112,8 @@ def train_pixelvae(cfg, images: dict[str, torch.Tensor], best_path: Path, resume
         seconds = time.perf_counter() - start
         if dist is not None:
             sums = dict(zip(sums, dist.sum(*sums.values())))
-        val = evaluate_pixelvae(model, valid_x, seed=cfg.seed, dist=dist)
+        val = evaluate_pixelvae(model, layout(valid_x, compute.channels_last), seed=cfg.seed, dist=dist,
+                                precision=compute.precision)
         record = {"epoch": epoch + 1, **{f"train_{k}_nats": v / seen for k, v in sums.items()},
                   **{f"valid_{k}": v for k, v in val.items()}, "seconds": seconds, "images_per_s": seen / seconds}
         log.info("epoch %d: train loss %.2f, valid ELBO %.2f (BCE %.2f, KL %.2f) nats, %.0f images/s", epoch + 1,

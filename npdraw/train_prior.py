@@ -17,11 +17,11 @@ import torch
 from tqdm import tqdm
 
 from npdraw.canvas import Grid
-from npdraw.config import ParamsError
+from npdraw.config import ParamsError, numerics
 from npdraw.contracts import CheckpointContract
 from npdraw.io import read_checkpoint
 from npdraw.parse import Latents
-from npdraw.precision import autocast, use_layout
+from npdraw.precision import autocast, compiled, use_layout
 from npdraw.prior import Prior, PriorConfig
 from npdraw.training import Run, check_finite, save_checkpoint
 
@@ -99,16 +99,16 @@ def train_prior(cfg, bank: torch.Tensor, parses: dict[str, Latents], best_path: 
     pc = cfg.prior
     rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)
     torch.manual_seed(int(np.random.SeedSequence([cfg.seed, PRIOR_SALT]).generate_state(1)[0]))
-    numerics = cfg.compute
-    model = use_layout(Prior(prior_config(cfg, grid), bank, grid).to(device), numerics.channels_last)
+    compute = cfg.compute
+    model = use_layout(Prior(prior_config(cfg, grid), bank, grid).to(device), compute.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=pc.lr)
     order = torch.Generator().manual_seed(cfg.seed)
     fingerprint = json.dumps({"prior": dict(pc), "ds": dict(cfg.ds), "seed": cfg.seed, "n": len(parses["train"]),
-                              "precision": numerics.precision, "channels_last": numerics.channels_last},
+                              "numerics": numerics(cfg.compute)},
                              sort_keys=True)
     run = Run(resume_path, fingerprint, live, main=rank == 0)
     first = run.restore(model, opt, order, device)
-    forward = dist.wrap(model, "log_prob") if dist is not None else model.log_prob
+    forward = compiled(dist.wrap(model, "log_prob") if dist is not None else model.log_prob, compute.compile)
     train, valid = parses["train"].to(device), parses["valid"].to(device)
     per_epoch = batches(len(train), pc.batch_size, world)
     for epoch in range(first, pc.epochs):
@@ -121,7 +121,7 @@ def train_prior(cfg, bank: torch.Tensor, parses: dict[str, Latents], best_path: 
                    disable=rank > 0)
         for step in bar:
             idx = perm[step * pc.batch_size:(step + 1) * pc.batch_size]
-            with autocast(device, numerics.precision):
+            with autocast(device, compute.precision):
                 lp = forward(*train.batch(idx[rank::world]))
             check_finite({f"log p({k})": lp[k] for k in ("id", "loc", "is")},
                          f"prior epoch {epoch + 1}, step {step + 1}", resume_path)
@@ -133,7 +133,7 @@ def train_prior(cfg, bank: torch.Tensor, parses: dict[str, Latents], best_path: 
         seconds = time.perf_counter() - start
         if dist is not None:
             total = dist.sum(total)[0]
-        val = evaluate_nll(model, valid, dist=dist, precision=numerics.precision)
+        val = evaluate_nll(model, valid, dist=dist, precision=compute.precision)
         record = {"epoch": epoch + 1, "train_nll_nats": total / seen, "valid_nll_nats": val["nll_total_nats"],
                   "seconds": seconds, "sequences_per_s": seen / seconds}
         log.info("epoch %d: train %.3f, valid %.3f nats/sequence (%.0f seq/s)", epoch + 1,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from npdraw.config import CHOICE_KEYS, ParamsError, resolve
+from npdraw.config import CHOICE_KEYS, NUMERIC_KEYS, ParamsError, resolve
 
 # Run choices that `snakemake --config` may set; everything else comes from params.yaml.
 CHOICES = CHOICE_KEYS
@@ -122,9 +122,8 @@ def _dotted(cfg: dict, key: str):
     return cfg
 
 
-# The compute settings that change a training or evaluation stage's numbers (compute.gpus does not:
-# data-parallel training reproduces the one-process run, tests/test_scaleout.py).
-NUMERICS = ("compute.precision", "compute.channels_last")
+# The compute settings that change a training or evaluation stage's numbers, as params keys.
+NUMERICS = tuple(f"compute.{key}" for key in NUMERIC_KEYS)
 
 
 # The run whose training images teach the domain classifier and give the FID reference statistics,

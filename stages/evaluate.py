@@ -12,6 +12,7 @@ from npdraw.distributed import relaunch, setup
 from npdraw.evaluate import generate, importance_sampled, nll_summary, write_samples
 from npdraw.features import FeatureExtractor, load_classifier, load_reference, score
 from npdraw.io import save_image
+from npdraw.precision import layout, use_layout
 from npdraw.provenance import write_metrics
 from npdraw.train_model import as_float, fixed_targets, load_model
 from npdraw.viz import image_grid, titled
@@ -35,7 +36,8 @@ def run() -> None:
     device = dist.device
     # Every input is checked before the long NLL pass: the model, the feature network and the
     # statistics must all be this run's (dataset, profile, configuration).
-    model = load_model(args.model, device, cfg)
+    cl = cfg.compute.channels_last
+    model = use_layout(load_model(args.model, device, cfg), cl)
     classifier = load_classifier(args.classifier, cfg)   # None: the dataset has no labels to train one on
     reference = load_reference(args.reference, cfg, classifier)
     binary = cfg.ds.output == "bernoulli"
@@ -43,13 +45,13 @@ def run() -> None:
     test = load_splits(args.splits, arrays)["test"]
     scored = test[:ev.nll_images] if ev.nll_images else test
     images = torch.from_numpy(np.asarray(arrays["test_images"][scored]))
-    x = fixed_targets(images, binary, ev.seed).to(device)   # binarized once, with a fixed seed
+    x = layout(fixed_targets(images, binary, ev.seed).to(device), cl)   # binarized once, with a fixed seed
     dims = cfg.ds.channels * cfg.ds.image_size ** 2
 
     def nll(images: torch.Tensor) -> dict:
         share = images[dist.chunk(len(images))]
         est = importance_sampled(model, share, ev.nll_samples, args.batch_size, dist.seed(ev.seed),
-                                 progress=dist.main, precision=cfg.compute.precision)
+                                 progress=dist.main, precision=cfg.compute.precision, compile=cfg.compute.compile)
         return nll_summary(dist.concat(est), dims, binary)
 
     metrics = nll(x)
@@ -59,7 +61,7 @@ def run() -> None:
         log.info("NLL on %d of the %d test images (evaluate.nll_images)", len(x), len(test))
     if "static_test_images" in arrays:  # MNIST: also Larochelle's statically binarized test set
         static = arrays["static_test_images"][:ev.nll_images or None]
-        xs = as_float(torch.from_numpy(np.asarray(static))).to(device)   # already binary
+        xs = layout(as_float(torch.from_numpy(np.asarray(static))).to(device), cl)   # already binary
         metrics["static_binarized_test"] = {
             **nll(xs),
             "images": len(xs), "source": "Larochelle binarized MNIST test set (static binarization)"}

@@ -46,7 +46,8 @@ def run() -> None:
     resume = Path(args.out).with_name("resume.pt")   # a killed run continues from its last epoch
     model, stats = train_classifier(take("train_images", train), take(key, train).long(),
                                     take("train_images", valid), take(key, valid).long(),
-                                    cfg.ds.channels, c.epochs, c.lr, c.batch_size, cfg.seed, c.width, resume)
+                                    cfg.ds.channels, c.epochs, c.lr, c.batch_size, cfg.seed, c.width, resume,
+                                    cfg.compute.precision, cfg.compute.channels_last)
     save_classifier(args.out, model, stats, cfg.dataset)
     write_metrics(args.metrics, {"labels": cfg.ds.labels, **stats}, cfg, ("ds", "data", "classifier"))
     resume.unlink(missing_ok=True)   # finished: nothing left to resume

@@ -42,8 +42,8 @@ def run() -> None:
     if not dist.main:
         return  # rank 0 writes the outputs
     model = load_model(args.out, device, cfg)
-    scores = {s: evaluate_pixelvae(model, fixed_targets(images[s], True, cfg.seed).to(device), seed=cfg.seed)
-              for s in ("valid", "test")}
+    scores = {s: evaluate_pixelvae(model, fixed_targets(images[s], True, cfg.seed).to(device), seed=cfg.seed,
+                                   precision=cfg.compute.precision) for s in ("valid", "test")}
     history = state["history"]
     write_metrics(args.metrics, {**scores["test"], "valid": scores["valid"], "test": scores["test"],
                                  "best_epoch": state["best_epoch"], "epochs": len(history),

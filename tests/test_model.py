@@ -258,3 +258,34 @@ def test_bf16_attention_on_the_cpu_matches_the_fused_kernel():
         ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal)
         low = attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), causal, 0.0)
         torch.testing.assert_close(low.float(), ref, rtol=0.05, atol=0.05)
+
+
+def test_compile_routes_the_nll_scoring_through_torch_compile_once_per_model(make_cfg, monkeypatch):
+    """compute.compile: log_weights scores every sample with the model's compiled `score`, compiled once
+    and reused; the values are the eager ones (torch.compile replaced by a recorder here: compiling this
+    graph takes a minute on a CPU)."""
+    import npdraw.precision as precision
+    made = []
+
+    def record(fn, dynamic):
+        made.append((fn.__name__, dynamic))
+        return fn
+    monkeypatch.setattr(precision.torch, "compile", record)
+    cfg, model = tiny(make_cfg, "mnist")
+    x, _ = fake_batch(cfg)
+    model.eval()
+    eager = model.log_weights(x, x, 3, torch.Generator().manual_seed(0))
+    for _ in range(2):
+        routed = model.log_weights(x, x, 3, torch.Generator().manual_seed(0), compile=True)
+        for k in eager:
+            torch.testing.assert_close(routed[k], eager[k], rtol=0, atol=0)
+    assert made == [("score", False)]
+    assert "_compiled_methods" not in str(model.state_dict().keys())
+
+
+def test_compiled_function_gives_the_eager_values():
+    """npdraw.precision.compiled really compiles (inductor, static shapes) on this torch."""
+    from npdraw.precision import compiled
+    logits, x = torch.randn(4, 1, 6, 6), torch.bernoulli(torch.full((4, 1, 6, 6), 0.3))
+    fast = compiled(Bernoulli(1).log_prob, True)
+    torch.testing.assert_close(fast(logits, x), Bernoulli(1).log_prob(logits, x))

@@ -44,7 +44,8 @@ def test_metrics_carry_run_params_and_libraries_and_rewrite_identically(tmp_path
     assert m["psnr_db"] == 20.5
     p = m["provenance"]
     assert p["run"] == {"dataset": "mnist", "profile": "smoke", "split": "full", "seed": 0, "variant": "base"}
-    assert p["numerics"] == {"precision": cfg.compute.precision, "channels_last": cfg.compute.channels_last}
+    assert p["numerics"] == {"precision": cfg.compute.precision, "channels_last": cfg.compute.channels_last,
+                             "compile": cfg.compute.compile}
     assert p["params"]["parse"] == {"epsilon": cfg.parse.epsilon} and p["params"]["ds"]["patch_size"] == 5
     assert set(p["params"]) == {"ds", "parse"}
     assert p["libraries"]["torch"] == torch.__version__ and p["libraries"]["python"].startswith("3.")

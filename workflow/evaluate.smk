@@ -6,7 +6,7 @@
 rule train_classifier:
     input:
         script="stages/train_classifier.py",
-        code=wf.code("features.py", "data/splits.py"),
+        code=wf.code("features.py", "precision.py", "data/splits.py"),
         data="data/prepared/{dataset}",
     output:
         model="results/{dataset}/{profile}/reference/classifier.pt",
@@ -18,7 +18,7 @@ rule train_classifier:
         "envs/npdraw.yaml"
     params:
         py=PY,
-        cfg=wf.reference_params(config, "ds", "data", "classifier"),
+        cfg=wf.reference_params(config, "ds", "data", "classifier", *wf.NUMERICS),
     shell:
         "{params.py} stages/train_classifier.py --params params.yaml --dataset {wildcards.dataset}"
         " --profile {wildcards.profile} --data {input.data} --out {output.model} --metrics {output.metrics}"
@@ -28,7 +28,7 @@ rule train_classifier:
 rule reference_stats:
     input:
         script="stages/reference_stats.py",
-        code=wf.code("features.py", "data/splits.py"),
+        code=wf.code("features.py", "precision.py", "data/splits.py"),
         data="data/prepared/{dataset}",
         classifier="results/{dataset}/{profile}/reference/classifier.pt",
     output:

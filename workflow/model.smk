@@ -98,7 +98,7 @@ rule train_pixelvae:
         "envs/npdraw.yaml"
     params:
         py=PY,
-        cfg=wf.stage_params(config, "ds", "pixelvae"),
+        cfg=wf.stage_params(config, "ds", "pixelvae", *wf.NUMERICS),
     shell:
         "{params.py} stages/train_pixelvae.py --params params.yaml --dataset {wildcards.dataset}"
         " --profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed}"

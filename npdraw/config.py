@@ -33,6 +33,8 @@ SPLIT_SOURCES = {
 # Which dataset sources carry the labels the domain FID classifier learns (datasets.<name>.labels).
 LABEL_SOURCES = {"labels": {"mnist_idx", "cifar10_python"}, "alphabets": {"omniglot"}}
 VARIANT_KEYS = {"K": ("patch_size", int), "M": ("bank_size", int), "lam": ("lambda_reg", float)}
+# Variant tokens that set a model setting: token -> (key of the `model` section, value).
+MODEL_TOKENS = {"pcnn": ("decoder", "pixelcnn"), "warm": ("warmup", True)}
 
 
 class Cfg(dict):
@@ -178,8 +180,9 @@ def parse_split(name: str) -> tuple[str, float]:
 
 def parse_variant(name: str) -> dict[str, Any]:
     """'K6-M10-lam1' -> {'patch_size': 6, 'bank_size': 10, 'lambda_reg': 1.0}: dataset settings;
-    'pcnn' -> {'decoder': 'pixelcnn'} (a model setting); 'pixelvae' -> {'system': 'pixelvae'}.
-    K and M are whole numbers >= 1, lambda a finite decimal >= 0, each token at most once."""
+    'pcnn' -> {'decoder': 'pixelcnn'} and 'warm' -> {'warmup': True} (model settings); 'pixelvae' ->
+    {'system': 'pixelvae'}.  K and M are whole numbers >= 1, lambda a finite decimal >= 0, each token at
+    most once."""
     name = str(name)
     if name == "base":
         return {}
@@ -188,15 +191,15 @@ def parse_variant(name: str) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     for token in name.split("-"):
         m = re.fullmatch(r"(K|M|lam)([0-9.]+)", token)
-        field = "decoder" if token == "pcnn" else VARIANT_KEYS[m.group(1)][0] if m else None
+        field = MODEL_TOKENS[token][0] if token in MODEL_TOKENS else VARIANT_KEYS[m.group(1)][0] if m else None
         if field is None:
-            raise ParamsError(f"variant {name!r}: token {token!r} is not K<int>, M<int>, lam<float> or pcnn "
+            raise ParamsError(f"variant {name!r}: token {token!r} is not K<int>, M<int>, lam<float>, pcnn or warm "
                               "(or the whole variant `base` or `pixelvae`), joined by '-'")
         if field in overrides:
             raise ParamsError(f"variant {name!r}: {token!r} sets {field} a second time; give each of K, M, lam, "
-                              "pcnn at most once")
-        if token == "pcnn":
-            overrides[field] = "pixelcnn"
+                              "pcnn, warm at most once")
+        if token in MODEL_TOKENS:
+            overrides[field] = MODEL_TOKENS[token][1]
             continue
         letter, digits = m.groups()
         kind = VARIANT_KEYS[letter][1]
@@ -280,8 +283,9 @@ def resolve(
     ds = copy.deepcopy(params["datasets"][choice["dataset"]])
     overrides = parse_variant(choice["variant"])
     cfg["system"] = overrides.pop("system", "npdraw")   # npdraw, or the pixelvae baseline
-    if "decoder" in overrides:
-        cfg["model"]["decoder"] = overrides.pop("decoder")
+    for key, _ in MODEL_TOKENS.values():
+        if key in overrides:
+            cfg["model"][key] = overrides.pop(key)
     ds.update(overrides)
     cfg["ds"] = ds
     cfg["split_kind"], cfg["split_fraction"] = parse_split(choice["split"])

@@ -68,19 +68,21 @@ def nll_summary(est: dict, dims: int, binary: bool) -> dict:
 
 
 @torch.no_grad()
-def generate(model, n: int, seed: int, batch_size: int = 500, precision: str = "fp32") -> dict[str, torch.Tensor | None]:
-    """n images from `model.sample` (NP-DRAW: prior -> canvas -> decoder draw; PixelVAE: z -> ancestral
-    PixelCNN), in batches, with one seeded generator; canvases None for models without one."""
+def generate(model, n: int, seed: int, batch_size: int = 500, precision: str = "fp32",
+             colour: str = "mean") -> dict[str, torch.Tensor | None]:
+    """n images from `model.sample` (NP-DRAW: prior -> canvas -> decoder output, `colour` the rule for
+    colour data; PixelVAE: z -> ancestral PixelCNN), in batches, with one seeded generator; also the
+    sampled canvases and the decoder's means, None for models without them."""
     model.eval()
     g = torch.Generator().manual_seed(seed)
-    canvases, images = [], []
+    out: dict[str, list] = {"canvases": [], "images": [], "means": []}
     for s in tqdm(range(0, n, batch_size), desc="sampling", mininterval=5):
         with autocast(next(model.parameters()).device, precision):
-            out = model.sample(min(batch_size, n - s), g)
-        images.append(out["images"].cpu().float())   # fp32 pictures, whatever the precision of the pass
-        if out["canvases"] is not None:
-            canvases.append(out["canvases"].cpu().float())
-    return {"canvases": torch.cat(canvases) if canvases else None, "images": torch.cat(images)}
+            drawn = model.sample(min(batch_size, n - s), g, colour)
+        for key, value in drawn.items():
+            if value is not None:   # fp32 pictures, whatever the precision of the pass
+                out[key].append(value.cpu().float())
+    return {key: torch.cat(parts) if parts else None for key, parts in out.items()}
 
 
 def write_samples(path: str | Path, gen: dict, ds) -> None:

@@ -37,6 +37,7 @@ class ModelConfig:
     arch: str              # small (supplement, MNIST/Omniglot) or large (paper text, colour)
     output: str            # bernoulli or logistic_mixture
     width: int = 128
+    head_hidden: int = 128         # hidden units of each of q's three MLP heads
     n_mix: int = 10
     decoder: str = "factorised"   # factorised, or pixelcnn: a gated PixelCNN conditioned on the decoded canvas
     pixelcnn_layers: int = 1
@@ -50,9 +51,27 @@ def conv_bn(c_in: int, c_out: int, stride: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1), nn.BatchNorm2d(c_out), nn.ReLU())
 
 
+def mlp_head(width: int, hidden: int, out: int) -> nn.Sequential:
+    """Linear - ReLU - Linear: one of q's "three independent MLP heads" (paper 3.2, supplement)."""
+    return nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, out))
+
+
+def to_step_grid(h: torch.Tensor, n: int) -> torch.Tensor:
+    """Feature map (B, W, h, w) -> (B, W, n, n), one position per step of the n x n grid.
+
+    A map smaller than the grid (the large encoder's 4 x 4 on 32 x 32 colour images, for an 8 x 8 grid)
+    is upsampled bilinearly, as the authors' colour encoder does: neighbouring steps then mix the map
+    cells in different proportions.  (Adaptive average pooling would copy each cell into a 2 x 2 block
+    of steps, whose logits would then differ only by a constant.)  A larger map is average-pooled."""
+    if h.shape[-1] < n or h.shape[-2] < n:
+        return F.interpolate(h, size=(n, n), mode="bilinear", align_corners=False)
+    return F.adaptive_avg_pool2d(h, n)
+
+
 class Encoder(nn.Module):
-    """CNN over x; its feature map, pooled to the n x n grid, is split into T parts:
-    part t (plus a learned code of t) feeds the three heads of step t."""
+    """CNN over x; its feature map, brought to the n x n step grid and mixed by a 1x1 conv + BN + ReLU
+    (the authors' encoder), gives each step t its own features; plus a learned code of t, they feed
+    the three MLP heads of step t."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -63,13 +82,14 @@ class Encoder(nn.Module):
             c = cfg.width
         self.body = nn.Sequential(*layers)
         self.n = int(round(math.sqrt(cfg.cells)))
+        self.steps = nn.Sequential(nn.Conv2d(cfg.width, cfg.width, 1), nn.BatchNorm2d(cfg.width), nn.ReLU())
         self.step_code = nn.Parameter(torch.randn(cfg.cells, cfg.width) * 0.02)
-        self.head_id = nn.Linear(cfg.width, cfg.parts)
-        self.head_loc = nn.Linear(cfg.width, cfg.cells)
-        self.head_is = nn.Linear(cfg.width, 1)
+        self.head_id = mlp_head(cfg.width, cfg.head_hidden, cfg.parts)
+        self.head_loc = mlp_head(cfg.width, cfg.head_hidden, cfg.cells)
+        self.head_is = mlp_head(cfg.width, cfg.head_hidden, 1)
 
     def forward(self, x: torch.Tensor):
-        h = F.adaptive_avg_pool2d(self.body(x), self.n)           # (B, W, n, n)
+        h = self.steps(to_step_grid(self.body(x), self.n))         # (B, W, n, n)
         h = h.flatten(2).transpose(1, 2) + self.step_code          # (B, T, W)
         # fp32 logits whatever the precision of the pass: the KL and parse CE are summed from them.
         return fp32(self.head_id(h)), fp32(self.head_loc(h)), fp32(self.head_is(h).squeeze(-1))
@@ -292,13 +312,17 @@ class NPDraw(nn.Module):
             z_id, z_loc, z_is = one_hots(z_id, z_loc, z_is, self.cfg.parts, self.cfg.cells, self.bank.dtype)
         return render_relaxed(self.bank, z_id, z_loc, z_is, self.grid)
 
-    def terms(self, x_in, x_target, parse, tau: float, hard_id: bool, replace_with_parse: bool = False):
-        """Per-image terms (B,): log p(x|z), KL, parse CE; plus the sample's canvas."""
+    def terms(self, x_in, x_target, parse, tau: float, hard_id: bool, replace: torch.Tensor | None = None):
+        """Per-image terms (B,): log p(x|z), KL, parse CE; plus the sample's canvas.
+
+        `replace` (B,) bool: the authors' parse warm-up; those images take the parse's z_id and z_loc
+        in place of q's sample (their z_is stays sampled)."""
         q = self.encoder(x_in)
-        if replace_with_parse:  # authors' warm-up: draw the parse instead of the posterior sample
-            z = one_hots(*parse, self.cfg.parts, self.cfg.cells, x_in.dtype)
-        else:
-            z = relaxed_sample(q, tau, hard_id)
+        z = relaxed_sample(q, tau, hard_id)
+        if replace is not None:
+            parse_id, parse_loc, _ = one_hots(*parse, self.cfg.parts, self.cfg.cells, z[0].dtype)
+            swap = replace[:, None, None]
+            z = (torch.where(swap, parse_id, z[0]), torch.where(swap, parse_loc, z[1]), z[2])
         canvas = self.canvas(*z)
         log_px = self.output.log_prob(self.decoder(canvas), x_target)
         p = self.prior.logits(*z)            # the prior's conditionals given the sampled history
@@ -331,13 +355,20 @@ class NPDraw(nn.Module):
             yield from self.output.parameters()
 
     @torch.no_grad()
-    def sample(self, n: int, generator=None) -> dict[str, torch.Tensor]:
-        """n images: latents from the prior (cached sampler), canvas, then a draw from the decoder's
-        distribution (Bernoulli draw for binary data; ancestral with a PixelCNN decoder).  On the CPU."""
+    def sample(self, n: int, generator=None, colour: str = "mean") -> dict[str, torch.Tensor | None]:
+        """n images: latents from the prior (cached sampler), canvas, then the decoder's output: for
+        binary data a Bernoulli draw (ancestral with a PixelCNN decoder); for colour data, `colour`
+        'mean' gives per pixel the mean of the most probable mixture component on the 256 levels (the
+        authors' sampler, no logistic noise) and 'sample' a draw from the mixture.  Also the decoder's
+        means (None with a PixelCNN decoder, whose pixels depend on the pixels drawn before).  On the CPU."""
         *_, canvas = self.prior.sample(n, generator)
         params = self.decoder(canvas)
         if isinstance(self.output, nn.Module):
-            images = self.output.sample(params, generator)
+            return {"canvases": canvas.cpu(), "images": self.output.sample(params, generator).cpu(), "means": None}
+        params = params.cpu()
+        means = self.output.mean(params)
+        if isinstance(self.output, LogisticMixture) and colour == "mean":
+            images = torch.round(means * 255) / 255
         else:
-            images = self.output.sample(params.cpu(), generator)
-        return {"canvases": canvas.cpu(), "images": images.cpu()}
+            images = self.output.sample(params, generator)
+        return {"canvases": canvas.cpu(), "images": images, "means": means}

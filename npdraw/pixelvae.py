@@ -97,8 +97,10 @@ class PixelVAE(nn.Module):
         return {k: torch.stack(v) for k, v in zip(("log_px", "log_pz", "log_qz"), zip(*out))}
 
     @torch.no_grad()
-    def sample(self, n: int, generator=None) -> dict[str, torch.Tensor]:
-        """Exact ancestral samples: z ~ N(0, I), then the PixelCNN pixel by pixel.  No canvas."""
+    def sample(self, n: int, generator=None, colour: str = "mean") -> dict[str, torch.Tensor | None]:
+        """Exact ancestral samples: z ~ N(0, I), then the PixelCNN pixel by pixel.  No canvas, and no
+        per-pixel means (each pixel's depends on the pixels drawn before it); binary only, so `colour`
+        does not apply."""
         device = self.from_z.weight.device
         z = torch.randn(n, self.cfg.latent, generator=generator).to(device)
-        return {"images": self.output.sample(self.decode(z), generator), "canvases": None}
+        return {"images": self.output.sample(self.decode(z), generator), "canvases": None, "means": None}

@@ -120,8 +120,12 @@ def draw_from_uniforms(id_logits, loc_logits, is_logits, u: torch.Tensor):
     the CPU (a CPU generator cannot drive CUDA sampling) and moved to the logits' device.
     """
     def categorical(logits, v):
-        cdf = logits.softmax(-1).cumsum(-1)
-        return torch.searchsorted(cdf, v.unsqueeze(-1).contiguous()).squeeze(-1).clamp_max(logits.shape[-1] - 1)
+        # Category k where cdf[k-1] <= v < cdf[k] (right=True), with v scaled to the cdf's rounded total
+        # so that v < cdf[-1]: a category of probability 0 is never drawn, not even for v = 0
+        # (torch.rand can return 0) or when the rounded cdf ends below 1.
+        cdf = logits.float().softmax(-1).cumsum(-1)
+        v = (v.unsqueeze(-1) * cdf[..., -1:]).contiguous()
+        return torch.searchsorted(cdf, v, right=True).squeeze(-1).clamp_max(logits.shape[-1] - 1)
 
     return categorical(id_logits, u[..., 1]), categorical(loc_logits, u[..., 2]), u[..., 0] < torch.sigmoid(is_logits)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from npdraw.training import Run, check_finite, save_checkpoint
 
 log = logging.getLogger(__name__)
 MODEL_SALT = 4
-ARCH_KEYS = ("width", "n_mix", "decoder", "pixelcnn_layers", "pixelcnn_width")
+ARCH_KEYS = ("width", "head_hidden", "n_mix", "decoder", "pixelcnn_layers", "pixelcnn_width")
 # model/best.pt of NP-DRAW: encoder + decoder architecture (ModelConfig), the frozen prior's
 # architecture, the grid, and the weights of all three.
 MODEL_CHECKPOINT = CheckpointContract("npdraw", "train_model", ("arch", "prior_arch", "grid", "state_dict"))
@@ -95,6 +96,11 @@ def evaluate(model: NPDraw, x: torch.Tensor, parse: Latents, batch_size: int = 5
 def objective(terms: dict[str, torch.Tensor], kl_weight: float, lambda_reg: float) -> torch.Tensor:
     """The loss of each image (B,), nats: -(log p(x|z) - kl_weight * KL) + lambda * CE(q, parse)."""
     return -(terms["log_px"] - kl_weight * terms["kl"]) + lambda_reg * terms["ce"]
+
+
+def warmup_probability(epoch: int, rate: float) -> float:
+    """The authors' parse warm-up schedule: g_e = exp(-r e (e + 1) / 2) at epoch e (from 0)."""
+    return math.exp(-rate * epoch * (epoch + 1) / 2)
 
 
 def temperature(step: int, total: int, start: float, end: float) -> float:
@@ -173,8 +179,7 @@ def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict
             torch.manual_seed(dist.seed(cfg.seed, MODEL_SALT, epoch))
         start, sums, seen = time.perf_counter(), {"loss": 0.0, "elbo": 0.0, "bce": 0.0, "kl": 0.0, "reg": 0.0}, 0
         perm = torch.randperm(len(train_x), generator=order).to(device)
-        replace_p = mc.parse_replace_start * max(0.0, 1 - epoch / mc.parse_replace_epochs) \
-            if mc.parse_replace_epochs else 0.0
+        warm = warmup_probability(epoch, cfg.ds.warmup_rate) if mc.warmup else 0.0
         bar = tqdm(range(per_epoch), desc=f"model epoch {epoch + 1}/{mc.epochs}", mininterval=5, leave=False,
                    disable=rank > 0)
         for step in bar:
@@ -185,8 +190,12 @@ def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict
                 x = binarize(x)
             x = layout(x, compute.channels_last)
             tau = temperature(epoch * per_epoch + step, total_steps, mc.tau_start, mc.tau_end)
-            # The same decision on every rank: drawn from (seed, global step), not from a rank's stream.
-            replace = replace_p > 0 and np.random.default_rng([cfg.seed, epoch, step]).random() < replace_p
+            # Each image of the global batch flips its own coin, from (seed, epoch, step): the same
+            # coins whatever the number of ranks.
+            replace = None
+            if warm > 0:
+                coins = np.random.default_rng([cfg.seed, epoch, step]).random(len(batch)) < warm
+                replace = torch.from_numpy(coins[rank::world]).to(device)
             with autocast(device, compute.precision):
                 terms, _ = forward(x, x, train_parse.batch(idx), tau, mc.relaxed_id == "hard", replace)
             check_finite({"log p(x|z)": terms["log_px"], "KL": terms["kl"], "parse CE": terms["ce"]},

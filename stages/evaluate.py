@@ -67,7 +67,7 @@ def run() -> None:
             "images": len(xs), "source": "Larochelle binarized MNIST test set (static binarization)"}
     share = dist.chunk(ev.samples)
     gen = dist.concat(generate(model.to(device), share.stop - share.start, dist.seed(ev.seed),
-                               precision=cfg.compute.precision))
+                               precision=cfg.compute.precision, colour=ev.colour_samples))
     dist.close()
     if not dist.main:
         return  # rank 0 scores the samples and writes the outputs
@@ -85,10 +85,13 @@ def run() -> None:
         metrics.update({"fid": inc["fid"], "kid": inc["kid"], "kid_std": inc["kid_std"]})
     else:
         metrics["inception"] = "skipped: torch-fidelity or its weights unavailable (see the reference_stats log)"
+    colour = cfg.ds.output != "bernoulli"
     rule = ("z ~ N(0, I) -> exact ancestral PixelCNN sample" if cfg.system == "pixelvae" else
-            "prior sample -> canvas -> one draw from the decoder's distribution")
+            "prior sample -> canvas -> " + ("per pixel, the mean of the most probable mixture component"
+                                            if colour and ev.colour_samples == "mean" else
+                                            "one draw from the decoder's distribution"))
     metrics.update({"generated": ev.samples, "fid_reference_images": reference["images"], "system": cfg.system,
-                    "sample_rule": rule})
+                    "sample_rule": rule, "colour_samples": ev.colour_samples if colour else None})
     write_metrics(args.metrics, metrics, cfg, ("ds", "evaluate"), input_files(args))
     write_samples(args.samples, gen, cfg.ds)
     save_image(args.grid, titled(image_grid(gen["images"][:100], ncol=10, scale=2),
@@ -101,8 +104,11 @@ def run() -> None:
         factor = cfg.ds.image_size // cfg.ds.canvas_size
         canvas = gen["canvases"][:12]
         canvas = torch.nn.functional.interpolate(canvas, scale_factor=factor) if factor > 1 else canvas
-        save_image(args.figure, titled(image_grid(torch.cat([canvas, gen["images"][:12]]), ncol=12, scale=3),
-                                       "sampled canvases (top) and their decoded images (bottom)"))
+        rows, title = [canvas, gen["images"][:12]], "sampled canvases (top) and their decoded images (bottom)"
+        if not colour and gen["means"] is not None:   # binary: the decoder's Bernoulli means above its draws
+            rows.insert(1, gen["means"][:12])
+            title = "sampled canvases (top), decoder's Bernoulli means (middle), Bernoulli draws (bottom)"
+        save_image(args.figure, titled(image_grid(torch.cat(rows), ncol=12, scale=3), title))
     log.info("NLL %.2f nats (S = %d, %d images); FID domain %s", metrics["nll_nats"], ev.nll_samples,
              len(x), "n/a" if domain["fid"] is None else f"{domain['fid']:.3f}")
 

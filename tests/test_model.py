@@ -52,7 +52,7 @@ def test_shapes_and_finite_losses(make_cfg, dataset):
     assert (terms["kl"] >= -1e-5).all() and (terms["ce"] > 0).all() and (terms["log_px"] < 0).all()
     loss = (-(terms["log_px"] - terms["kl"]) + cfg.ds.lambda_reg * terms["ce"]).mean()
     loss.backward()
-    assert model.encoder.head_id.weight.grad.abs().sum() > 0 and model.decoder.out.weight.grad.abs().sum() > 0
+    assert model.encoder.head_id[-1].weight.grad.abs().sum() > 0 and model.decoder.out.weight.grad.abs().sum() > 0
     assert all(p.grad is None for p in model.prior.parameters())  # the prior is frozen
 
 
@@ -289,3 +289,85 @@ def test_compiled_function_gives_the_eager_values():
     logits, x = torch.randn(4, 1, 6, 6), torch.bernoulli(torch.full((4, 1, 6, 6), 0.3))
     fast = compiled(Bernoulli(1).log_prob, True)
     torch.testing.assert_close(fast(logits, x), Bernoulli(1).log_prob(logits, x))
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "omniglot", "cifar10", "celeba"])
+def test_neighbouring_steps_get_image_dependent_posteriors_of_their_own(make_cfg, dataset):
+    """Every step's logits depend on the image in their own way: between two images, the difference of
+    two neighbouring steps' logits changes (copying one map cell to a block of steps made it the same
+    up to rounding: the colour encoder's 4 x 4 map on an 8 x 8 grid)."""
+    cfg, model = tiny(make_cfg, dataset)
+    model.eval()
+    x, _ = fake_batch(cfg, b=2, seed=3)
+    n = Grid.for_dataset(cfg.ds).n
+    with torch.no_grad():
+        logits = model.encoder(x)
+    for a, b in ((0, 1), (0, n), (n + 1, n + 2)):   # right, below, and a pair inside the grid
+        for head in logits:
+            gap = head[:, b] - head[:, a]             # (2, ...) per image
+            # relative to the gaps' size (rounding leaves ~1e-7 of it when a block shares one map cell)
+            assert (gap[0] - gap[1]).abs().max() > 1e-3 * gap.abs().max(), (dataset, a, b)
+
+
+def test_the_encoder_heads_are_mlps(make_cfg):
+    cfg, model = tiny(make_cfg, "mnist", head_hidden=24)
+    for head in (model.encoder.head_id, model.encoder.head_loc, model.encoder.head_is):
+        kinds = [type(m).__name__ for m in head]
+        assert kinds == ["Linear", "ReLU", "Linear"] and head[0].out_features == 24
+
+
+def test_inverse_cdf_draw_never_returns_a_category_of_probability_zero():
+    """u = 0 (torch.rand can return it) and u just below 1 pick the first / last category of positive
+    probability, not category 0 / the last one."""
+    from npdraw.prior import draw_from_uniforms
+    ninf = float("-inf")
+    logits = torch.tensor([[ninf, 0.0, 0.0, ninf], [-1e4, 0.0, -1e4, -1e4]])
+    is_logits = torch.zeros(2)
+    for u, expect in ((0.0, [1, 1]), (1 - 2 ** -24, [2, 1]), (0.3, [1, 1]), (0.7, [2, 1])):
+        uniforms = torch.full((2, 3), u)
+        z_id, z_loc, _ = draw_from_uniforms(logits, logits, is_logits, uniforms)
+        assert z_id.tolist() == expect and z_loc.tolist() == expect, u
+
+
+def test_parse_warm_up_replaces_only_id_and_location_of_the_chosen_images(make_cfg):
+    """model.warmup: the images whose coin came up take the parse's z_id and z_loc; their z_is, and
+    everything of the other images, is q's sample."""
+    from npdraw.model import relaxed_sample
+    cfg, model = tiny(make_cfg, "mnist")
+    x, parse = fake_batch(cfg, b=4)
+    replace = torch.tensor([True, False, True, False])
+    torch.manual_seed(5)
+    q = model.encoder(x)
+    z = relaxed_sample(q, 0.7, False)
+    torch.manual_seed(5)
+    _, canvas = model.terms(x, x, parse, 0.7, False, replace)
+    ids, locs, _ = one_hots(*parse, cfg.ds.bank_size, Grid.for_dataset(cfg.ds).cells)
+    swapped = model.canvas(ids, locs, z[2])
+    sampled = model.canvas(*z)
+    torch.testing.assert_close(canvas[replace], swapped[replace])
+    torch.testing.assert_close(canvas[~replace], sampled[~replace])
+    assert not torch.allclose(swapped[replace], sampled[replace])
+
+
+def test_warm_up_schedule_and_variant_token(make_cfg, params):
+    from npdraw.config import resolve
+    from npdraw.train_model import warmup_probability
+    assert warmup_probability(0, 0.005) == 1.0
+    assert warmup_probability(10, 0.005) == pytest.approx(math.exp(-0.005 * 10 * 11 / 2))
+    assert warmup_probability(40, 0.005) < warmup_probability(20, 0.005) < warmup_probability(5, 0.005)
+    assert resolve(params, variant="K6-warm").model.warmup is True
+    assert resolve(params).model.warmup is False
+
+
+def test_colour_samples_mean_is_the_top_components_mean_on_the_256_levels(make_cfg):
+    cfg, model = tiny(make_cfg, "cifar10")
+    model.eval()
+    mean = model.sample(3, torch.Generator().manual_seed(0), colour="mean")
+    torch.testing.assert_close(mean["images"], torch.round(mean["means"] * 255) / 255)
+    drawn = model.sample(3, torch.Generator().manual_seed(0), colour="sample")
+    torch.testing.assert_close(drawn["means"], mean["means"])    # same latents, same decoder output
+    assert not torch.equal(drawn["images"], mean["images"])     # the logistic noise
+    cfg, model = tiny(make_cfg, "mnist")
+    binary = model.eval().sample(3, torch.Generator().manual_seed(0), colour="mean")
+    assert set(binary["images"].unique().tolist()) <= {0.0, 1.0}   # binary data: always a Bernoulli draw
+    assert ((binary["means"] > 0) & (binary["means"] < 1)).all()

@@ -69,14 +69,14 @@ def nll_summary(est: dict, dims: int, binary: bool) -> dict:
 
 @torch.no_grad()
 def generate(model, n: int, seed: int, batch_size: int = 500, precision: str = "fp32",
-             colour: str = "mean") -> dict[str, torch.Tensor | None]:
+             colour: str = "mean", progress: bool = True) -> dict[str, torch.Tensor | None]:
     """n images from `model.sample` (NP-DRAW: prior -> canvas -> decoder output, `colour` the rule for
     colour data; PixelVAE: z -> ancestral PixelCNN), in batches, with one seeded generator; also the
     sampled canvases and the decoder's means, None for models without them."""
     model.eval()
     g = torch.Generator().manual_seed(seed)
     out: dict[str, list] = {"canvases": [], "images": [], "means": []}
-    for s in tqdm(range(0, n, batch_size), desc="sampling", mininterval=5):
+    for s in tqdm(range(0, n, batch_size), desc="sampling", mininterval=5, disable=not progress):
         with autocast(next(model.parameters()).device, precision):
             drawn = model.sample(min(batch_size, n - s), g, colour)
         for key, value in drawn.items():

@@ -254,6 +254,28 @@ def reference_state(feature, images: torch.Tensor, kid_subset: int, weights=None
             "fid_n": fid.real_features_num_samples, "kid_features": torch.cat(kid.real_features)}
 
 
+class FIDScore:
+    """FID of sets of images against one fixed set of real images whose features are taken once (the
+    validation images, for choosing the checkpoint): feature a module (domain features) or 2048
+    (torch-fidelity's Inception, with its `weights`)."""
+
+    def __init__(self, feature, real: torch.Tensor, weights=None, batch_size: int = 500):
+        self.inception, self.batch_size = not isinstance(feature, nn.Module), batch_size
+        kwargs = {"feature_extractor_weights_path": weights} if self.inception else {}
+        self.fid = FrechetInceptionDistance(feature=feature, reset_real_features=False, normalize=True, **kwargs)
+        self._update(real, real=True)
+
+    def _update(self, images: torch.Tensor, real: bool) -> None:
+        for s in range(0, len(images), self.batch_size):
+            self.fid.update(to_rgb_if_inception(images[s:s + self.batch_size].cpu().float(), self.inception), real=real)
+
+    def __call__(self, images: torch.Tensor) -> float:
+        """FID of `images` (float [0, 1], (N, C, H, W)) against the real images."""
+        self.fid.reset()   # the fake features only: reset_real_features=False keeps the real ones
+        self._update(images, real=False)
+        return float(self.fid.compute())
+
+
 def score(feature, reference: dict, images: torch.Tensor, kid_subset: int, weights=None,
           batch_size: int = 500, seed: int = 0) -> dict[str, float]:
     """FID and KID (mean, std) of `images` against the cached reference statistics; KID's random

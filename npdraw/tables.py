@@ -56,7 +56,7 @@ def psnr_table(rows: list[dict]) -> pd.DataFrame:
 def _shown(df: pd.DataFrame) -> pd.DataFrame:
     """Floats with 2 decimals (3 below 1), missing values as an en dash, everything else as is."""
     def fmt(v):
-        if v is None or (isinstance(v, float) and v != v):
+        if v is None or v is pd.NA or (isinstance(v, float) and v != v):
             return "–"
         if isinstance(v, float):
             return f"{v:.3f}" if abs(v) < 1 else f"{v:.2f}"
@@ -146,22 +146,29 @@ def results_row(path: str | Path) -> dict:
         "nll_stderr_nats": m["nll_stderr_nats"], "nll_static_nats": static.get("nll_nats"),
         "elbo_nats": m["elbo_nats"], "bce_nats": m["bce_nats"], "kl_nats": m["kl_nats"],
         "nll_samples": m["nll_samples"], "nll_images": m["nll_images"],
+        "selected_by": m.get("selected_by"), "selected_epoch": m.get("selected_epoch"),
         "paper_fid": paper.get("fid"), "paper_nll": paper.get("nll"), "paper_fid_other": paper.get("fid_other"),
     }
+
+
+def _sorted(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows by dataset and model; epochs stay whole numbers where some are missing."""
+    df = df.astype({"selected_epoch": "Int64"})
+    return df.sort_values(["dataset", "model"], kind="stable").reset_index(drop=True)
 
 
 def table1(rows: list[dict]) -> pd.DataFrame:
     """FID / KID (both feature extractors) and NLL per dataset and model, next to the paper's numbers."""
     cols = ["dataset", "model", "profile", "samples", "fid_domain", "kid_domain", "fid_inception", "nll", "nll_unit",
-            "paper_fid", "paper_nll", "paper_fid_other"]
-    return pd.DataFrame(rows)[cols].sort_values(["dataset", "model"], kind="stable").reset_index(drop=True)
+            "selected_by", "selected_epoch", "paper_fid", "paper_nll", "paper_fid_other"]
+    return _sorted(pd.DataFrame(rows)[cols])
 
 
 def nll_table(rows: list[dict]) -> pd.DataFrame:
     """Importance-sampled NLL with its bounds and terms, next to the reported NLL."""
     cols = ["dataset", "model", "profile", "nll_samples", "nll_images", "nll", "nll_stderr_nats", "nll_static_nats",
-            "elbo_nats", "bce_nats", "kl_nats", "paper_nll"]
-    return pd.DataFrame(rows)[cols].sort_values(["dataset", "model"], kind="stable").reset_index(drop=True)
+            "elbo_nats", "bce_nats", "kl_nats", "selected_by", "selected_epoch", "paper_nll"]
+    return _sorted(pd.DataFrame(rows)[cols])
 
 
 # --- Omniglot ablation through dvc exp (SPEC 11.3) -------------------------------------------

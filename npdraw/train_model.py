@@ -4,8 +4,11 @@ Loss (minimised, nats per image) = -(log p(x|z) - kl_weight * KL) + lambda * CE(
 Adam with the decoder's learning rate scaled by `decoder_lr_scale`; Gumbel
 temperature annealed geometrically from tau_start to tau_end over training;
 MNIST / Omniglot training images are binarised afresh at every read, the
-validation set once with a fixed seed.  Validation ELBO (one hard sample)
-every epoch picks the checkpoint; a killed run resumes (npdraw.training.Run).
+validation set once with a fixed seed.  The validation ELBO (one hard sample)
+is taken every epoch; the checkpoint is the best by `model.select` (a Selector:
+FID of samples against the validation images, as the paper; or the validation
+ELBO, or the validation NLL), scored every `model.select_every` epochs and at
+the last; a killed run resumes (npdraw.training.Run).
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import json
 import logging
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -23,6 +28,7 @@ from tqdm import tqdm
 from npdraw.canvas import Grid
 from npdraw.config import numerics
 from npdraw.contracts import CheckpointContract
+from npdraw.evaluate import generate, importance_sampled
 from npdraw.io import read_checkpoint
 from npdraw.precision import autocast, compiled, layout, use_layout
 from npdraw.model import ModelConfig, NPDraw, hard_sample, parse_cross_entropy, step_kl
@@ -93,6 +99,33 @@ def evaluate(model: NPDraw, x: torch.Tensor, parse: Latents, batch_size: int = 5
     return {k: v / len(x) for k, v in sums.items()}
 
 
+@dataclass(frozen=True)
+class Selector:
+    """How train_model picks its checkpoint: the lowest `score(model)` over the scored epochs."""
+    rule: str                                  # what metrics/model.json records as `selected_by`
+    key: str                                   # the epoch record's entry for the score
+    score: Callable[[NPDraw], float] | None    # None: the validation ELBO, negated, of every epoch
+
+
+ELBO_SELECTOR = Selector("elbo", "valid_neg_elbo_nats", None)
+
+
+def fid_selector(fid, n: int, seed: int, precision: str, colour: str, features: str) -> Selector:
+    """FID of `n` samples (drawn with the same seed at every scored epoch) against the validation images
+    held by `fid` (npdraw.features.FIDScore), in the `features` named."""
+    def score(model: NPDraw) -> float:
+        return fid(generate(model, n, seed, precision=precision, colour=colour, progress=False)["images"])
+    return Selector(f"fid ({features})", "valid_fid", score)
+
+
+def nll_selector(valid_x: torch.Tensor, samples: int, seed: int, precision: str) -> Selector:
+    """The importance-sampled NLL (S = `samples`) of the validation images (the authors' code's rule)."""
+    def score(model: NPDraw) -> float:
+        est = importance_sampled(model, valid_x, samples, seed=seed, progress=False, precision=precision)
+        return float(est["nll_nats"].mean())
+    return Selector(f"nll (S = {samples})", "valid_nll_nats", score)
+
+
 def objective(terms: dict[str, torch.Tensor], kl_weight: float, lambda_reg: float) -> torch.Tensor:
     """The loss of each image (B,), nats: -(log p(x|z) - kl_weight * KL) + lambda * CE(q, parse)."""
     return -(terms["log_px"] - kl_weight * terms["kl"]) + lambda_reg * terms["ce"]
@@ -110,6 +143,13 @@ def temperature(step: int, total: int, start: float, end: float) -> float:
 
 def build_model(cfg, prior: Prior) -> NPDraw:
     return NPDraw(model_config(cfg), prior, Grid.for_dataset(cfg.ds))
+
+
+def checkpoint_selection(path: str | Path) -> dict:
+    """How a trained model's checkpoint was chosen: the rule and the epoch (a PixelVAE's, and an NP-DRAW
+    model's written before model.select, by the validation ELBO)."""
+    ckpt = read_checkpoint(path)
+    return {"selected_by": ckpt.get("selected_by", "elbo"), "selected_epoch": ckpt.get("epoch")}
 
 
 def load_model(path: str | Path, device="cpu", cfg=None):
@@ -145,12 +185,14 @@ def load_model(path: str | Path, device="cpu", cfg=None):
 
 
 def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict[str, Latents], best_path: Path,
-                resume_path: Path, device: torch.device, live=None, dist=None, after_epoch=None) -> dict:
+                resume_path: Path, device: torch.device, live=None, dist=None, after_epoch=None,
+                select: Selector = ELBO_SELECTOR) -> dict:
     """images: uint8 (N, C, H, W) per split (train, valid); parses aligned with them.
 
     `dist` (npdraw.distributed.Dist): data-parallel over its ranks (see that module); None: one process.
     `after_epoch(model, record)`, if given, runs after each epoch's validation and returns more entries
-    for the epoch's record (they join the history and the curves)."""
+    for the epoch's record (they join the history and the curves).  `select` picks the checkpoint: its
+    score runs every `model.select_every` epochs and at the last (on every rank: they agree)."""
     rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)
     mc, binary = cfg.model, cfg.ds.output == "bernoulli"  # binary targets; dynamic draws when grey
     torch.manual_seed(int(np.random.SeedSequence([cfg.seed, MODEL_SALT]).generate_state(1)[0]))
@@ -217,12 +259,21 @@ def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict
         record = {"epoch": epoch + 1, **{f"train_{k}_nats": v / seen for k, v in sums.items()},
                   **{f"valid_{k}": v for k, v in val.items()}, "tau": tau, "seconds": seconds,
                   "images_per_s": seen / seconds}
+        scored = select.score is None or (epoch + 1) % mc.select_every == 0 or epoch + 1 == mc.epochs
+        if select.score is None:
+            score = -val["elbo_nats"]
+        elif scored:
+            start = time.perf_counter()
+            score = select.score(model)
+            record.update({select.key: score, "select_seconds": time.perf_counter() - start})
+        else:
+            score = math.inf   # not scored: never the best
         if after_epoch is not None:
             record.update(after_epoch(model, record))
         log.info("epoch %d: train loss %.2f, valid ELBO %.2f (BCE %.2f, KL %.2f) nats, %.0f images/s",
                  epoch + 1, record["train_loss_nats"], val["elbo_nats"], val["bce_nats"], val["kl_nats"],
                  record["images_per_s"])
-        run.end_epoch(model, opt, order, record, -val["elbo_nats"])
+        run.end_epoch(model, opt, order, record, score)
     return run.finish(model, lambda m, epoch, best: save_checkpoint(
-        best_path, m, {"kind": MODEL_CHECKPOINT.kind, "epoch": epoch, "valid_elbo_nats": -best,
+        best_path, m, {"kind": MODEL_CHECKPOINT.kind, "epoch": epoch, "selected_by": select.rule, "selection_score": best,
                        "prior_arch": prior.cfg.to_dict()}))

@@ -122,6 +122,9 @@ def _dotted(cfg: dict, key: str):
     return cfg
 
 
+# The evaluation settings the full model's checkpoint selection reads (model.select), as params keys.
+MODEL_SELECTION = ("evaluate.inception_weights", "evaluate.nll_samples", "evaluate.colour_samples")
+
 # The compute settings that change a training or evaluation stage's numbers, as params keys.
 NUMERICS = tuple(f"compute.{key}" for key in NUMERIC_KEYS)
 

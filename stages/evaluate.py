@@ -14,7 +14,7 @@ from npdraw.features import FeatureExtractor, load_classifier, load_reference, s
 from npdraw.io import save_image
 from npdraw.precision import layout, use_layout
 from npdraw.provenance import write_metrics
-from npdraw.train_model import as_float, fixed_targets, load_model
+from npdraw.train_model import as_float, checkpoint_selection, fixed_targets, load_model
 from npdraw.viz import image_grid, titled
 
 
@@ -91,7 +91,8 @@ def run() -> None:
                                             if colour and ev.colour_samples == "mean" else
                                             "one draw from the decoder's distribution"))
     metrics.update({"generated": ev.samples, "fid_reference_images": reference["images"], "system": cfg.system,
-                    "sample_rule": rule, "colour_samples": ev.colour_samples if colour else None})
+                    "sample_rule": rule, "colour_samples": ev.colour_samples if colour else None,
+                    **checkpoint_selection(args.model)})
     write_metrics(args.metrics, metrics, cfg, ("ds", "evaluate"), input_files(args))
     write_samples(args.samples, gen, cfg.ds)
     save_image(args.grid, titled(image_grid(gen["images"][:100], ncol=10, scale=2),

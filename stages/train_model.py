@@ -11,10 +11,12 @@ from npdraw.canvas import Grid
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import load_splits
 from npdraw.distributed import relaunch, setup
+from npdraw.features import FeatureExtractor, FIDScore, inception_extractor, load_classifier
 from npdraw.io import save_image
 from npdraw.model import hard_sample
 from npdraw.provenance import write_metrics
-from npdraw.train_model import evaluate, fixed_targets, load_model, train_model
+from npdraw.train_model import (ELBO_SELECTOR, Selector, evaluate, fid_selector, fixed_targets, load_model,
+                                 nll_selector, train_model)
 from npdraw.parse import load_parses
 from npdraw.train_prior import load_prior
 from npdraw.viz import image_grid, titled
@@ -28,6 +30,8 @@ def run() -> None:
     p.add_argument("--reconstructions", required=True, help="PNG: validation images, canvases, decoded")
     p.add_argument("--metrics", required=True, help="JSON: elbo_nats, bce_nats, kl_nats, reg_nats (valid, test)")
     p.add_argument("--live", required=True, help="DVCLive folder for the training curves")
+    p.add_argument("--classifier", required=True, help="the dataset's domain classifier (features of the FID "
+                                                       "that picks the checkpoint)")
     args = p.parse_args()
     cfg = run_config(args)
     log = logging.getLogger("train_model")
@@ -41,9 +45,11 @@ def run() -> None:
     prior = load_prior(args.prior, device, cfg)
     images = {s: torch.from_numpy(np.asarray(arrays["test_images" if s == "test" else "train_images"][splits[s]]))
               for s in ("train", "valid", "test")}
+    select = selector(cfg, images["valid"], args.classifier, device, log)
     resume = Path(args.out).with_name("resume.pt")
     state = dist.train(args.live, {"model": dict(cfg.model), "dataset": cfg.dataset, "profile": cfg.profile},
-                       lambda live: train_model(cfg, prior, images, parses, Path(args.out), resume, device, live, dist))
+                       lambda live: train_model(cfg, prior, images, parses, Path(args.out), resume, device, live, dist,
+                                                select=select))
     if not dist.main:
         return  # rank 0 writes the outputs
     model = load_model(args.out, device, cfg)
@@ -53,6 +59,8 @@ def run() -> None:
     history = state["history"]
     write_metrics(args.metrics, {**scores["test"], "valid": scores["valid"], "test": scores["test"],
                                  "best_epoch": state["best_epoch"], "epochs": len(history),
+                                 "selected_by": select.rule, "selected_epoch": state["best_epoch"],
+                                 "selection_key": select.key, "selection_score": state["best"],
                                  "train_images_per_s": float(np.mean([h["images_per_s"] for h in history])),
                                  "epoch_seconds": float(np.mean([h["seconds"] for h in history])),
                                  "history": history}, cfg, ("ds", "model"), input_files(args))
@@ -70,6 +78,31 @@ def run() -> None:
     resume.unlink(missing_ok=True)
     log.info("test ELBO %.2f nats (BCE %.2f, KL %.2f); best epoch %d", scores["test"]["elbo_nats"],
              scores["test"]["bce_nats"], scores["test"]["kl_nats"], state["best_epoch"])
+
+
+def selector(cfg, valid_u8: torch.Tensor, classifier_path: str, device, log) -> Selector:
+    """The checkpoint rule of `model.select`.  fid: samples against the validation images in
+    torch-fidelity's Inception features where they are available, else the domain classifier's; a
+    dataset with neither (no labels, no Inception) falls back to the validation ELBO, and the rule
+    recorded says so."""
+    rule, binary = cfg.model.select, cfg.ds.output == "bernoulli"
+    valid = fixed_targets(valid_u8, binary, cfg.seed)   # Bernoulli-drawn for binary data, as the test images
+    if rule == "elbo":
+        return ELBO_SELECTOR
+    if rule == "nll":
+        return nll_selector(valid.to(device), cfg.evaluate.nll_samples, cfg.seed, cfg.compute.precision)
+    classifier = load_classifier(classifier_path, cfg)
+    weights = inception_extractor(cfg.evaluate.inception_weights, required=False)
+    if weights is not None:
+        feature, name = 2048, "Inception"
+    elif classifier is not None:
+        feature, name = FeatureExtractor(classifier), "domain features"
+    else:
+        log.warning("model.select = 'fid': %s has no domain classifier (labels: none) and Inception is "
+                    "unavailable; the validation ELBO picks the checkpoint", cfg.dataset)
+        return Selector("elbo (no FID features)", ELBO_SELECTOR.key, None)
+    return fid_selector(FIDScore(feature, valid, weights), len(valid), cfg.seed, cfg.compute.precision,
+                        cfg.evaluate.colour_samples, name)
 
 
 if __name__ == "__main__":

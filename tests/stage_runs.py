@@ -133,14 +133,14 @@ def full_run(world) -> dict[str, Path]:
     data, sp = base_run(world)
     r = world.root
     for stage, args in (
-        ("train_model", ["--variant", "base", "--device", "cpu", "--data", data, "--splits", sp, "--parses",
-                         r / "parses.npz", "--prior", r / "prior/best.pt", "--out", r / "model/best.pt",
-                         "--reconstructions", r / "model/rec.png", "--metrics", r / "model.json",
-                         "--live", r / "model/live"]),
         ("train_classifier", ["--data", data, "--out", r / "reference/classifier.pt",
                               "--metrics", r / "reference/classifier.json"]),
         ("reference_stats", ["--data", data, "--classifier", r / "reference/classifier.pt",
                              "--out", r / "reference/stats.pt"]),
+        ("train_model", ["--variant", "base", "--device", "cpu", "--data", data, "--splits", sp, "--parses",
+                         r / "parses.npz", "--prior", r / "prior/best.pt", "--out", r / "model/best.pt",
+                         "--reconstructions", r / "model/rec.png", "--metrics", r / "model.json",
+                         "--live", r / "model/live", "--classifier", r / "reference/classifier.pt"]),
     ):
         run_args = [*RUN, *args] if stage == "train_model" else ["--dataset", "mnist", "--profile", "smoke", *args]
         code, err = run_stage(stage, *run_args)

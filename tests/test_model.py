@@ -371,3 +371,41 @@ def test_colour_samples_mean_is_the_top_components_mean_on_the_256_levels(make_c
     binary = model.eval().sample(3, torch.Generator().manual_seed(0), colour="mean")
     assert set(binary["images"].unique().tolist()) <= {0.0, 1.0}   # binary data: always a Bernoulli draw
     assert ((binary["means"] > 0) & (binary["means"] < 1)).all()
+
+
+def test_the_selector_picks_the_checkpoint_among_the_scored_epochs(make_cfg, tmp_path):
+    """model.select_every = 2 over 5 epochs: epochs 2, 4 and the last are scored; the kept weights are
+    those of the lowest score among them, whatever the validation ELBO says."""
+    from npdraw.train_model import Selector
+    cfg, model = tiny(make_cfg, "mnist", epochs=5, batch_size=40, select_every=2)
+    grid = Grid.for_dataset(cfg.ds)
+    images = {"train": mnist_like(80), "valid": mnist_like(40, seed=1)}
+    parses = {k: parses_for(model, v, grid) for k, v in images.items()}
+    scores, weights = iter([3.0, 1.0, 2.0]), {}
+
+    def score(m):
+        weights[len(weights) + 1] = m.decoder.out.weight.detach().clone()
+        return next(scores)
+    state = train_model(cfg, model.prior, images, parses, tmp_path / "m.pt", tmp_path / "m.r", torch.device("cpu"),
+                        select=Selector("test rule", "valid_test", score))
+    assert [h.get("valid_test") for h in state["history"]] == [None, 3.0, None, 1.0, 2.0]
+    assert state["best_epoch"] == 4 and state["best"] == 1.0
+    ckpt = torch.load(tmp_path / "m.pt", weights_only=True)
+    assert ckpt["selected_by"] == "test rule" and ckpt["epoch"] == 4
+    torch.testing.assert_close(ckpt["state_dict"]["decoder.out.weight"], weights[2], rtol=0, atol=0)
+
+
+def test_fid_selector_scores_samples_against_the_validation_images(make_cfg):
+    """The FID rule: samples of the model against fixed real images, lower for images like the real ones."""
+    from npdraw.features import FIDScore
+    from npdraw.train_model import fid_selector
+    torch.manual_seed(0)
+    real = torch.bernoulli(torch.full((64, 1, 28, 28), 0.2))
+    feature = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 8))
+    feature.num_features = 8
+    fid = FIDScore(feature, real)
+    assert fid(torch.bernoulli(torch.full((64, 1, 28, 28), 0.2))) < fid(torch.bernoulli(torch.full((64, 1, 28, 28), 0.8)))
+    cfg, model = tiny(make_cfg, "mnist")
+    selector = fid_selector(fid, 16, seed=0, precision="fp32", colour="mean", features="test features")
+    first, again = selector.score(model), selector.score(model)
+    assert first == again and first > 0 and selector.key == "valid_fid" and "test features" in selector.rule

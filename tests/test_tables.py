@@ -12,22 +12,22 @@ from conftest import REPO
 BASE = {"nll_nats": 162.04, "nll_stderr_nats": 1.16, "elbo_nats": -180.5, "bce_nats": 150.25, "kl_nats": 30.25,
         "nll_samples": 50, "nll_images": 500, "fid_domain": 663.6, "kid_domain": 0.5, "kid_domain_std": 0.01,
         "generated": 2000, "fid_reference_images": 2000, "inception": "skipped",
-        "static_binarized_test": {"nll_nats": 174.68}}
+        "static_binarized_test": {"nll_nats": 174.68}, "selected_by": "fid (domain features)", "selected_epoch": 2}
 PIXELVAE = {"nll_nats": 120.5, "nll_stderr_nats": 2.0, "elbo_nats": -125.0, "bce_nats": 110.0, "kl_nats": 15.0,
             "nll_samples": 50, "nll_images": 500, "fid_domain": 40.0, "kid_domain": 0.05, "kid_domain_std": 0.01,
             "generated": 2000, "fid_reference_images": 2000, "fid": 12.5, "kid": 0.01, "kid_std": 0.001,
-            "static_binarized_test": {"nll_nats": 130.0}}
+            "static_binarized_test": {"nll_nats": 130.0}, "selected_by": "elbo", "selected_epoch": 1}
 CIFAR = {"nll_nats": 7000.0, "bits_per_dim": 3.29, "nll_stderr_nats": 10.0, "elbo_nats": -7100.0,
          "bce_nats": 7050.0, "kl_nats": 50.0, "nll_samples": 5, "nll_images": 100, "fid_domain": 90.0,
          "kid_domain": 0.2, "kid_domain_std": 0.01, "generated": 200, "fid_reference_images": 200}
 
 NLL_TABLE = """\
-| dataset   | model                      | profile   | nll_samples   | nll_images   | nll    | nll_stderr_nats   | nll_static_nats   | elbo_nats   | bce_nats   | kl_nats   | paper_nll                           |
-|:----------|:---------------------------|:----------|:--------------|:-------------|:-------|:------------------|:------------------|:------------|:-----------|:----------|:------------------------------------|
-| cifar10   | NP-DRAW                    | smoke     | 5             | 100          | 3.29   | 10.00             | –                 | -7100.00    | 7050.00    | 50.00     | <= 5.48 bpd                         |
-| mnist     | NP-DRAW                    | quick     | 50            | 500          | 162.04 | 1.16              | 174.68            | -180.50     | 150.25     | 30.25     | <= 98.92 nats                       |
-| mnist     | NP-DRAW + PixelCNN decoder | quick     | 50            | 500          | 120.50 | 2.00              | 130.00            | -125.00     | 110.00     | 15.00     | –                                   |
-| mnist     | PixelVAE                   | quick     | 50            | 500          | 120.50 | 2.00              | 130.00            | -125.00     | 110.00     | 15.00     | <= 80.64 nats (static binarization) |
+| dataset   | model                      | profile   | nll_samples   | nll_images   | nll    | nll_stderr_nats   | nll_static_nats   | elbo_nats   | bce_nats   | kl_nats   | selected_by           | selected_epoch   | paper_nll                           |
+|:----------|:---------------------------|:----------|:--------------|:-------------|:-------|:------------------|:------------------|:------------|:-----------|:----------|:----------------------|:-----------------|:------------------------------------|
+| cifar10   | NP-DRAW                    | smoke     | 5             | 100          | 3.29   | 10.00             | –                 | -7100.00    | 7050.00    | 50.00     | –                     | –                | <= 5.48 bpd                         |
+| mnist     | NP-DRAW                    | quick     | 50            | 500          | 162.04 | 1.16              | 174.68            | -180.50     | 150.25     | 30.25     | fid (domain features) | 2                | <= 98.92 nats                       |
+| mnist     | NP-DRAW + PixelCNN decoder | quick     | 50            | 500          | 120.50 | 2.00              | 130.00            | -125.00     | 110.00     | 15.00     | elbo                  | 1                | –                                   |
+| mnist     | PixelVAE                   | quick     | 50            | 500          | 120.50 | 2.00              | 130.00            | -125.00     | 110.00     | 15.00     | elbo                  | 1                | <= 80.64 nats (static binarization) |
 """
 
 

@@ -190,7 +190,9 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
     result = subprocess.run([*torchrun, "stages/train_model.py", *common, "--parses", str(run / "base/parses.npz"),
                              "--prior", str(run / "base/prior/best.pt"), "--out", str(ddp / "best.pt"),
                              "--reconstructions", str(ddp / "rec.png"), "--metrics", str(ddp / "model.json"),
-                             "--live", str(ddp / "live")], cwd=repo_copy, env=env, capture_output=True, text=True)
+                             "--live", str(ddp / "live"),
+                             "--classifier", str(repo_copy / "results/mnist/smoke/reference/classifier.pt")],
+                            cwd=repo_copy, env=env, capture_output=True, text=True)
     assert result.returncode == 0 and "rank 1 of 2" in result.stderr, result.stderr[-3000:]
     ddp_model = json.loads((ddp / "model.json").read_text())
     assert ddp_model["epochs"] == 2 and abs(ddp_model["elbo_nats"] - model["elbo_nats"]) < 0.2 * abs(model["elbo_nats"])

@@ -5,11 +5,13 @@ rule train_model:
     input:
         script="stages/train_model.py",
         code=wf.code("model.py", "pixelcnn.py", "train_model.py", "training.py", "canvas.py", "device.py",
-                     "distributed.py", "precision.py", "parse.py", "data/splits.py", "prior.py", "train_prior.py"),
+                     "distributed.py", "precision.py", "parse.py", "data/splits.py", "prior.py", "train_prior.py",
+                     "evaluate.py", "features.py"),
         data="data/prepared/{dataset}",
         splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
         parses="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/parses.npz",
         prior="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/prior/best.pt",
+        classifier="results/{dataset}/{profile}/reference/classifier.pt",
     output:
         model="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/best.pt",
         reconstructions=report(
@@ -29,12 +31,12 @@ rule train_model:
         "envs/npdraw.yaml"
     params:
         py=PY,
-        cfg=wf.stage_params(config, "ds", "model", *wf.NUMERICS),
+        cfg=wf.stage_params(config, "ds", "model", *wf.MODEL_SELECTION, *wf.NUMERICS),
     shell:
         "{params.py} stages/train_model.py --params params.yaml --dataset {wildcards.dataset}"
         " --profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed}"
         " --variant {wildcards.variant} --data {input.data} --splits {input.splits}"
-        " --parses {input.parses} --prior {input.prior} --out {output.model}"
+        " --parses {input.parses} --prior {input.prior} --classifier {input.classifier} --out {output.model}"
         " --reconstructions {output.reconstructions} --metrics {output.metrics}"
         " --live {output.live} 2> {log}"
 

@@ -35,6 +35,11 @@ LABEL_SOURCES = {"labels": {"mnist_idx", "cifar10_python"}, "alphabets": {"omnig
 VARIANT_KEYS = {"K": ("patch_size", int), "M": ("bank_size", int), "lam": ("lambda_reg", float)}
 # Variant tokens that set a model setting: token -> (key of the `model` section, value).
 MODEL_TOKENS = {"pcnn": ("decoder", "pixelcnn"), "warm": ("warmup", True)}
+# Variant tokens that set the prior's sizes: token -> settings of the `prior` section.  `vit`: the
+# authors' ViT (vit-pytorch's defaults as their code uses them: 16 heads of 64, MLP 2048 = 32 x the
+# width 64, learned position embedding; their CLS token has no counterpart in this causal prior, where
+# output t reads tokens 1..t and token 1, the empty canvas, is the start).
+PRIOR_TOKENS = {"vit": {"heads": 16, "head_dim": 64, "mlp_ratio": 32, "position": "learned"}}
 
 
 class Cfg(dict):
@@ -180,7 +185,8 @@ def parse_split(name: str) -> tuple[str, float]:
 
 def parse_variant(name: str) -> dict[str, Any]:
     """'K6-M10-lam1' -> {'patch_size': 6, 'bank_size': 10, 'lambda_reg': 1.0}: dataset settings;
-    'pcnn' -> {'decoder': 'pixelcnn'} and 'warm' -> {'warmup': True} (model settings); 'pixelvae' ->
+    'pcnn' -> {'decoder': 'pixelcnn'} and 'warm' -> {'warmup': True} (model settings); 'vit' ->
+    {'prior': {...}} (the prior's sizes, PRIOR_TOKENS); 'pixelvae' ->
     {'system': 'pixelvae'}.  K and M are whole numbers >= 1, lambda a finite decimal >= 0, each token at
     most once."""
     name = str(name)
@@ -191,15 +197,19 @@ def parse_variant(name: str) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     for token in name.split("-"):
         m = re.fullmatch(r"(K|M|lam)([0-9.]+)", token)
-        field = MODEL_TOKENS[token][0] if token in MODEL_TOKENS else VARIANT_KEYS[m.group(1)][0] if m else None
+        field = (MODEL_TOKENS[token][0] if token in MODEL_TOKENS else "prior" if token in PRIOR_TOKENS
+                 else VARIANT_KEYS[m.group(1)][0] if m else None)
         if field is None:
-            raise ParamsError(f"variant {name!r}: token {token!r} is not K<int>, M<int>, lam<float>, pcnn or warm "
-                              "(or the whole variant `base` or `pixelvae`), joined by '-'")
+            raise ParamsError(f"variant {name!r}: token {token!r} is not K<int>, M<int>, lam<float>, pcnn, warm or "
+                              "vit (or the whole variant `base` or `pixelvae`), joined by '-'")
         if field in overrides:
             raise ParamsError(f"variant {name!r}: {token!r} sets {field} a second time; give each of K, M, lam, "
-                              "pcnn, warm at most once")
+                              "pcnn, warm, vit at most once")
         if token in MODEL_TOKENS:
             overrides[field] = MODEL_TOKENS[token][1]
+            continue
+        if token in PRIOR_TOKENS:
+            overrides[field] = dict(PRIOR_TOKENS[token])
             continue
         letter, digits = m.groups()
         kind = VARIANT_KEYS[letter][1]
@@ -286,6 +296,7 @@ def resolve(
     for key, _ in MODEL_TOKENS.values():
         if key in overrides:
             cfg["model"][key] = overrides.pop(key)
+    cfg["prior"].update(overrides.pop("prior", {}))
     ds.update(overrides)
     cfg["ds"] = ds
     cfg["split_kind"], cfg["split_fraction"] = parse_split(choice["split"])
@@ -314,9 +325,9 @@ def _check_consistency(cfg: dict) -> None:
         )
     if cfg["bank"]["init"] == "k-medoids++" and cfg["bank"]["method"] == "fasterpam":
         raise ParamsError("bank.init = 'k-medoids++': only with bank.method alternate or pam; fasterpam takes random or build")
-    if cfg["prior"]["width"] % cfg["prior"]["heads"]:
+    if cfg["prior"]["head_dim"] is None and cfg["prior"]["width"] % cfg["prior"]["heads"]:
         raise ParamsError(f"prior.width = {cfg['prior']['width']}: expected a multiple of prior.heads = "
-                          f"{cfg['prior']['heads']}")
+                          f"{cfg['prior']['heads']} (or set prior.head_dim)")
     binary_gray = ds["output"] == "bernoulli" and ds["channels"] == 1
     if cfg["model"]["decoder"] == "pixelcnn" and not binary_gray:
         raise ParamsError(f"model.decoder = 'pixelcnn' (variant {cfg['variant']!r}): binary single-channel data "

@@ -3,7 +3,8 @@
 Token t (t = 1..T) is a (C+1)-channel image: the canvas before step t and the
 mask of the cell drawn at step t-1 (gated by z_is; all zero for t = 1).  A
 shallow CNN embeds each token, a sinusoidal code of t is added, and a causal
-pre-norm Transformer lets output t see tokens 1..t only.  Three MLP heads
+pre-norm Transformer lets output t see tokens 1..t only (a learned code of t
+instead of the sinusoidal one with `position: learned`, as the authors' ViT).  Three MLP heads
 read output t and give the conditionals of step t:
   p(z_id^t | .) over M parts, p(z_loc^t | .) over T_c cells, p(z_is^t | .).
 The id and loc terms count only where z_is^t = 1 (Eq. 5).
@@ -34,6 +35,8 @@ class PriorConfig:
     width: int = 64
     layers: int = 8
     heads: int = 4
+    head_dim: int | None = None   # attention width per head; None: width / heads (the authors' ViT: 64)
+    position: str = "sinusoidal"  # code of the step index: sinusoidal, or learned (the authors' ViT)
     mlp_ratio: int = 4
     dropout: float = 0.1
     conv_channels: int = 16
@@ -77,17 +80,20 @@ class Block(nn.Module):
     def __init__(self, cfg: PriorConfig):
         super().__init__()
         self.heads, self.dropout = cfg.heads, cfg.dropout
+        self.head_dim = cfg.head_dim or cfg.width // cfg.heads
+        inner = self.heads * self.head_dim
         self.ln1, self.ln2 = nn.LayerNorm(cfg.width), nn.LayerNorm(cfg.width)
-        self.qkv = nn.Linear(cfg.width, 3 * cfg.width)
-        self.out = nn.Linear(cfg.width, cfg.width)
+        self.qkv = nn.Linear(cfg.width, 3 * inner)
+        self.out = nn.Linear(inner, cfg.width)
         self.mlp = nn.Sequential(nn.Linear(cfg.width, cfg.mlp_ratio * cfg.width), nn.GELU(),
                                  nn.Linear(cfg.mlp_ratio * cfg.width, cfg.width))
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
-        b, t, w = x.shape
-        q, k, v = self.qkv(self.ln1(x)).split(w, dim=-1)
-        q, k, v = (z.reshape(b, t, self.heads, w // self.heads).transpose(1, 2) for z in (q, k, v))  # (B, H, t, W/H)
+        b, t, _ = x.shape
+        inner = self.heads * self.head_dim
+        q, k, v = self.qkv(self.ln1(x)).split(inner, dim=-1)
+        q, k, v = (z.reshape(b, t, self.heads, self.head_dim).transpose(1, 2) for z in (q, k, v))  # (B, H, t, d)
         if cache is not None:
             assert t == 1, "the cache takes one new token at a time"
             if "k" in cache:
@@ -95,7 +101,7 @@ class Block(nn.Module):
             cache["k"], cache["v"] = k, v
         # Without a cache the whole sequence is causal; with one, the single new token sees every cached one.
         a = attention(q, k, v, causal=cache is None, dropout=self.dropout if self.training else 0.0)
-        x = x + self.drop(self.out(a.transpose(1, 2).reshape(b, t, w)))
+        x = x + self.drop(self.out(a.transpose(1, 2).reshape(b, t, inner)))
         return x + self.drop(self.mlp(self.ln2(x)))
 
 
@@ -142,7 +148,10 @@ class Prior(nn.Module):
         self.cfg, self.grid = cfg, grid
         self.register_buffer("bank", bank.clone())
         self.encode = TokenEncoder(cfg)
-        self.register_buffer("position", sinusoidal(cfg.steps, cfg.width))
+        if cfg.position == "learned":
+            self.position = nn.Parameter(torch.randn(cfg.steps, cfg.width) * 0.02)
+        else:
+            self.register_buffer("position", sinusoidal(cfg.steps, cfg.width))
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.layers))
         self.ln_f = nn.LayerNorm(cfg.width)
         self.head_id = mlp_head(cfg.width, cfg.head_hidden, cfg.parts)

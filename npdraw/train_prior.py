@@ -27,7 +27,8 @@ from npdraw.training import Run, check_finite, save_checkpoint
 
 log = logging.getLogger(__name__)
 PRIOR_SALT = 3
-ARCH_KEYS = ("width", "layers", "heads", "mlp_ratio", "dropout", "conv_channels", "head_hidden")
+ARCH_KEYS = ("width", "layers", "heads", "head_dim", "position", "mlp_ratio", "dropout", "conv_channels",
+             "head_hidden")
 # prior/best.pt: the architecture (PriorConfig), the grid, and the weights (the bank among them).
 PRIOR_CHECKPOINT = CheckpointContract("prior", "train_prior", ("arch", "grid", "state_dict"))
 

@@ -15,7 +15,7 @@ def small_prior(side=12, k=4, m=6, channels=1, dtype=torch.float64, seed=0, **ar
     torch.manual_seed(seed)
     grid = Grid(side, k, channels)
     cfg = PriorConfig(parts=m, steps=grid.cells, cells=grid.cells, channels=channels, side=side,
-                      width=16, layers=2, heads=2, **arch)
+                      **{"width": 16, "layers": 2, "heads": 2, **arch})
     model = Prior(cfg, torch.rand(m, channels, k, k), grid).to(dtype)
     return model.eval()
 
@@ -79,9 +79,10 @@ def test_skipped_steps_count_only_their_is_term():
     torch.testing.assert_close(a["total"], b["total"])
 
 
-@pytest.mark.parametrize("channels", [1, 3])
-def test_cached_and_naive_samplers_agree(channels):
-    model = small_prior(channels=channels)
+@pytest.mark.parametrize("channels, arch", [(1, {}), (3, {}), (1, {"heads": 4, "head_dim": 8, "position": "learned"})])
+def test_cached_and_naive_samplers_agree(channels, arch):
+    """Also for the authors' ViT shape: more heads of their own width, a learned position code."""
+    model = small_prior(channels=channels, **arch)
     a = model.sample(20, torch.Generator().manual_seed(3), cached=True)
     b = model.sample(20, torch.Generator().manual_seed(3), cached=False)
     for x, y in zip(a, b):
@@ -157,3 +158,20 @@ def test_resume_continues_where_it_stopped(make_cfg, tmp_path):
     a, b = torch.load(tmp_path / "a.pt", weights_only=True), torch.load(tmp_path / "b.pt", weights_only=True)
     for k in a["state_dict"]:
         assert torch.equal(a["state_dict"][k], b["state_dict"][k])
+
+
+def test_the_vit_variant_is_the_authors_prior_size(params):
+    """Variant token `vit`: 16 heads of 64, MLP 2048, learned positions: about 4.3 M parameters
+    against the paper-size prior's 0.47 M, at MNIST's settings."""
+    from npdraw.config import resolve
+    from npdraw.train_prior import prior_config
+    sizes = {}
+    for variant in ("base", "vit"):
+        cfg = resolve(params, dataset="mnist", variant=variant)
+        grid = Grid.for_dataset(cfg.ds)
+        model = Prior(prior_config(cfg, grid), torch.rand(cfg.ds.bank_size, 1, 5, 5), grid)
+        sizes[variant] = sum(p.numel() for p in model.parameters())
+        block = model.blocks[0]
+        assert block.qkv.out_features == 3 * cfg.prior.heads * (cfg.prior.head_dim or 64 // cfg.prior.heads)
+    assert 0.4e6 < sizes["base"] < 0.5e6 and 4.0e6 < sizes["vit"] < 4.6e6
+    assert isinstance(model.position, torch.nn.Parameter)   # learned, trained with the rest

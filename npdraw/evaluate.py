@@ -36,24 +36,35 @@ def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def importance_sampled(model, x: torch.Tensor, samples: int, batch_size: int = 100, seed: int = 0,
-                       progress: bool = True, precision: str = "fp32", compile: bool = False) -> dict[str, np.ndarray]:
+                       progress: bool = True, precision: str = "fp32", compile: bool = False,
+                       chunk: int = 50) -> dict[str, np.ndarray]:
     """Per-image NLL, ELBO, BCE and KL estimates (nats, float64) from `samples` hard samples each;
     `precision` and `compile` of the scoring passes (npdraw.precision).
 
     BCE = -E_q[log p(x|z)] and KL = E_q[log q(z|x) - log p(z)] are Monte Carlo
-    averages over the same samples; ELBO = -(BCE + KL).
+    averages over the same samples; ELBO = -(BCE + KL).  The samples are scored `chunk` at a time into
+    a running log-sum-exp and running sums, so memory stays flat however large S is (the PixelVAE's
+    5,000); one generator draws them in the same order whatever the chunk.
     """
     model.eval()
     g = torch.Generator().manual_seed(seed)
     out = {"nll_nats": [], "elbo_nats": [], "bce_nats": [], "kl_nats": []}
     for s in tqdm(range(0, len(x), batch_size), desc=f"NLL (S={samples})", mininterval=5, disable=not progress):
-        with autocast(x.device, precision):   # the log-weights come back fp32 (npdraw.precision)
-            w = model.log_weights(x[s:s + batch_size], x[s:s + batch_size], samples, g, compile)
-        log_w = w["log_px"].double() + w["log_pz"].double() - w["log_qz"].double()    # (S, B)
-        out["nll_nats"].append(-iwae_bound(log_w))
-        out["bce_nats"].append(-w["log_px"].double().mean(0))
-        out["kl_nats"].append((w["log_qz"].double() - w["log_pz"].double()).mean(0))
-        out["elbo_nats"].append(log_w.mean(0))
+        xb = x[s:s + batch_size]
+        lse, sums = None, {"log_px": 0.0, "kl": 0.0, "log_w": 0.0}
+        for first in range(0, samples, chunk):
+            with autocast(x.device, precision):   # the log-weights come back fp32 (npdraw.precision)
+                w = model.log_weights(xb, xb, min(chunk, samples - first), g, compile)
+            log_px, log_pz, log_qz = (w[k].double() for k in ("log_px", "log_pz", "log_qz"))
+            log_w = log_px + log_pz - log_qz                                              # (chunk, B)
+            part = torch.logsumexp(log_w, dim=0)
+            lse = part if lse is None else torch.logaddexp(lse, part)
+            sums = {"log_px": sums["log_px"] + log_px.sum(0), "kl": sums["kl"] + (log_qz - log_pz).sum(0),
+                    "log_w": sums["log_w"] + log_w.sum(0)}
+        out["nll_nats"].append(-(lse - math.log(samples)))
+        out["bce_nats"].append(-sums["log_px"] / samples)
+        out["kl_nats"].append(sums["kl"] / samples)
+        out["elbo_nats"].append(sums["log_w"] / samples)
     return {k: torch.cat(v).cpu().numpy() for k, v in out.items()}
 
 

@@ -3,9 +3,10 @@
 q(z|x) = N(mu(x), diag sigma(x)^2), p(z) = N(0, I), p(x|z) a conditional gated
 PixelCNN (npdraw.pixelcnn) over the upsampling decoder's 28x28x32 feature map.
 Encoder (3x3 convolutions, ReLU): 32, 32 s2, 32, 64 s2, pad 7 -> 8, 64, 64 s2,
-64, 64, 64, then a linear map to 2 x latent.  Decoder: linear -> 4x4x64,
-convolutions and stride-2 transposed convolutions 4 -> 8 (cropped to 7) -> 14
--> 28 with 32 channels at the end.  The interface matches NPDraw's where the
+64, 64, 64, then a linear map to 2 x latent.  Decoder as the PixelVAE paper's
+appendix E.1: linear -> 4x4x64; 3x3 conv 64, 3x3 conv 64, transposed conv to
+8x8x64, 3x3 conv 64, crop to 7x7; transposed conv to 14x14x32, 3x3 conv 32,
+transposed conv to 28x28x32, 3x3 conv 32.  The interface matches NPDraw's where the
 evaluation code needs it: `log_weights` (importance-sampled NLL) and `sample`.
 """
 
@@ -57,8 +58,8 @@ class PixelVAE(nn.Module):
         self.enc_b = nn.Sequential(conv(64, 64), conv(64, 64, 2), conv(64, 64), conv(64, 64), conv(64, 64))  # 8 -> 4
         self.to_q = nn.Linear(64 * 4 * 4, 2 * cfg.latent)
         self.from_z = nn.Linear(cfg.latent, 64 * 4 * 4)
-        self.dec_a = nn.Sequential(conv(64, 64), conv(64, 64), up(64, 64))                      # 4 -> 8
-        self.dec_b = nn.Sequential(conv(64, 64), up(64, 64), conv(64, 32), up(32, 32))          # 7 -> 28
+        self.dec_a = nn.Sequential(conv(64, 64), conv(64, 64), up(64, 64), conv(64, 64))       # 4 -> 8
+        self.dec_b = nn.Sequential(up(64, 32), conv(32, 32), up(32, 32), conv(32, 32))          # 7 -> 28
         self.output = PixelCNNBernoulli(32, cfg.width, cfg.pixelcnn_layers)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,7 +69,7 @@ class PixelVAE(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """z (B, latent) -> the PixelCNN's conditioning (B, 32, 28, 28)."""
-        h = self.dec_a(F.relu(self.from_z(z)).view(-1, 64, 4, 4))[..., :7, :7]   # 8x8 -> 7x7
+        h = self.dec_a(F.relu(self.from_z(z)).view(-1, 64, 4, 4))[..., :7, :7]   # crop after the 3x3 conv at 8x8
         return self.dec_b(h)
 
     def terms(self, x: torch.Tensor, generator=None) -> dict[str, torch.Tensor]:

@@ -20,10 +20,10 @@ def toy_model(seed=0):
                       output="bernoulli", width=8)
     model = NPDraw(cfg, prior, grid).double().eval()
     with torch.no_grad():  # a deliberately poor proposal, so that the bound has room to tighten
-        model.encoder.head_is.weight.zero_()
-        model.encoder.head_is.bias.fill_(2.5)
-        model.encoder.head_id.weight.zero_()
-        model.encoder.head_id.bias.copy_(torch.tensor([2.0, -2.0]))
+        model.encoder.head_is[-1].weight.zero_()
+        model.encoder.head_is[-1].bias.fill_(2.5)
+        model.encoder.head_id[-1].weight.zero_()
+        model.encoder.head_id[-1].bias.copy_(torch.tensor([2.0, -2.0]))
     return model
 
 
@@ -77,3 +77,15 @@ def test_generated_images_are_fp32_in_bf16(params):
         gen = generate(model, 3, seed=0, precision="bf16")
         assert gen["images"].dtype == torch.float32 and 0 <= gen["images"].min() <= gen["images"].max() <= 1
         assert gen["canvases"] is None or gen["canvases"].dtype == torch.float32
+
+
+def test_streamed_nll_is_the_one_pass_nll_for_any_chunk():
+    """S samples scored a few at a time (running log-sum-exp and sums) give the estimates of scoring
+    them all at once: the PixelVAE's 5,000 samples stream with flat memory."""
+    model = toy_model()
+    x = torch.bernoulli(torch.full((7, 1, 4, 4), 0.4, dtype=torch.float64))
+    whole = importance_sampled(model, x, 12, batch_size=4, seed=3, progress=False, chunk=12)
+    for chunk in (1, 5):
+        part = importance_sampled(model, x, 12, batch_size=4, seed=3, progress=False, chunk=chunk)
+        for k in whole:
+            np.testing.assert_allclose(part[k], whole[k], rtol=1e-12, atol=1e-10)

@@ -144,3 +144,25 @@ def test_variant_tokens(params, variant, system, decoder):
 def test_pixelcnn_variants_refuse_colour_data(params, variant):
     with pytest.raises(ParamsError, match="cifar10"):
         resolve(params, dataset="cifar10", profile="smoke", variant=variant)
+
+
+def test_decoder_is_appendix_e1():
+    """The PixelVAE paper's MNIST decoder (appendix E.1): 4x4x64 -> two 3x3 convs -> transposed conv to
+    8x8x64 -> a 3x3 conv at 8x8, then the crop to 7x7 -> transposed conv to 14x14x32 (32 channels in the
+    middle one) -> 3x3 conv -> transposed conv to 28x28x32 -> a final 3x3 conv at 28x28."""
+    model = PixelVAE(PixelVAEConfig(latent=4, pixelcnn_layers=1, width=8))
+    seen = []
+    layers = [*model.dec_a, *model.dec_b]
+    for layer in layers:
+        layer.register_forward_hook(lambda mod, inp, out: seen.append((type(mod[0]).__name__, tuple(out.shape[1:]))))
+    assert model.decode(torch.zeros(2, 4)).shape == (2, 32, 28, 28)
+    assert seen == [("Conv2d", (64, 4, 4)), ("Conv2d", (64, 4, 4)), ("ConvTranspose2d", (64, 8, 8)),
+                    ("Conv2d", (64, 8, 8)), ("ConvTranspose2d", (32, 14, 14)), ("Conv2d", (32, 14, 14)),
+                    ("ConvTranspose2d", (32, 28, 28)), ("Conv2d", (32, 28, 28))]
+
+
+def test_pixelvae_is_scored_with_its_own_sample_count(params):
+    """pixelvae.nll_samples (5,000 at the paper profile: the PixelVAE paper's protocol) is separate from
+    NP-DRAW's evaluate.nll_samples."""
+    paper = resolve(params, variant="pixelvae", profile="paper")
+    assert paper.pixelvae.nll_samples == 5000 and paper.evaluate.nll_samples == 50

@@ -80,7 +80,7 @@ rule evaluate:
         "envs/npdraw.yaml"
     params:
         py=PY,
-        cfg=wf.stage_params(config, "ds", "evaluate", *wf.NUMERICS),
+        cfg=wf.stage_params(config, "ds", "evaluate", "pixelvae.nll_samples", *wf.NUMERICS),
     shell:
         "{params.py} stages/evaluate.py --params params.yaml --dataset {wildcards.dataset}"
         " --profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed}"

@@ -40,6 +40,10 @@ MODEL_TOKENS = {"pcnn": ("decoder", "pixelcnn"), "warm": ("warmup", True)}
 # width 64, learned position embedding; their CLS token has no counterpart in this causal prior, where
 # output t reads tokens 1..t and token 1, the empty canvas, is the start).
 PRIOR_TOKENS = {"vit": {"heads": 16, "head_dim": 64, "mlp_ratio": 32, "position": "learned"}}
+# The variant grammar as a regular expression (Snakemake's wildcard); parse_variant reads the same tables
+# and says what is wrong with a name that does not match.
+VARIANT_TOKEN = "|".join([*(f"{letter}[0-9.]+" for letter in VARIANT_KEYS), *MODEL_TOKENS, *PRIOR_TOKENS])
+VARIANT_PATTERN = rf"base|pixelvae|({VARIANT_TOKEN})(-({VARIANT_TOKEN}))*"
 
 
 class Cfg(dict):
@@ -140,16 +144,17 @@ def _cross_key_problems(params: dict) -> list[str]:
         if ds["labels"] != "none" and ds["source"] not in LABEL_SOURCES[ds["labels"]]:
             problems.append(f"key 'datasets.{name}.labels' = {ds['labels']!r}: source {ds['source']!r} has no "
                             f"such labels (expected one of {sorted(LABEL_SOURCES[ds['labels']])}, or 'none')")
-    for i, entry in enumerate(params["tables"]["runs"]):
-        dataset, variant = entry.split("/")
-        if dataset not in params["datasets"]:
-            problems.append(f"key 'tables.runs.{i}' = {entry!r}: dataset {dataset!r} is not one of "
-                            f"{sorted(params['datasets'])}")
-            continue
-        try:   # the variant must be buildable for the dataset (the table's split is chosen when it is built)
-            resolve(params, dataset=dataset, variant=variant, split="full")
-        except ParamsError as err:
-            problems.append(f"key 'tables.runs.{i}' = {entry!r}: {err}")
+    for key, runs in params["tables"].items():
+        for i, entry in enumerate(runs):
+            dataset, variant = entry.split("/")
+            if dataset not in params["datasets"]:
+                problems.append(f"key 'tables.{key}.{i}' = {entry!r}: dataset {dataset!r} is not one of "
+                                f"{sorted(params['datasets'])}")
+                continue
+            try:   # the variant must be buildable for the dataset (the table's split is chosen when it is built)
+                resolve(params, dataset=dataset, variant=variant, split="full")
+            except ParamsError as err:
+                problems.append(f"key 'tables.{key}.{i}' = {entry!r}: {err}")
     low = params["lowdata"]
     for i, curve in enumerate(low["curves"]):
         if curve["dataset"] not in params["datasets"]:
@@ -196,7 +201,7 @@ def parse_variant(name: str) -> dict[str, Any]:
         return {"system": "pixelvae"}
     overrides: dict[str, Any] = {}
     for token in name.split("-"):
-        m = re.fullmatch(r"(K|M|lam)([0-9.]+)", token)
+        m = re.fullmatch(rf"({'|'.join(VARIANT_KEYS)})([0-9.]+)", token)
         field = (MODEL_TOKENS[token][0] if token in MODEL_TOKENS else "prior" if token in PRIOR_TOKENS
                  else VARIANT_KEYS[m.group(1)][0] if m else None)
         if field is None:

@@ -171,6 +171,30 @@ def nll_table(rows: list[dict]) -> pd.DataFrame:
     return _sorted(pd.DataFrame(rows)[cols])
 
 
+def prior_size_row(eval_path: str | Path) -> dict:
+    """One row of the prior-size comparison: the run's prior (its size and NLL of the parses, from the
+    prior.json beside the evaluation metrics) and the full model's test NLL and domain FID."""
+    run, m = run_of(eval_path), read_metrics(eval_path, EVAL_KEYS, "the evaluate stage")
+    prior = read_metrics(Path(eval_path).with_name("prior.json"), ("valid", "test", "history"), "the train_prior stage")
+    arch = prior.get("provenance", {}).get("params", {}).get("prior", {})
+    return {
+        "dataset": run["dataset"], "variant": run["variant"], "profile": run["profile"],
+        "prior": "authors' ViT" if "vit" in run["variant"].split("-") else "paper size",
+        "heads": arch.get("heads"), "head_dim": arch.get("head_dim") or (arch["width"] // arch["heads"] if arch else None),
+        "mlp": arch["mlp_ratio"] * arch["width"] if arch else None, "parameters": prior.get("parameters"),
+        "prior_epochs": len(prior["history"]),
+        "prior_seconds_per_epoch": sum(h["seconds"] for h in prior["history"]) / len(prior["history"]),
+        "prior_valid_nll_nats": prior["valid"]["nll_total_nats"], "prior_test_nll_nats": prior["test"]["nll_total_nats"],
+        "nll": reported_nll(m), "nll_samples": m["nll_samples"], "nll_images": m["nll_images"],
+        "fid_domain": m.get("fid_domain"), "selected_by": m.get("selected_by"),
+    }
+
+
+def prior_size_table(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows).sort_values(["dataset", "prior"], ascending=[True, False],
+                                          kind="stable").reset_index(drop=True)
+
+
 # --- Omniglot ablation through dvc exp (SPEC 11.3) -------------------------------------------
 
 def ablation_row(variant: str, parse_metrics: dict, eval_metrics: dict, defaults: dict) -> dict:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from npdraw.config import CHOICE_KEYS, NUMERIC_KEYS, ParamsError, resolve
+from npdraw.config import CHOICE_KEYS, NUMERIC_KEYS, VARIANT_PATTERN, ParamsError, resolve
 
 # Run choices that `snakemake --config` may set; everything else comes from params.yaml.
 CHOICES = CHOICE_KEYS
@@ -18,7 +18,7 @@ WILDCARDS = {
     "profile": r"[a-z0-9_]+",
     "split": r"full|(digit|sample|character|alphabet)-[0-9.]+",
     "seed": r"[0-9]+",
-    "variant": r"base|pixelvae|(K[0-9]+|M[0-9]+|lam[0-9.]+|pcnn)(-(K[0-9]+|M[0-9]+|lam[0-9.]+|pcnn))*",
+    "variant": VARIANT_PATTERN,
 }
 
 # Omniglot part-bank ablation (SPEC 11.3): patch size K x bank size M, parse PSNR only (Snakemake).
@@ -79,15 +79,15 @@ def live_dirs(wildcards) -> dict[str, str]:
     return {"prior": var + "/prior/live", "model": var + "/model/live"}
 
 
-def table_inputs(config: dict):
-    """A Snakemake input function: the evaluation metrics of the runs in params `tables.runs`
-    ('dataset/variant'), at the wildcards' profile, split and seed."""
+def table_inputs(config: dict, table: str = "runs", metrics: str = "eval.json"):
+    """A Snakemake input function: the `metrics` files (the evaluation's by default) of the runs in
+    params `tables.<table>` ('dataset/variant'), at the wildcards' profile, split and seed."""
     def inputs(wildcards) -> list[str]:
         out = []
-        for entry in config["tables"]["runs"]:
+        for entry in config["tables"][table]:
             dataset, variant = entry.split("/")
             out.append(VARIANT_DIR.format(dataset=dataset, profile=wildcards.profile, split=wildcards.split,
-                                          seed=wildcards.seed, variant=variant) + "/metrics/eval.json")
+                                          seed=wildcards.seed, variant=variant) + f"/metrics/{metrics}")
         return out
     return inputs
 

@@ -51,7 +51,7 @@ def run() -> None:
     write_metrics(args.metrics, {
         "nll_nats": nll["test"]["nll_total_nats"], "valid": nll["valid"], "test": nll["test"],
         "best_epoch": state["best_epoch"], "epochs": len(history),
-        "uniform_bound_nats": uniform,
+        "uniform_bound_nats": uniform, "parameters": sum(p.numel() for p in model.parameters()),
         "train_sequences_per_s": float(np.mean([h["sequences_per_s"] for h in history])),
         "sample_draw_rate": float(z_is.float().mean()), "parse_draw_rate": float(parses["test"].z_is.float().mean()),
         "history": history,

@@ -92,7 +92,7 @@ def test_tables_workflow_rule_collects_the_configured_runs():
 def test_bad_table_runs_are_refused(params, runs, message):
     from npdraw.config import ParamsError, validate_params
     with pytest.raises(ParamsError, match=message):
-        validate_params({**params, "tables": {"runs": runs}})
+        validate_params({**params, "tables": {**params["tables"], "runs": runs}})
 
 
 # --- the ablation table from a saved `dvc exp show --json` --------------------------------
@@ -150,3 +150,21 @@ def test_ablation_table_names_the_variants_it_lacks(tmp_path):
                              "--params", str(REPO / "params.yaml")], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 2 and "variant(s) K6" in result.stderr and "dvc queue logs" in result.stderr
     assert not (tmp_path / "t").exists()
+
+
+def test_prior_size_table_reads_each_runs_prior_beside_its_evaluation(tmp_path):
+    paths = []
+    for variant, arch, params in (("base", {"width": 64, "heads": 4, "head_dim": None, "mlp_ratio": 4}, 470999),
+                                  ("vit", {"width": 64, "heads": 16, "head_dim": 64, "mlp_ratio": 32}, 4311767)):
+        path = write_fixture(tmp_path, "mnist", "quick", variant, BASE)
+        prior = {"valid": {"nll_total_nats": 47.6}, "test": {"nll_total_nats": 46.8}, "parameters": params,
+                 "history": [{"seconds": 50.0}, {"seconds": 52.0}], "provenance": {"params": {"prior": arch}}}
+        (tmp_path / path).with_name("prior.json").write_text(json.dumps(prior))
+        paths.append(path)
+    result = subprocess.run([sys.executable, str(REPO / "stages/make_tables.py"), "--prior-size", "--out",
+                             "results/tables", *paths], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    t = pd.read_csv(tmp_path / "results/tables/prior_size.csv")
+    assert list(t.prior) == ["paper size", "authors' ViT"] and list(t.parameters) == [470999, 4311767]
+    assert list(t.head_dim) == [16, 64] and list(t.mlp) == [256, 2048] and list(t.prior_seconds_per_epoch) == [51.0, 51.0]
+    assert list(t.nll) == [162.04, 162.04] and list(t.selected_by) == ["fid (domain features)"] * 2

@@ -43,6 +43,43 @@ rule make_tables:
         " {input.metrics} 2> {log}"
 
 
+# The prior-size comparison (issue: the paper's prior size against the authors' ViT): the runs under
+# `tables.prior_size`, at the configured profile, split and seed.
+#
+#   snakemake --cores all prior_size
+
+
+rule prior_size:
+    input:
+        expand("results/tables/{profile}/{split}/seed{seed}/prior_size.md", profile=config["profile"],
+               split=config["split"], seed=config["seed"]),
+
+
+rule prior_size_table:
+    input:
+        script="stages/make_tables.py",
+        code=wf.code("tables.py"),
+        metrics=wf.table_inputs(config, "prior_size"),
+        priors=wf.table_inputs(config, "prior_size", "prior.json"),   # read beside each eval.json
+    output:
+        table="results/tables/{profile}/{split}/seed{seed}/prior_size.md",
+        csv=report(
+            "results/tables/{profile}/{split}/seed{seed}/prior_size.csv",
+            caption="report/prior_size.rst",
+            category="5. Tables",
+            subcategory="{profile} · {split} · seed {seed}",
+        ),
+    log:
+        "logs/make_tables/prior_size_{profile}_{split}_seed{seed}.log",
+    conda:
+        "envs/npdraw.yaml"
+    params:
+        py=PY,
+    shell:
+        "{params.py} stages/make_tables.py --prior-size --out results/tables/{wildcards.profile}/{wildcards.split}"
+        "/seed{wildcards.seed} {input.metrics} 2> {log}"
+
+
 # Low-data grid (SPEC 2, 11.2; paper Fig. 3): the curves under params `lowdata` at the configured
 # profile, each point an ordinary run (split <kind>-<F>) with each of `lowdata.seeds`.
 #

@@ -1,7 +1,9 @@
 """Benchmark: prior training throughput and cached vs naive sampling (SPEC 7).
 
 Training: sequences/s of teacher-forced maximum likelihood at MNIST settings
-(T = 36 steps, M = 50 parts, batch 64) on random parse-like sequences.
+(T = 36 steps, M = 50 parts, batch 64) on random parse-like sequences, in the
+precision and layout params.yaml selects, for the paper-size prior and the
+authors' ViT (variant token vit).
 Sampling: 1,000 sequences with the cached sampler (one new token per step,
 keys/values kept) against the naive one (re-encodes the whole prefix each
 step, as the authors' code), for T = 36 (28x28 canvas, K = 5) and T = 64
@@ -15,16 +17,18 @@ import torch
 
 from benchmarks.common import machine
 from npdraw.canvas import Grid
+from npdraw.config import PRIOR_TOKENS, load_params
+from npdraw.precision import autocast, use_layout
 from npdraw.prior import Prior, PriorConfig
 
 
-def make(side: int, k: int, channels: int = 1, m: int = 50) -> Prior:
+def make(side: int, k: int, channels: int = 1, m: int = 50, **arch) -> Prior:
     grid = Grid(side, k, channels)
-    cfg = PriorConfig(parts=m, steps=grid.cells, cells=grid.cells, channels=channels, side=side)
+    cfg = PriorConfig(parts=m, steps=grid.cells, cells=grid.cells, channels=channels, side=side, **arch)
     return Prior(cfg, torch.rand(m, channels, k, k), grid)
 
 
-def train_rate(model: Prior, batch: int, steps: int) -> float:
+def train_rate(model: Prior, batch: int, steps: int, precision: str = "fp32") -> float:
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     t = model.cfg.steps
     data = [(torch.randint(0, model.cfg.parts, (batch, t)), torch.arange(t).expand(batch, t),
@@ -33,7 +37,8 @@ def train_rate(model: Prior, batch: int, steps: int) -> float:
     for i, z in enumerate(data):
         if i == 2:
             start = time.perf_counter()  # two warm-up steps
-        loss = -model.log_prob(*z)["total"].mean()
+        with autocast("cpu", precision):
+            loss = -model.log_prob(*z)["total"].mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -54,9 +59,13 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=1000)
     args = p.parse_args()
     print(f"machine: {machine()}")
-    torch.manual_seed(0)
-    model = make(28, 5)
-    print(f"training, MNIST settings (T=36, M=50, batch 64): {train_rate(model, 64, args.steps):,.0f} sequences/s")
+    compute = load_params("params.yaml")["compute"]
+    for name, arch in (("paper size", {}), ("authors' ViT (vit)", PRIOR_TOKENS["vit"])):
+        torch.manual_seed(0)
+        model = use_layout(make(28, 5, **arch), compute["channels_last"])
+        rate = train_rate(model, 64, args.steps, compute["precision"])
+        print(f"training, MNIST settings (T=36, M=50, batch 64), {name}: {rate:,.0f} sequences/s "
+              f"({compute['precision']}{', channels_last' if compute['channels_last'] else ''})")
     for side, k in ((28, 5), (32, 4)):
         model = make(side, k)
         fast, a = sample_seconds(model, args.samples, cached=True)

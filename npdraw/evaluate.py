@@ -37,14 +37,15 @@ def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def importance_sampled(model, x: torch.Tensor, samples: int, batch_size: int = 100, seed: int = 0,
                        progress: bool = True, precision: str = "fp32", compile: bool = False,
-                       chunk: int = 50) -> dict[str, np.ndarray]:
+                       chunk: int = 50, per_pass: int = 1) -> dict[str, np.ndarray]:
     """Per-image NLL, ELBO, BCE and KL estimates (nats, float64) from `samples` hard samples each;
     `precision` and `compile` of the scoring passes (npdraw.precision).
 
     BCE = -E_q[log p(x|z)] and KL = E_q[log q(z|x) - log p(z)] are Monte Carlo
     averages over the same samples; ELBO = -(BCE + KL).  The samples are scored `chunk` at a time into
     a running log-sum-exp and running sums, so memory stays flat however large S is (the PixelVAE's
-    5,000); one generator draws them in the same order whatever the chunk.
+    5,000); one generator draws them in the same order whatever the chunk.  `per_pass` samples of a
+    batch are scored as one batch (at most `chunk`: evaluate.samples_per_pass).
     """
     model.eval()
     g = torch.Generator().manual_seed(seed)
@@ -54,7 +55,7 @@ def importance_sampled(model, x: torch.Tensor, samples: int, batch_size: int = 1
         lse, sums = None, {"log_px": 0.0, "kl": 0.0, "log_w": 0.0}
         for first in range(0, samples, chunk):
             with autocast(x.device, precision):   # the log-weights come back fp32 (npdraw.precision)
-                w = model.log_weights(xb, xb, min(chunk, samples - first), g, compile)
+                w = model.log_weights(xb, xb, min(chunk, samples - first), g, compile, min(per_pass, chunk))
             log_px, log_pz, log_qz = (w[k].double() for k in ("log_px", "log_pz", "log_qz"))
             log_w = log_px + log_pz - log_qz                                              # (chunk, B)
             part = torch.logsumexp(log_w, dim=0)

@@ -280,6 +280,19 @@ def relaxed_sample(q_logits, tau: float, hard_id: bool):
     return z_id, z_loc, z_is
 
 
+def stacked_passes(q, x_target, samples: int, per_pass: int, draw, score) -> dict[str, torch.Tensor]:
+    """log p(x|z), log p(z), log q(z|x) of `samples` draws from the posterior q (a tuple of (B, ...)
+    tensors), each (S, B): `per_pass` samples at a time scored as one batch of per_pass x B, sample-major,
+    so that draw(q repeated k times) takes the same random numbers as k draws of q."""
+    out = []
+    for first in range(0, samples, per_pass):
+        k = min(per_pass, samples - first)
+        qk = tuple(t.repeat(k, *[1] * (t.dim() - 1)) for t in q)
+        xk = x_target.repeat(k, *[1] * (x_target.dim() - 1))
+        out.append([v.reshape(k, -1) for v in score(qk, draw(qk), xk)])
+    return {key: torch.cat(v) for key, v in zip(("log_px", "log_pz", "log_qz"), zip(*out))}
+
+
 def one_hots(z_id, z_loc, z_is, parts: int, cells: int, dtype=torch.float32):
     return F.one_hot(z_id, parts).to(dtype), F.one_hot(z_loc, cells).to(dtype), z_is.to(dtype)
 
@@ -336,17 +349,18 @@ class NPDraw(nn.Module):
                 -parse_cross_entropy(q, *z))
 
     @torch.no_grad()
-    def log_weights(self, x_in, x_target, samples: int, generator=None, compile: bool = False) -> dict[str, torch.Tensor]:
+    def log_weights(self, x_in, x_target, samples: int, generator=None, compile: bool = False,
+                    per_pass: int = 1) -> dict[str, torch.Tensor]:
         """Hard z_s ~ q(z|x), s = 1..S: log p(x|z_s), log p(z_s), log q(z_s|x), each (S, B).
 
-        The encoder runs once; the decoder and the prior score one sample of the whole batch at a time
-        (`score`, through torch.compile with `compile`).  Scoring several samples as one larger batch was
-        measured slower on a 2-core CPU (bf16, channels_last, batch 50: 11.4 NLL images/s with 2 samples
-        per pass, 14.3 with one): the prior's T prefix canvases of a larger batch leave the caches."""
+        The encoder runs once; the decoder and the prior score `per_pass` samples of the whole batch as
+        one batch of per_pass x B (`score`, through torch.compile with `compile`).  The samples are the
+        same whatever per_pass (the uniforms are drawn sample after sample).  One sample per pass is the
+        fastest on a 2-core CPU (bf16, channels_last, batch 50: 11.4 NLL images/s with 2 per pass, 14.3
+        with one: the prior's T prefix canvases of a larger batch leave the caches); a GPU wants more."""
         q = self.encoder(x_in)
-        score = compiled_method(self, "score", compile)
-        out = [score(q, hard_sample(q, generator), x_target) for _ in range(samples)]
-        return {k: torch.stack(v) for k, v in zip(("log_px", "log_pz", "log_qz"), zip(*out))}
+        return stacked_passes(q, x_target, samples, per_pass, lambda qk: hard_sample(qk, generator),
+                              compiled_method(self, "score", compile))
 
     def decoder_parameters(self):
         """Parameters trained at the decoder's learning rate (with a PixelCNN output, its too)."""

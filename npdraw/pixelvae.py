@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from npdraw.model import stacked_passes
 from npdraw.pixelcnn import PixelCNNBernoulli
 from npdraw.precision import compiled_method, fp32
 
@@ -88,14 +89,16 @@ class PixelVAE(nn.Module):
                 gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z)), gaussian_log_prob(z, mu, log_var))
 
     @torch.no_grad()
-    def log_weights(self, x_in, x_target, samples: int, generator=None, compile: bool = False) -> dict[str, torch.Tensor]:
-        """z_s ~ q(z|x), s = 1..S: log p(x|z_s), log p(z_s), log q(z_s|x), each (S, B); `score` through
-        torch.compile with `compile`."""
-        mu, log_var = self.encode(x_in)
-        score = compiled_method(self, "score", compile)
-        out = [score((mu, log_var), mu + torch.exp(0.5 * log_var) * torch.randn(mu.shape, generator=generator).to(mu),
-                     x_target) for _ in range(samples)]
-        return {k: torch.stack(v) for k, v in zip(("log_px", "log_pz", "log_qz"), zip(*out))}
+    def log_weights(self, x_in, x_target, samples: int, generator=None, compile: bool = False,
+                    per_pass: int = 1) -> dict[str, torch.Tensor]:
+        """z_s ~ q(z|x), s = 1..S: log p(x|z_s), log p(z_s), log q(z_s|x), each (S, B); `per_pass`
+        samples scored as one batch (npdraw.model.stacked_passes), `score` through torch.compile with
+        `compile`."""
+        def draw(q):
+            mu, log_var = q
+            return mu + torch.exp(0.5 * log_var) * torch.randn(mu.shape, generator=generator).to(mu)
+        return stacked_passes(self.encode(x_in), x_target, samples, per_pass, draw,
+                              compiled_method(self, "score", compile))
 
     @torch.no_grad()
     def sample(self, n: int, generator=None, colour: str = "mean") -> dict[str, torch.Tensor | None]:

@@ -54,7 +54,8 @@ def run() -> None:
     def nll(images: torch.Tensor) -> dict:
         share = images[dist.chunk(len(images))]
         est = importance_sampled(model, share, nll_samples, args.batch_size, dist.seed(ev.seed),
-                                 progress=dist.main, precision=cfg.compute.precision, compile=cfg.compute.compile)
+                                 progress=dist.main, precision=cfg.compute.precision, compile=cfg.compute.compile,
+                                 per_pass=ev.samples_per_pass)
         return nll_summary(dist.concat(est), dims, binary)
 
     metrics = nll(x)

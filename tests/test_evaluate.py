@@ -89,3 +89,15 @@ def test_streamed_nll_is_the_one_pass_nll_for_any_chunk():
         part = importance_sampled(model, x, 12, batch_size=4, seed=3, progress=False, chunk=chunk)
         for k in whole:
             np.testing.assert_allclose(part[k], whole[k], rtol=1e-12, atol=1e-10)
+
+
+def test_samples_scored_together_give_the_same_estimates():
+    """evaluate.samples_per_pass: k samples of a batch scored as one batch of k x B draw the same
+    samples (the uniforms are taken sample after sample) and give the same estimates."""
+    model = toy_model()
+    x = torch.bernoulli(torch.full((6, 1, 4, 4), 0.4, dtype=torch.float64))
+    one = importance_sampled(model, x, 12, batch_size=4, seed=3, progress=False)
+    for per_pass in (5, 12):
+        together = importance_sampled(model, x, 12, batch_size=4, seed=3, progress=False, per_pass=per_pass)
+        for k in one:
+            np.testing.assert_allclose(together[k], one[k], rtol=1e-10, atol=1e-9)

@@ -76,8 +76,8 @@ rule prior_size_table:
     params:
         py=PY,
     shell:
-        "{params.py} stages/make_tables.py --prior-size --out results/tables/{wildcards.profile}/{wildcards.split}"
-        "/seed{wildcards.seed} {input.metrics} 2> {log}"
+        "{params.py} stages/make_tables.py --prior-size"
+        " --out results/tables/{wildcards.profile}/{wildcards.split}/seed{wildcards.seed} {input.metrics} 2> {log}"
 
 
 # Low-data grid (SPEC 2, 11.2; paper Fig. 3): the curves under params `lowdata` at the configured

@@ -283,12 +283,19 @@ def relaxed_sample(q_logits, tau: float, hard_id: bool):
 def stacked_passes(q, x_target, samples: int, per_pass: int, draw, score) -> dict[str, torch.Tensor]:
     """log p(x|z), log p(z), log q(z|x) of `samples` draws from the posterior q (a tuple of (B, ...)
     tensors), each (S, B): `per_pass` samples at a time scored as one batch of per_pass x B, sample-major,
-    so that draw(q repeated k times) takes the same random numbers as k draws of q."""
-    out = []
+    so that draw(q repeated k times) takes the same random numbers as k draws of q.  The repeated
+    batches are built once per pass size (at most two: per_pass and the remainder), not per pass."""
+    def repeated(k: int):
+        if k == 1:
+            return q, x_target
+        return tuple(t.repeat(k, *[1] * (t.dim() - 1)) for t in q), x_target.repeat(k, *[1] * (x_target.dim() - 1))
+
+    batches, out = {}, []
     for first in range(0, samples, per_pass):
         k = min(per_pass, samples - first)
-        qk = tuple(t.repeat(k, *[1] * (t.dim() - 1)) for t in q)
-        xk = x_target.repeat(k, *[1] * (x_target.dim() - 1))
+        if k not in batches:
+            batches[k] = repeated(k)
+        qk, xk = batches[k]
         out.append([v.reshape(k, -1) for v in score(qk, draw(qk), xk)])
     return {key: torch.cat(v) for key, v in zip(("log_px", "log_pz", "log_qz"), zip(*out))}
 

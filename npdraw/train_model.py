@@ -259,10 +259,9 @@ def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict
         record = {"epoch": epoch + 1, **{f"train_{k}_nats": v / seen for k, v in sums.items()},
                   **{f"valid_{k}": v for k, v in val.items()}, "tau": tau, "seconds": seconds,
                   "images_per_s": seen / seconds}
-        scored = select.score is None or (epoch + 1) % mc.select_every == 0 or epoch + 1 == mc.epochs
         if select.score is None:
             score = -val["elbo_nats"]
-        elif scored:
+        elif (epoch + 1) % mc.select_every == 0 or epoch + 1 == mc.epochs:
             start = time.perf_counter()
             score = select.score(model)
             record.update({select.key: score, "select_seconds": time.perf_counter() - start})

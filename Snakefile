@@ -1,6 +1,7 @@
-# npdraw workflow: table of contents.  One thin rule per stage; the stages are
-# the CLIs in stages/, the logic is in npdraw/.  dvc.yaml declares the same
-# stages for `dvc repro` (tests/test_workflow.py fails if the two drift).
+# npdraw workflow: table of contents.  The per-run stages are the CLIs in stages/, the logic is
+# in npdraw/; their rules are generated from the stage table (npdraw/pipeline.py), which also
+# generates dvc.yaml, so the two engines cannot drift.  The gathering rules (tables, low-data
+# curves, report pictures) are written here.
 #
 #   snakemake --cores all                          default run of params.yaml
 #   snakemake --cores all --config dataset=omniglot profile=smoke
@@ -9,11 +10,7 @@
 #   snakemake --cores all tables                   Table 1 and the NLL table (params `tables.runs`)
 
 include: "workflow/common.smk"
-include: "workflow/data.smk"
-include: "workflow/parts.smk"
-include: "workflow/prior.smk"
-include: "workflow/model.smk"
-include: "workflow/evaluate.smk"
+include: "workflow/stages.smk"
 include: "workflow/tables.smk"
 include: "workflow/report.smk"
 

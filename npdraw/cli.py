@@ -7,9 +7,19 @@ import logging
 import sys
 from typing import Callable
 
-from npdraw.config import load_params, resolve
-from npdraw.errors import NpdrawError
+from npdraw import pipeline
+from npdraw.config import load_params
+from npdraw.errors import NpdrawError, ParamsError
+from npdraw.pipeline import SCOPES
 
+
+CHOICE_ARGS = {
+    "dataset": dict(help="a key of `datasets` in params (default: params' `dataset`)"),
+    "profile": dict(help="smoke | quick | paper (default: params' `profile`)"),
+    "split": dict(help="full, digit-F, sample-F, character-F, alphabet-F"),
+    "seed": dict(type=int, help="run seed"),
+    "variant": dict(help="ablation variant, e.g. base or K6-M10"),
+}
 
 COMMON = {
     "data": dict(required=True, help="prepared dataset folder"),
@@ -18,17 +28,15 @@ COMMON = {
 }
 
 
-def stage_parser(description: str, run: bool = True, common: tuple[str, ...] = ()) -> argparse.ArgumentParser:
-    """Parser with --params and, for per-run stages, the run's choices (default: params.yaml's);
-    `common` adds the arguments many stages share (--data, --splits, --device)."""
+def stage_parser(stage: str, description: str, common: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+    """Parser of stage `stage` (an entry of npdraw.pipeline.STAGES): --params and the run choices
+    its scope names (default: params.yaml's); `common` adds the arguments many stages share
+    (--data, --splits, --device)."""
     p = argparse.ArgumentParser(description=description)
+    p.set_defaults(stage=stage)
     p.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
-    p.add_argument("--dataset", help="a key of `datasets` in params (default: params' `dataset`)")
-    if run:
-        p.add_argument("--profile", help="smoke | quick | paper (default: params' `profile`)")
-        p.add_argument("--split", help="full, digit-F, sample-F, character-F, alphabet-F")
-        p.add_argument("--seed", type=int, help="run seed")
-        p.add_argument("--variant", help="ablation variant, e.g. base or K6-M10")
+    for choice in SCOPES[pipeline.stage(stage).scope]:
+        p.add_argument(f"--{choice}", **CHOICE_ARGS[choice])
     for name in common:
         p.add_argument(f"--{name}", **COMMON[name])
     return p
@@ -44,10 +52,19 @@ def input_files(args: argparse.Namespace) -> dict[str, str]:
 
 
 def run_config(args: argparse.Namespace):
-    params = load_params(args.params)
-    return resolve(params, dataset=args.dataset, profile=getattr(args, "profile", None),
-                   split=getattr(args, "split", None), seed=getattr(args, "seed", None),
-                   variant=getattr(args, "variant", None))
+    """The resolved configuration the stage of `args` (stage_parser) runs with, its name under
+    `stage`.  A variant whose system the stage does not belong to is refused: the PixelVAE baseline
+    has no parts, parses or prior (dvc.yaml, whose stages are NP-DRAW's, would otherwise train NP-DRAW
+    under its label)."""
+    s = pipeline.stage(args.stage)
+    cfg = s.config(load_params(args.params), **{c: getattr(args, c, None) for c in SCOPES[s.scope]})
+    if cfg.system not in s.systems:
+        raise ParamsError(
+            f"variant {cfg.variant!r}: stage {s.name} is not part of it ({cfg.variant!r} is the "
+            f"{cfg.system} system; {s.name} belongs to {', '.join(s.systems)}). The PixelVAE baseline runs "
+            f"with Snakemake: `snakemake --cores all --config variant=pixelvae`; dvc.yaml holds NP-DRAW's stages")
+    cfg["stage"] = s.name
+    return cfg
 
 
 def main(body: Callable[[], None]) -> None:

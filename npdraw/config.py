@@ -2,7 +2,8 @@
 
 `resolve()` turns the file plus a choice of (dataset, profile, split, seed,
 variant) into the configuration one run uses: paper-scale sections, overridden
-by the profile's sizes, with the dataset's settings under `ds` and the
+by the profile's sizes, with the dataset's facts (`datasets.<name>`) and
+NP-DRAW's settings for it (`method.<name>`) together under `ds`, and the
 ablation variant applied.  Every error names the file, the key, the value and
 what was expected, and is raised before any expensive work starts.
 """
@@ -78,6 +79,12 @@ def schema() -> dict:
     return yaml.safe_load(text)
 
 
+def table_keys(table: str) -> tuple[str, ...]:
+    """The keys of one entry of the `datasets` or `method` table (`table` 'dataset' or 'method'),
+    as the schema lists them."""
+    return tuple(schema()["$defs"][table]["properties"])
+
+
 def load_params(path: str | Path) -> dict:
     """Read and validate params.yaml; raise ParamsError naming the problem."""
     path = Path(path)
@@ -133,17 +140,25 @@ def _cross_key_problems(params: dict) -> list[str]:
     every run of `tables.runs` and every point of the low-data grid buildable for its dataset."""
     problems = []
     choice = {k: params[k] for k in CHOICE_KEYS}
-    try:   # each choice alone was checked by validate_params; here, the run they make together
-        resolve(params, **choice)
-    except ParamsError as err:
-        problems.append(str(err))
-    for name, ds in params["datasets"].items():
+    data_names, method_names = set(params["datasets"]), set(params["method"])
+    for name in sorted(data_names ^ method_names):
+        has, lacks = ("datasets", "method") if name in data_names else ("method", "datasets")
+        problems.append(f"key '{has}.{name}': dataset {name!r} has no entry under '{lacks}' (every dataset needs "
+                        f"both: its data facts under datasets, NP-DRAW's settings for it under method)")
+    if data_names != method_names:
+        return problems
+    for name, data in params["datasets"].items():
+        ds = {**data, **params["method"][name]}
         if ds["binarize"] != "none" and ds["output"] != "bernoulli":
             problems.append(f"key 'datasets.{name}.binarize' = {ds['binarize']!r}: binarized targets need "
                             f"output 'bernoulli', not {ds['output']!r}")
         if ds["labels"] != "none" and ds["source"] not in LABEL_SOURCES[ds["labels"]]:
             problems.append(f"key 'datasets.{name}.labels' = {ds['labels']!r}: source {ds['source']!r} has no "
                             f"such labels (expected one of {sorted(LABEL_SOURCES[ds['labels']])}, or 'none')")
+    try:   # each choice alone was checked by validate_params; here, the run they make together
+        resolve(params, **choice)
+    except ParamsError as err:
+        problems.append(str(err))
     for key, runs in params["tables"].items():
         for i, entry in enumerate(runs):
             dataset, variant = entry.split("/")
@@ -295,7 +310,7 @@ def resolve(
         merged.update(params["profiles"][choice["profile"]].get(section, {}))
         cfg[section] = merged
     cfg["compute"] = copy.deepcopy(params["compute"])
-    ds = copy.deepcopy(params["datasets"][choice["dataset"]])
+    ds = copy.deepcopy({**params["datasets"][choice["dataset"]], **params["method"][choice["dataset"]]})
     overrides = parse_variant(choice["variant"])
     cfg["system"] = overrides.pop("system", "npdraw")   # npdraw, or the pixelvae baseline
     for key, _ in MODEL_TOKENS.values():
@@ -313,7 +328,7 @@ def resolve(
 def _check_consistency(cfg: dict) -> None:
     """Checks that span several keys (the schema checks one key at a time)."""
     ds, name = cfg["ds"], cfg["dataset"]
-    where = f"datasets.{name}"
+    where = f"method.{name}"
     if ds["canvas_size"] > ds["image_size"] or ds["image_size"] % ds["canvas_size"]:
         raise ParamsError(
             f"{where}.canvas_size = {ds['canvas_size']}: expected a divisor of image_size = {ds['image_size']}"

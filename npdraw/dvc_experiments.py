@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from npdraw.workflow import CHOICES, VARIANT_DIR
+from npdraw.config import CHOICE_KEYS as CHOICES
+from npdraw.pipeline import VARIANT_DIR
 
 # The metrics files an ablation experiment must have finished (scripts/dvc_ablation.py, make_tables).
 ABLATION_METRICS = {"parse": VARIANT_DIR + "/metrics/parse.json", "eval": VARIANT_DIR + "/metrics/eval.json"}

@@ -5,7 +5,7 @@ training data to try; every point is run with each of `lowdata.seeds`.  A point 
 ordinary run (`results/<dataset>/<profile>/<kind>-<proportion>/seed<N>/<variant>/`),
 so Snakemake builds the grid from the same rules as any run, and the curves read only
 the runs' evaluation metrics.  All runs of a dataset and profile are scored with the same
-domain classifier on the same test images (npdraw.workflow.REFERENCE_RUN), so the FIDs
+domain classifier on the same test images (npdraw.pipeline.SCOPE_CHOICES), so the FIDs
 along a curve compare.
 """
 
@@ -20,7 +20,7 @@ import pandas as pd
 from npdraw.config import ParamsError, resolve
 from npdraw.io import atomic_path
 from npdraw.tables import read_metrics, reported_nll, run_of
-from npdraw.workflow import VARIANT_DIR
+from npdraw.pipeline import VARIANT_DIR
 
 # Columns of a curve, with what the plot calls them.  Inception FID only where it was measured.
 MEASURES = {"fid_domain": "domain FID (pipeline's classifier)", "fid_inception": "FID (Inception)",

@@ -2,8 +2,8 @@
 
 Every stage that writes metrics writes them with `write_metrics`, which adds a `provenance` block:
 the git commit of the checkout the stage ran in (and whether its tracked files had uncommitted
-changes), the run's choices, the resolved parameter sections the stage read (the same sections
-that make Snakemake rerun it; DVC records them in dvc.lock too), and the versions of Python and of
+changes), the run's choices, the resolved values of the params the stage declares in the stage
+table (npdraw.pipeline: the same values make Snakemake rerun it, and their params.yaml keys DVC), and the versions of Python and of
 the libraries that shape the numbers.  Nothing time-dependent goes in, so a rerun of a
 deterministic stage writes the same bytes.  `dvc exp show --drop provenance` hides the block.
 """
@@ -17,11 +17,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from npdraw.config import numerics
+from npdraw.config import CHOICE_KEYS, numerics
 from npdraw.contracts import non_finite
 from npdraw.errors import ArtifactError
 from npdraw.io import write_json
-from npdraw.workflow import CHOICES
+from npdraw.pipeline import params_block, stage
 
 LIBRARIES = ("torch", "numpy", "pandas", "scipy", "scikit-learn", "scikit-learn-extra", "kmedoids", "torchmetrics",
              "torch-fidelity", "dvc", "snakemake")
@@ -54,20 +54,21 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def provenance(cfg, sections: tuple[str, ...]) -> dict[str, Any]:
-    return {"code": code_version("."), "run": {k: cfg[k] for k in CHOICES},
+def provenance(cfg) -> dict[str, Any]:
+    """The block: code, run choices, numerics, the params the stage (cfg.stage) declares, libraries."""
+    return {"code": code_version("."), "run": {k: cfg[k] for k in CHOICE_KEYS},
             "numerics": numerics(cfg["compute"]),
-            "params": {s: cfg[s] for s in sections}, "libraries": library_versions()}
+            "params": params_block(cfg, stage(cfg["stage"])), "libraries": library_versions()}
 
 
-def write_metrics(path: str | Path, metrics: dict, cfg, sections: tuple[str, ...],
-                  inputs: dict[str, str] | None = None) -> None:
-    """Write a stage's metrics JSON (atomically) with its provenance block.  A NaN or infinite metric
-    is refused (ArtifactError naming it and the stage's `inputs`): nothing is written."""
+def write_metrics(path: str | Path, metrics: dict, cfg, inputs: dict[str, str] | None = None) -> None:
+    """Write a stage's metrics JSON (atomically) with its provenance block (cfg: the stage's
+    configuration, npdraw.cli.run_config).  A NaN or infinite metric is refused (ArtifactError
+    naming it and the stage's `inputs`): nothing is written."""
     bad = non_finite(metrics)
     if bad:
         named = ", ".join(f"{flag} {value}" for flag, value in (inputs or {}).items()) or "its inputs"
         raise ArtifactError(f"{path}: not written: metric '{bad[0][0]}' = {bad[0][1]} ({len(bad)} non-finite "
                             f"value(s)), expected finite numbers; it was computed from {named}: one of them "
                             f"holds non-finite or out-of-range values, or the computation diverged")
-    write_json(path, {**metrics, "provenance": provenance(cfg, sections)})
+    write_json(path, {**metrics, "provenance": provenance(cfg)})

@@ -7,48 +7,48 @@ import sys
 from pathlib import Path
 
 from npdraw.config import load_params, resolve
-from npdraw.workflow import run_paths
+from npdraw.pipeline import VARIANT_DIR, output
+from npdraw.workflow import system_stages
 
-
-# Outputs of stages the PixelVAE baseline does not have.
-NPDRAW_ONLY = {"bank_picture", "parse_picture", "parse_metrics", "bank_metrics", "prior_samples", "prior_metrics",
-               "latent_edit"}
+# What the summary lists, in order: label -> (stage, its output flag) in the stage table.
+LISTED = {"part bank picture": ("build_bank", "picture"), "parsed canvases": ("parse", "picture"),
+          "parse metrics": ("parse", "metrics"), "bank metrics": ("build_bank", "metrics"),
+          "prior samples": ("train_prior", "samples"), "prior metrics": ("train_prior", "metrics"),
+          "reconstructions": ("train_model", "reconstructions"), "model metrics": ("train_model", "metrics"),
+          "latent editing": ("edit_latents", "out"), "evaluation": ("evaluate", "metrics"),
+          "samples": ("evaluate", "grid"), "canvases, samples": ("evaluate", "figure")}
 
 
 def read_json(path: str) -> dict | None:
     """A metrics file's contents, or None when the stage has not produced it yet."""
-    return json.loads(Path(path).read_text()) if Path(path).exists() else None
+    return json.loads(Path(path).read_text()) if path and Path(path).is_file() else None
 
 
 def summary(params_path: str = "params.yaml") -> str:
     cfg = resolve(load_params(params_path))
-    paths = run_paths(cfg)
+    ran = {s.name for s in system_stages(cfg.variant)}
+    trainer = "train_model" if "train_model" in ran else "train_pixelvae"
+    paths = {label: output(trainer if stage == "train_model" else stage, flag, cfg)
+             for label, (stage, flag) in LISTED.items() if stage in ran or stage == "train_model"}
+    paths["training curves"] = VARIANT_DIR.format(**cfg) + "/figures/training_curves.png"
     lines = [f"npdraw run: dataset={cfg.dataset} profile={cfg.profile} split={cfg.split} "
              f"seed={cfg.seed} variant={cfg.variant}"]
-    for label, key in (("part bank picture", "bank_picture"), ("parsed canvases", "parse_picture"),
-                       ("parse metrics", "parse_metrics"), ("bank metrics", "bank_metrics"),
-                       ("prior samples", "prior_samples"), ("prior metrics", "prior_metrics"),
-                       ("reconstructions", "reconstructions"), ("model metrics", "model_metrics"),
-                       ("latent editing", "latent_edit"), ("evaluation", "eval_metrics"),
-                       ("samples", "sample_grid"), ("canvases, samples", "canvases_and_samples"),
-                       ("training curves", "training_curves")):
-        if cfg.system == "pixelvae" and key in NPDRAW_ONLY:
-            continue
-        mark = "" if Path(paths[key]).exists() else "   (missing: run `make run`)"
-        lines.append(f"  {label:<18} {paths[key]}{mark}")
-    if (m := read_json(paths["parse_metrics"])) is not None:
+    for label, path in paths.items():
+        mark = "" if Path(path).exists() else "   (missing: run `make run`)"
+        lines.append(f"  {label:<18} {path}{mark}")
+    if (m := read_json(paths.get("parse metrics", ""))) is not None:
         lines.append(f"  parse PSNR (test)  {m['psnr_db']:.2f} dB over {m['test']['images']} images, "
                      f"{m['test']['draw_rate']:.1%} of cells drawn")
-    if (b := read_json(paths["bank_metrics"])) is not None:
+    if (b := read_json(paths.get("bank metrics", ""))) is not None:
         lines.append(f"  part bank          M={b['bank_size']} K={b['patch_size']}, k-medoids {b['method']} "
                      f"objective {b['objective']:.1f} on {b['points']} patches, {b['seconds_total']:.1f} s")
-    if (p := read_json(paths["prior_metrics"])) is not None:
+    if (p := read_json(paths.get("prior metrics", ""))) is not None:
         lines.append(f"  prior NLL (test)   {p['nll_nats']:.2f} nats per parse (uniform bound "
                      f"{p['uniform_bound_nats']:.0f}); best epoch {p['best_epoch']} of {p['epochs']}")
-    if (m := read_json(paths["model_metrics"])) is not None:
+    if (m := read_json(paths["model metrics"])) is not None:
         lines.append(f"  model (test)       ELBO {m['elbo_nats']:.2f} nats (BCE {m['bce_nats']:.2f}, KL "
                      f"{m['kl_nats']:.2f}), one sample per image; {m['epoch_seconds']:.0f} s per epoch")
-    if (e := read_json(paths["eval_metrics"])) is not None:
+    if (e := read_json(paths["evaluation"])) is not None:
         nll = (f"{e['bits_per_dim']:.3f} bits/dim" if "bits_per_dim" in e else f"{e['nll_nats']:.2f} nats")
         lines.append(f"  NLL (test)         {nll}, importance sampled with S={e['nll_samples']} on "
                      f"{e['nll_images']} of {e['test_images']} test images")

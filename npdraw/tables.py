@@ -36,9 +36,25 @@ def read_metrics(path: str | Path, required: tuple[str, ...] = (), writer: str =
     return metrics
 
 
-def psnr_row(variant: str, parse_metrics: dict, defaults: dict) -> dict:
-    """One ablation row: K, M from the variant (or the dataset defaults), PSNR from the parse metrics."""
-    ds = {**defaults, **parse_variant(variant)}
+def run_method(metrics: dict, source: str) -> dict:
+    """NP-DRAW's settings (K, M, lambda, ...) of the run that wrote `metrics`, from its provenance:
+    what the stage declared of `method` (npdraw.pipeline), never today's params.yaml."""
+    params = metrics.get("provenance", {}).get("params", {})
+    found = {**params.get("method", {}), **{k.split(".", 1)[1]: v for k, v in params.items() if k.startswith("method.")}}
+    if not found:
+        raise ArtifactError(f"{source}: its provenance block records no NP-DRAW settings (method.*): written by an "
+                            f"older version of the pipeline; rerun the stage that writes it")
+    return found
+
+
+def run_precision(metrics: dict) -> str | None:
+    """compute.precision of the run that wrote `metrics` (its provenance), None if not recorded."""
+    return metrics.get("provenance", {}).get("numerics", {}).get("precision")
+
+
+def psnr_row(parse_metrics: dict, source: str) -> dict:
+    """One ablation row: K, M as the parse ran (its provenance), PSNR from the parse metrics."""
+    ds = run_method(parse_metrics, source)
     return {
         "K": ds["patch_size"],
         "M": ds["bank_size"],
@@ -147,6 +163,7 @@ def results_row(path: str | Path) -> dict:
         "elbo_nats": m["elbo_nats"], "bce_nats": m["bce_nats"], "kl_nats": m["kl_nats"],
         "nll_samples": m["nll_samples"], "nll_images": m["nll_images"],
         "selected_by": m.get("selected_by"), "selected_epoch": m.get("selected_epoch"),
+        "precision": run_precision(m),
         "paper_fid": paper.get("fid"), "paper_nll": paper.get("nll"), "paper_fid_other": paper.get("fid_other"),
     }
 
@@ -160,14 +177,14 @@ def _sorted(df: pd.DataFrame) -> pd.DataFrame:
 def table1(rows: list[dict]) -> pd.DataFrame:
     """FID / KID (both feature extractors) and NLL per dataset and model, next to the paper's numbers."""
     cols = ["dataset", "model", "profile", "samples", "fid_domain", "kid_domain", "fid_inception", "nll", "nll_unit",
-            "selected_by", "selected_epoch", "paper_fid", "paper_nll", "paper_fid_other"]
+            "selected_by", "selected_epoch", "precision", "paper_fid", "paper_nll", "paper_fid_other"]
     return _sorted(pd.DataFrame(rows)[cols])
 
 
 def nll_table(rows: list[dict]) -> pd.DataFrame:
     """Importance-sampled NLL with its bounds and terms, next to the reported NLL."""
     cols = ["dataset", "model", "profile", "nll_samples", "nll_images", "nll", "nll_stderr_nats", "nll_static_nats",
-            "elbo_nats", "bce_nats", "kl_nats", "selected_by", "selected_epoch", "paper_nll"]
+            "elbo_nats", "bce_nats", "kl_nats", "selected_by", "selected_epoch", "precision", "paper_nll"]
     return _sorted(pd.DataFrame(rows)[cols])
 
 
@@ -197,10 +214,10 @@ def prior_size_table(rows: list[dict]) -> pd.DataFrame:
 
 # --- Omniglot ablation through dvc exp (SPEC 11.3) -------------------------------------------
 
-def ablation_row(variant: str, parse_metrics: dict, eval_metrics: dict, defaults: dict) -> dict:
-    """One ablation row: K, M, lambda of the variant (or the dataset's defaults), the parse PSNR
+def ablation_row(variant: str, parse_metrics: dict, eval_metrics: dict, source: str) -> dict:
+    """One ablation row: K, M, lambda as the run ran (the evaluation's provenance), the parse PSNR
     and the evaluation's FID / NLL / BCE / KL."""
-    ds = {**defaults, **parse_variant(variant)}
+    ds = run_method(eval_metrics, source)
     m = eval_metrics
     return {
         "variant": variant, "K": ds["patch_size"], "M": ds["bank_size"], "lambda": ds["lambda_reg"],
@@ -217,7 +234,7 @@ def ablation_table(rows: list[dict]) -> pd.DataFrame:
 
 
 def ablation_from_experiments(shown: list, dataset: str, profile: str, seed: int, variants: list[str] | None,
-                              defaults: dict, source: str) -> pd.DataFrame:
+                              source: str) -> pd.DataFrame:
     """The ablation table from `dvc exp show --json` (read from `source`): the newest finished
     experiment of each variant of `dataset` at `profile`, `seed`, split full; `variants` (default:
     every one found) must all be there."""
@@ -231,5 +248,6 @@ def ablation_from_experiments(shown: list, dataset: str, profile: str, seed: int
                           f"{profile}, seed {seed}, variant(s) {', '.join(missing) or '(any)'}; queue them with "
                           f"scripts/dvc_ablation.py (`dvc queue logs <name>` shows why one failed)")
     return ablation_table([{**ablation_row(v, by_variant[v]["metrics"]["parse"], by_variant[v]["metrics"]["eval"],
-                                           defaults), "experiment": by_variant[v]["name"]} for v in wanted])
+                                           f"{source} (experiment {by_variant[v]['name']})"),
+                             "experiment": by_variant[v]["name"]} for v in wanted])
 

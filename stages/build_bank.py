@@ -12,7 +12,7 @@ from npdraw.viz import image_grid, titled
 
 
 def run() -> None:
-    p = stage_parser(__doc__, common=("data", "splits"))
+    p = stage_parser("build_bank", __doc__, common=("data", "splits"))
     p.add_argument("--out", required=True, help="bank .npy, float32 (M, C, K, K)")
     p.add_argument("--picture", required=True, help="PNG of the bank")
     p.add_argument("--metrics", required=True, help="JSON: k-medoids objective, sizes, time")
@@ -25,8 +25,7 @@ def run() -> None:
     k, m = cfg.ds.patch_size, cfg.ds.bank_size
     save_image(args.picture, titled(image_grid(bank, ncol=min(m, 20), scale=max(2, 40 // k)),
                                     f"{cfg.dataset} part bank: M={m}, K={k}, {stats['method']}"))
-    write_metrics(args.metrics, {"bank_size": m, "patch_size": k, **stats}, cfg, ("ds", "bank"),
-                  input_files(args))
+    write_metrics(args.metrics, {"bank_size": m, "patch_size": k, **stats}, cfg, input_files(args))
     logging.getLogger("build_bank").info("bank %s: objective %.1f in %.1f s",
                                          bank.shape, stats["objective"], stats["seconds_total"])
 

@@ -19,7 +19,7 @@ from npdraw.viz import image_grid, titled
 
 
 def run() -> None:
-    p = stage_parser(__doc__, common=("data", "splits"))
+    p = stage_parser("edit_latents", __doc__, common=("data", "splits"))
     p.add_argument("--model", required=True, help="trained model checkpoint")
     p.add_argument("--out", required=True, help="PNG figure")
     p.add_argument("--pairs", type=int, default=8, help="(A, B) pairs: test images 2i and 2i+1")
@@ -29,8 +29,6 @@ def run() -> None:
     cfg = run_config(args)
     side = cfg.ds.canvas_size
     region = tuple(args.region) if args.region else (0, side, side // 2, side)
-    if cfg.system == "pixelvae":
-        raise ParamsError("edit_latents: variant 'pixelvae' has no canvas to edit; run it on an NP-DRAW variant")
     model = load_model(args.model, cfg=cfg)
     arrays = load_prepared(args.data, cfg)
     test = load_splits(args.splits, arrays)["test"]

@@ -19,7 +19,7 @@ from npdraw.viz import image_grid, titled
 
 
 def run() -> None:
-    p = stage_parser(__doc__, common=("data", "splits", "device"))
+    p = stage_parser("evaluate", __doc__, common=("data", "splits", "device"))
     p.add_argument("--model", required=True, help="trained model checkpoint")
     p.add_argument("--classifier", required=True, help="domain classifier checkpoint")
     p.add_argument("--reference", required=True, help="cached reference statistics of the test images")
@@ -97,7 +97,7 @@ def run() -> None:
     metrics.update({"generated": ev.samples, "fid_reference_images": reference["images"], "system": cfg.system,
                     "sample_rule": rule, "colour_samples": ev.colour_samples if colour else None,
                     **checkpoint_selection(args.model)})
-    write_metrics(args.metrics, metrics, cfg, ("ds", "evaluate"), input_files(args))
+    write_metrics(args.metrics, metrics, cfg, input_files(args))
     write_samples(args.samples, gen, cfg.ds)
     save_image(args.grid, titled(image_grid(gen["images"][:100], ncol=10, scale=2),
                                  f"{cfg.dataset}: samples" + ("" if domain["fid"] is None else

@@ -10,7 +10,7 @@ from npdraw.provenance import write_metrics
 
 
 def run() -> None:
-    p = stage_parser(__doc__, common=("data",))
+    p = stage_parser("make_splits", __doc__, common=("data",))
     p.add_argument("--out", required=True, help="splits .npz (train, valid, test index arrays)")
     p.add_argument("--summary", required=True, help="JSON summary: counts, digits / characters chosen")
     args = p.parse_args()
@@ -18,7 +18,7 @@ def run() -> None:
     splits, summary = make_splits(load_prepared(args.data, cfg), cfg)
     write_npz(args.out, **splits)
     write_metrics(args.summary, {"dataset": cfg.dataset, "profile": cfg.profile, "split": cfg.split, **summary},
-                  cfg, ("data",))
+                  cfg)
     logging.getLogger("make_splits").info("%s %s: %s", cfg.dataset, cfg.split, summary["counts"])
 
 

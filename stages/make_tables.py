@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from npdraw.cli import main
-from npdraw.config import ParamsError, load_params
+from npdraw.config import ParamsError
 from npdraw.tables import (ablation_from_experiments, nll_table, prior_size_row, prior_size_table, results_row,
                            table1, write_table)
 
@@ -48,9 +48,9 @@ def prior_sizes(paths: list[str], out: Path) -> None:
 
 
 def ablation_from_dvc(shown_path: Path, dataset: str, profile: str, seed: int, variants: list[str] | None,
-                      params: dict, out: Path) -> Path:
+                      out: Path) -> Path:
     table = ablation_from_experiments(json.loads(shown_path.read_text()), dataset, profile, seed, variants,
-                                      params["datasets"][dataset], str(shown_path))
+                                      str(shown_path))
     stem = out / f"ablation_{dataset}_{profile}_seed{seed}"
     s = table.iloc[0]
     write_table(table, stem.with_suffix(".md"), stem.with_suffix(".csv"), latex=stem.with_suffix(".tex"), title=(
@@ -67,7 +67,6 @@ def run() -> None:
     p.add_argument("--out", required=True, help="folder for the tables")
     p.add_argument("--dvc-exp", type=Path, help="saved `dvc exp show --json`: build the ablation table from it")
     p.add_argument("--prior-size", action="store_true", help="the prior-size comparison of the runs given")
-    p.add_argument("--params", default="params.yaml")
     p.add_argument("--dataset", default="omniglot")
     p.add_argument("--profile")
     p.add_argument("--seed", type=int, default=0)
@@ -83,8 +82,7 @@ def run() -> None:
                           "not metrics files")
     if not args.dvc_exp.is_file():
         raise ParamsError(f"{args.dvc_exp}: saved `dvc exp show --json` not found")
-    path = ablation_from_dvc(args.dvc_exp, args.dataset, args.profile, args.seed, args.variants,
-                             load_params(args.params), Path(args.out))
+    path = ablation_from_dvc(args.dvc_exp, args.dataset, args.profile, args.seed, args.variants, Path(args.out))
     print(path.read_text())
 
 

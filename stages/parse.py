@@ -19,7 +19,7 @@ SHOW = 32  # test images in the picture
 
 
 def run() -> None:
-    p = stage_parser(__doc__, common=("data", "splits"))
+    p = stage_parser("parse", __doc__, common=("data", "splits"))
     p.add_argument("--bank", required=True, help="bank .npy")
     p.add_argument("--out", required=True, help="parses .npz: {split}_z_id / _z_loc / _z_is, (N, T)")
     p.add_argument("--picture", required=True, help="PNG: test images next to their parsed canvases")
@@ -43,7 +43,7 @@ def run() -> None:
             metrics[split] = {**summary, "images": int(len(images)), "draw_rate": float(z_is.mean())}
     metrics["psnr_db"] = metrics["test"]["psnr_db"]  # headline: the test set
     write_npz(args.out, **out)
-    write_metrics(args.metrics, metrics, cfg, ("ds", "parse"), input_files(args))
+    write_metrics(args.metrics, metrics, cfg, input_files(args))
     test = arrays["test_images"][splits["test"][:SHOW]]
     grid = Grid.for_dataset(cfg.ds)
     canvas = render(bank, torch.as_tensor(out["test_z_id"][:SHOW], dtype=torch.long),

@@ -1,28 +1,27 @@
-"""Stage psnr_ablation: the part-bank ablation table (K x M -> parse PSNR) from parse metrics files."""
+"""Stage psnr_table: the part-bank ablation table (K x M -> parse PSNR) from parse metrics files
+(K and M as each parse ran: its provenance)."""
 
 import argparse
 import re
 
 from npdraw.cli import main
-from npdraw.config import ParamsError, load_params
+from npdraw.config import ParamsError
 from npdraw.tables import psnr_row, psnr_table, read_metrics, write_table
 
 
 def run() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("metrics", nargs="+", help="results/<dataset>/.../<variant>/metrics/parse.json files")
-    p.add_argument("--params", default="params.yaml")
     p.add_argument("--out", required=True, help="Markdown table")
     p.add_argument("--csv", required=True, help="CSV table")
     args = p.parse_args()
-    params = load_params(args.params)
     rows = []
     for path in args.metrics:
         m = re.search(r"results/([^/]+)/([^/]+)/[^/]+/seed\d+/([^/]+)/metrics/parse\.json$", path)
         if not m:
             raise ParamsError(f"{path}: expected results/<dataset>/<profile>/<split>/seed<N>/<variant>/metrics/parse.json")
-        dataset, profile, variant = m.groups()
-        rows.append(psnr_row(variant, read_metrics(path, ("test",), "the parse stage"), params["datasets"][dataset]))
+        dataset, profile, _ = m.groups()
+        rows.append(psnr_row(read_metrics(path, ("test",), "the parse stage"), path))
     title = (f"Part-bank ablation on {dataset} ({profile} profile): heuristic-parse PSNR on the test set "
              f"(dB, MAX_I = 1; mean of per-image PSNR, and PSNR of the mean MSE)")
     write_table(psnr_table(rows), args.out, args.csv, title)

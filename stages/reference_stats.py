@@ -11,22 +11,19 @@ whether their absence is skipped with one line or is an error).
 import numpy as np
 import torch
 
-from npdraw.cli import main, stage_parser
-from npdraw.config import load_params
+from npdraw.cli import main, run_config, stage_parser
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import make_splits
 from npdraw.features import FeatureExtractor, inception_extractor, load_classifier, reference_state, save_reference
 from npdraw.train_model import fixed_targets
-from npdraw.workflow import reference_config
 
 
 def run() -> None:
-    p = stage_parser(__doc__, run=False, common=("data",))
-    p.add_argument("--profile", help="smoke | quick | paper (default: params' `profile`)")
+    p = stage_parser("reference_stats", __doc__, common=("data",))
     p.add_argument("--classifier", required=True, help="domain classifier checkpoint")
     p.add_argument("--out", required=True, help="reference statistics .pt")
     args = p.parse_args()
-    cfg = reference_config(load_params(args.params), args.dataset, args.profile)
+    cfg = run_config(args)
     ev = cfg.evaluate
     arrays = load_prepared(args.data, cfg)
     test = make_splits(arrays, cfg)[0]["test"][:ev.fid_images]

@@ -13,28 +13,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from npdraw.cli import main, stage_parser
-from npdraw.config import load_params
+from npdraw.cli import main, run_config, stage_parser
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import make_splits
 from npdraw.features import classifier_split, save_classifier, train_classifier
 from npdraw.provenance import write_metrics
-from npdraw.workflow import reference_config
 
 
 def run() -> None:
-    p = stage_parser(__doc__, run=False, common=("data",))
-    p.add_argument("--profile", help="smoke | quick | paper (default: params' `profile`)")
+    p = stage_parser("train_classifier", __doc__, common=("data",))
     p.add_argument("--out", required=True, help="classifier checkpoint .pt")
     p.add_argument("--metrics", required=True, help="JSON: validation accuracy, classes")
     args = p.parse_args()
-    cfg = reference_config(load_params(args.params), args.dataset, args.profile)
+    cfg = run_config(args)
     if cfg.ds.labels == "none":   # no domain classifier: say why in both outputs; FID then uses Inception only
         reason = (f"datasets.{cfg.dataset}.labels = 'none': this dataset's files carry no class labels to train "
                   f"the domain FID classifier on")
         save_classifier(args.out, None, {"unavailable": reason}, cfg.dataset)
-        write_metrics(args.metrics, {"labels": "none", "available": False, "reason": reason}, cfg,
-                      ("ds", "data", "classifier"))
+        write_metrics(args.metrics, {"labels": "none", "available": False, "reason": reason}, cfg)
         logging.getLogger("train_classifier").info("no domain classifier: %s", reason)
         return
     arrays = load_prepared(args.data, cfg)
@@ -49,7 +45,7 @@ def run() -> None:
                                     cfg.ds.channels, c.epochs, c.lr, c.batch_size, cfg.seed, c.width, resume,
                                     cfg.compute.precision, cfg.compute.channels_last)
     save_classifier(args.out, model, stats, cfg.dataset)
-    write_metrics(args.metrics, {"labels": cfg.ds.labels, **stats}, cfg, ("ds", "data", "classifier"))
+    write_metrics(args.metrics, {"labels": cfg.ds.labels, **stats}, cfg)
     resume.unlink(missing_ok=True)   # finished: nothing left to resume
     logging.getLogger("train_classifier").info("domain classifier: %d classes, validation accuracy %.3f (epoch %d)",
                                                stats["classes"], stats["valid_accuracy"], stats["best_epoch"])

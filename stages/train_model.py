@@ -23,7 +23,7 @@ from npdraw.viz import image_grid, titled
 
 
 def run() -> None:
-    p = stage_parser(__doc__, common=("data", "splits", "device"))
+    p = stage_parser("train_model", __doc__, common=("data", "splits", "device"))
     p.add_argument("--parses", required=True, help="parses .npz of the run (the regulariser's targets)")
     p.add_argument("--prior", required=True, help="trained prior checkpoint")
     p.add_argument("--out", required=True, help="best checkpoint .pt (state dict + configuration)")
@@ -63,7 +63,7 @@ def run() -> None:
                                  "selection_key": select.key, "selection_score": state["best"],
                                  "train_images_per_s": float(np.mean([h["images_per_s"] for h in history])),
                                  "epoch_seconds": float(np.mean([h["seconds"] for h in history])),
-                                 "history": history}, cfg, ("ds", "model"), input_files(args))
+                                 "history": history}, cfg, input_files(args))
     # Reconstructions: image | canvas of a hard sample z ~ q(z|x) | decoded mean.
     n = cfg.model.reconstructions
     x = fixed_targets(images["valid"][:n], binary, cfg.seed).to(device)

@@ -19,7 +19,7 @@ from npdraw.viz import image_grid, titled
 
 
 def run() -> None:
-    p = stage_parser(__doc__, common=("data", "splits", "device"))
+    p = stage_parser("train_pixelvae", __doc__, common=("data", "splits", "device"))
     p.add_argument("--out", required=True, help="best checkpoint .pt (state dict + configuration)")
     p.add_argument("--reconstructions", required=True, help="PNG: validation images and greedy decodes of z = mean of q")
     p.add_argument("--metrics", required=True, help="JSON: elbo_nats, bce_nats, kl_nats (valid, test), history")
@@ -49,7 +49,7 @@ def run() -> None:
                                  "best_epoch": state["best_epoch"], "epochs": len(history),
                                  "train_images_per_s": float(np.mean([h["images_per_s"] for h in history])),
                                  "epoch_seconds": float(np.mean([h["seconds"] for h in history])),
-                                 "history": history}, cfg, ("ds", "pixelvae"), input_files(args))
+                                 "history": history}, cfg, input_files(args))
     x = fixed_targets(images["valid"][:cfg.model.reconstructions], True, cfg.seed).to(device)
     with torch.no_grad():
         decoded = model.output.mean(model.decode(model.encode(x)[0]))

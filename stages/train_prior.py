@@ -19,7 +19,7 @@ from npdraw.viz import image_grid, titled
 
 
 def run() -> None:
-    p = stage_parser(__doc__, common=("device",))
+    p = stage_parser("train_prior", __doc__, common=("device",))
     p.add_argument("--parses", required=True, help="parses .npz of the run")
     p.add_argument("--bank", required=True, help="bank .npy")
     p.add_argument("--out", required=True, help="best checkpoint .pt (state dict + configuration)")
@@ -55,7 +55,7 @@ def run() -> None:
         "train_sequences_per_s": float(np.mean([h["sequences_per_s"] for h in history])),
         "sample_draw_rate": float(z_is.float().mean()), "parse_draw_rate": float(parses["test"].z_is.float().mean()),
         "history": history,
-    }, cfg, ("ds", "prior"), input_files(args))
+    }, cfg, input_files(args))
     ncol = int(math.ceil(math.sqrt(len(canvas))))
     save_image(args.samples, titled(image_grid(canvas.cpu(), ncol=ncol, scale=3),
                                     f"{cfg.dataset}: canvases sampled from the prior (best epoch {state['best_epoch']})"))

@@ -66,7 +66,8 @@ def make_world(root: Path, monkeypatch):
     monkeypatch.setenv("NPDRAW_CACHE", str(root / "cache"))
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["datasets"]["mnist"].update(n_valid=8, bank_size=4)
+    params["datasets"]["mnist"].update(n_valid=8)
+    params["method"]["mnist"].update(bank_size=4)
     params["bank"].update(n_patches=200)
     params["prior"].update(width=8, layers=1, heads=2, conv_channels=4, head_hidden=8, batch_size=8, epochs=1,
                            samples=4)

@@ -38,9 +38,10 @@ def test_stage_cli_refuses_a_bad_run_choice(world, choice, value, words):
     data = prepared(world)
     args = dict(zip(RUN[::2], RUN[1::2]), **{"--variant": "base"})
     args[f"--{choice}"] = value
-    out = world.root / "splits.npz"
-    refused(*run_stage("make_splits", *[x for kv in args.items() for x in kv], "--data", data, "--out", out,
-                       "--summary", world.root / "s.json"),
+    out = world.root / "bank.npy"   # a stage named by every choice, the variant too
+    refused(*run_stage("build_bank", *[x for kv in args.items() for x in kv], "--data", data, "--splits",
+                       world.root / "splits.npz", "--out", out, "--picture", world.root / "bank.png",
+                       "--metrics", world.root / "bank.json"),
             choice, value, words, absent=[out])
 
 
@@ -100,7 +101,7 @@ def test_dvc_exp_run_refuses_a_bad_run_choice(repo_copy):
     (lambda p: p["model"].update(lr=float("nan")), "key 'model.lr' = nan: expected a finite number"),
     (lambda p: p["parse"].update(epsilon=float("inf")), "key 'parse.epsilon' = inf: expected a finite number"),
     (lambda p: p["profiles"]["smoke"].update(model={"tau_end": float("-inf")}), "profiles.smoke.model.tau_end"),
-    (lambda p: p["datasets"]["mnist"].update(output="logistic_mixture", channels=1),
+    (lambda p: p["method"]["mnist"].update(output="logistic_mixture"),
      "key 'datasets.mnist.binarize' = 'dynamic': binarized targets need output 'bernoulli'"),
     (lambda p: p["datasets"]["mnist"].update(labels="alphabets"),
      "key 'datasets.mnist.labels' = 'alphabets': source 'mnist_idx' has no such labels"),

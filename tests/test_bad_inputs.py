@@ -95,10 +95,10 @@ def test_unreadable_prepared_array(world):
 
 @pytest.mark.parametrize("edit, expected", [
     (lambda p: p["prior"].update(epochs="ten"), "'prior.epochs' = 'ten'"),              # wrong type
-    (lambda p: p["datasets"]["mnist"].update(lambda_reg=-1.0), "datasets.mnist.lambda_reg"),  # negative lambda
+    (lambda p: p["method"]["mnist"].update(lambda_reg=-1.0), "method.mnist.lambda_reg"),  # negative lambda
     (lambda p: p["model"].update(epochs=0), "'model.epochs' = 0"),                      # zero steps
-    (lambda p: p["datasets"]["mnist"].update(patch_size=40), "expected at most canvas_size = 28"),  # K > image
-    (lambda p: p["datasets"]["mnist"].update(bank_size=500), "expected at most bank.n_patches = 200"),  # M > patches
+    (lambda p: p["method"]["mnist"].update(patch_size=40), "expected at most canvas_size = 28"),  # K > image
+    (lambda p: p["method"]["mnist"].update(bank_size=500), "expected at most bank.n_patches = 200"),  # M > patches
 ], ids=["wrong-type", "negative-lambda", "zero-epochs", "patch-larger-than-image",
         "bank-larger-than-patches"])
 def test_bad_params(world, edit, expected):
@@ -108,7 +108,7 @@ def test_bad_params(world, edit, expected):
     out = world.root / "splits.npz"
     code, err = run_stage("make_splits", *RUN, "--data", data, "--out", out, "--summary", world.root / "s.json")
     refused(code, err, expected, absent=[out])
-    assert "params.yaml" in err or "datasets.mnist" in err
+    assert "params.yaml" in err or "method.mnist" in err
 
 
 def test_unknown_key_is_named(world):

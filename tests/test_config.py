@@ -30,8 +30,8 @@ def test_repository_params_are_valid(params):
     ("colour", "red", "unknown key 'colour'"),
     ("bank.n_patches", "many", "key 'bank.n_patches' = 'many'"),
     ("bank.n_patches", -5, "less than the minimum"),
-    ("datasets.mnist.lambda_reg", -1.0, "key 'datasets.mnist.lambda_reg' = -1.0"),
-    ("datasets.mnist.patch_size", 0, "key 'datasets.mnist.patch_size' = 0"),
+    ("method.mnist.lambda_reg", -1.0, "key 'method.mnist.lambda_reg' = -1.0"),
+    ("method.mnist.patch_size", 0, "key 'method.mnist.patch_size' = 0"),
     ("bank.method", "kmeans", "'kmeans' is not one of"),
     ("profiles.smoke.bank.speed", 1, "unknown key 'profiles.smoke.bank.speed'"),
     ("dataset", "imagenet", "key 'dataset' = 'imagenet': expected one of"),
@@ -118,5 +118,6 @@ def test_every_params_key_is_commented():
         if stripped.startswith("- {"):   # an item of a list documented at its key
             continue
         # Rows of a per-dataset table may rely on the first dataset's comments.
-        assert key in yaml.safe_load((REPO / "params.yaml").read_text())["datasets"]["mnist"], \
+        first = yaml.safe_load((REPO / "params.yaml").read_text())
+        assert key in {**first["datasets"]["mnist"], **first["method"]["mnist"]}, \
             f"params.yaml line {i + 1}: key {key!r} has no comment"

@@ -80,13 +80,13 @@ def test_metrics_guard():
 def test_a_stage_never_writes_a_non_finite_metric(tmp_path, params):
     from npdraw.provenance import write_metrics
     cfg = resolve(params, profile="smoke")
+    cfg["stage"] = "parse"
     out = tmp_path / "metrics/parse.json"
     with pytest.raises(ArtifactError) as err:
-        write_metrics(out, {"psnr_db": float("nan"), "test": {"mse": 0.1}}, cfg, ("parse",),
-                      {"--bank": "runs/bank.npy"})
+        write_metrics(out, {"psnr_db": float("nan"), "test": {"mse": 0.1}}, cfg, {"--bank": "runs/bank.npy"})
     assert "metric 'psnr_db' = nan" in str(err.value) and "--bank runs/bank.npy" in str(err.value)
     assert not out.exists() and not list(tmp_path.rglob("*.tmp"))
-    write_metrics(out, {"psnr_db": 20.0}, cfg, ("parse",))
+    write_metrics(out, {"psnr_db": 20.0}, cfg)
     assert json.loads(out.read_text())["psnr_db"] == 20.0
 
 

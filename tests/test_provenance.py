@@ -5,6 +5,7 @@ import subprocess
 
 import torch
 
+from npdraw import pipeline
 from npdraw.provenance import code_version, library_versions, write_metrics
 
 
@@ -38,7 +39,8 @@ def test_metrics_carry_run_params_and_libraries_and_rewrite_identically(tmp_path
     monkeypatch.chdir(tmp_path)
     code_version.cache_clear()
     cfg = make_cfg(dataset="mnist", profile="smoke")
-    write_metrics(tmp_path / "m.json", {"psnr_db": 20.5}, cfg, ("ds", "parse"))
+    cfg["stage"] = "parse"   # as npdraw.cli.run_config sets it: the provenance holds the stage's declared params
+    write_metrics(tmp_path / "m.json", {"psnr_db": 20.5}, cfg)
     first = (tmp_path / "m.json").read_bytes()
     m = json.loads(first)
     assert m["psnr_db"] == 20.5
@@ -46,10 +48,11 @@ def test_metrics_carry_run_params_and_libraries_and_rewrite_identically(tmp_path
     assert p["run"] == {"dataset": "mnist", "profile": "smoke", "split": "full", "seed": 0, "variant": "base"}
     assert p["numerics"] == {"precision": cfg.compute.precision, "channels_last": cfg.compute.channels_last,
                              "compile": cfg.compute.compile}
-    assert p["params"]["parse"] == {"epsilon": cfg.parse.epsilon} and p["params"]["ds"]["patch_size"] == 5
-    assert set(p["params"]) == {"ds", "parse"}
+    assert p["params"]["parse"] == {"epsilon": cfg.parse.epsilon} and p["params"]["method.patch_size"] == 5
+    assert p["params"]["datasets"]["source"] == "mnist_idx" and "lambda_reg" not in p["params"]["datasets"]
+    assert set(p["params"]) == set(pipeline.stage("parse").params)   # what the stage table declares, no more
     assert p["libraries"]["torch"] == torch.__version__ and p["libraries"]["python"].startswith("3.")
     assert p["code"]["git_commit"] is None   # tmp_path is not a checkout
-    write_metrics(tmp_path / "m.json", {"psnr_db": 20.5}, cfg, ("ds", "parse"))
+    write_metrics(tmp_path / "m.json", {"psnr_db": 20.5}, cfg)
     assert (tmp_path / "m.json").read_bytes() == first   # nothing time-dependent
     assert library_versions()["kmedoids"] != "not installed"

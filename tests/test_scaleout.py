@@ -121,7 +121,7 @@ def prior_inputs(tmp_path, n_train=96, m=8, side=28, k=7):
     np.savez(tmp_path / "parses.npz", **out)
     np.save(tmp_path / "bank.npy", rng.random((m, 1, k, k)).astype(np.float32))
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["datasets"]["mnist"].update(patch_size=k, bank_size=m)
+    params["method"]["mnist"].update(patch_size=k, bank_size=m)
     params["prior"].update(width=16, layers=2, heads=2, conv_channels=4, head_hidden=16, dropout=0.0,
                            batch_size=32, epochs=3, samples=4)   # 3 epochs x 3 steps of 32 = 16 per rank
     params["profiles"]["smoke"]["prior"] = {}

@@ -6,6 +6,7 @@ import sys
 
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import REPO
 
@@ -17,17 +18,26 @@ PIXELVAE = {"nll_nats": 120.5, "nll_stderr_nats": 2.0, "elbo_nats": -125.0, "bce
             "nll_samples": 50, "nll_images": 500, "fid_domain": 40.0, "kid_domain": 0.05, "kid_domain_std": 0.01,
             "generated": 2000, "fid_reference_images": 2000, "fid": 12.5, "kid": 0.01, "kid_std": 0.001,
             "static_binarized_test": {"nll_nats": 130.0}, "selected_by": "elbo", "selected_epoch": 1}
+def provenance(patch=5, bank=50, lam=50.0, precision="bf16"):
+    """The part of a metrics file's provenance block the tables read (npdraw.provenance)."""
+    return {"params": {"method": {"patch_size": patch, "bank_size": bank, "lambda_reg": lam}},
+            "numerics": {"precision": precision, "channels_last": True, "compile": False}}
+
+
+BASE["provenance"] = provenance()
+PIXELVAE["provenance"] = provenance(lam=0.0, precision="fp32")
 CIFAR = {"nll_nats": 7000.0, "bits_per_dim": 3.29, "nll_stderr_nats": 10.0, "elbo_nats": -7100.0,
          "bce_nats": 7050.0, "kl_nats": 50.0, "nll_samples": 5, "nll_images": 100, "fid_domain": 90.0,
-         "kid_domain": 0.2, "kid_domain_std": 0.01, "generated": 200, "fid_reference_images": 200}
+         "kid_domain": 0.2, "kid_domain_std": 0.01, "generated": 200, "fid_reference_images": 200,
+         "provenance": provenance(patch=8, bank=10)}
 
 NLL_TABLE = """\
-| dataset   | model                      | profile   | nll_samples   | nll_images   | nll    | nll_stderr_nats   | nll_static_nats   | elbo_nats   | bce_nats   | kl_nats   | selected_by           | selected_epoch   | paper_nll                           |
-|:----------|:---------------------------|:----------|:--------------|:-------------|:-------|:------------------|:------------------|:------------|:-----------|:----------|:----------------------|:-----------------|:------------------------------------|
-| cifar10   | NP-DRAW                    | smoke     | 5             | 100          | 3.29   | 10.00             | –                 | -7100.00    | 7050.00    | 50.00     | –                     | –                | <= 5.48 bpd                         |
-| mnist     | NP-DRAW                    | quick     | 50            | 500          | 162.04 | 1.16              | 174.68            | -180.50     | 150.25     | 30.25     | fid (domain features) | 2                | <= 98.92 nats                       |
-| mnist     | NP-DRAW + PixelCNN decoder | quick     | 50            | 500          | 120.50 | 2.00              | 130.00            | -125.00     | 110.00     | 15.00     | elbo                  | 1                | –                                   |
-| mnist     | PixelVAE                   | quick     | 50            | 500          | 120.50 | 2.00              | 130.00            | -125.00     | 110.00     | 15.00     | elbo                  | 1                | <= 80.64 nats (static binarization) |
+| dataset   | model                      | profile   | nll_samples   | nll_images   | nll    | nll_stderr_nats   | nll_static_nats   | elbo_nats   | bce_nats   | kl_nats   | selected_by           | selected_epoch   | precision   | paper_nll                           |
+|:----------|:---------------------------|:----------|:--------------|:-------------|:-------|:------------------|:------------------|:------------|:-----------|:----------|:----------------------|:-----------------|:------------|:------------------------------------|
+| cifar10   | NP-DRAW                    | smoke     | 5             | 100          | 3.29   | 10.00             | –                 | -7100.00    | 7050.00    | 50.00     | –                     | –                | bf16        | <= 5.48 bpd                         |
+| mnist     | NP-DRAW                    | quick     | 50            | 500          | 162.04 | 1.16              | 174.68            | -180.50     | 150.25     | 30.25     | fid (domain features) | 2                | bf16        | <= 98.92 nats                       |
+| mnist     | NP-DRAW + PixelCNN decoder | quick     | 50            | 500          | 120.50 | 2.00              | 130.00            | -125.00     | 110.00     | 15.00     | elbo                  | 1                | fp32        | –                                   |
+| mnist     | PixelVAE                   | quick     | 50            | 500          | 120.50 | 2.00              | 130.00            | -125.00     | 110.00     | 15.00     | elbo                  | 1                | fp32        | <= 80.64 nats (static binarization) |
 """
 
 
@@ -102,7 +112,8 @@ def exp_entry(name, variant, psnr, eval_metrics, timestamp="2026-11-22T10:00:00"
     params = {"dataset": "omniglot", "profile": "smoke", "split": "full", "seed": 0, "variant": variant}
     return {"rev": name * 4, "name": name, "data": {
         "timestamp": timestamp, "params": {"params.yaml": {"data": params}},
-        "metrics": {f"{run}/parse.json": {"data": {"psnr_db": psnr, "test": {"psnr_db": psnr}}},
+        "metrics": {f"{run}/parse.json": {"data": {"psnr_db": psnr, "test": {"psnr_db": psnr},
+                                                   "provenance": eval_metrics.get("provenance", {})}},
                     f"{run}/eval.json": {"data": eval_metrics}}}}
 
 
@@ -128,7 +139,7 @@ def test_ablation_table_from_dvc_exp_show_is_exactly_as_expected(tmp_path):
                      exp_entry("half", "lam1", 1.0, {}))   # no eval metrics yet: not a row
     (tmp_path / "shown.json").write_text(json.dumps(shown))
     result = subprocess.run([sys.executable, str(REPO / "stages/make_tables.py"), "--out", "t", "--dvc-exp",
-                             "shown.json", "--profile", "smoke", "--params", str(REPO / "params.yaml")],
+                             "shown.json", "--profile", "smoke"],
                             cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     md = (tmp_path / "t/ablation_omniglot_smoke_seed0.md").read_text()
@@ -146,8 +157,7 @@ def test_ablation_table_from_dvc_exp_show_is_exactly_as_expected(tmp_path):
 def test_ablation_table_names_the_variants_it_lacks(tmp_path):
     (tmp_path / "shown.json").write_text(json.dumps(exp_show(exp_entry("base", "base", 18.5, BASE))))
     result = subprocess.run([sys.executable, str(REPO / "stages/make_tables.py"), "--out", "t", "--dvc-exp",
-                             "shown.json", "--profile", "smoke", "--variants", "base", "K6",
-                             "--params", str(REPO / "params.yaml")], cwd=tmp_path, capture_output=True, text=True)
+                             "shown.json", "--profile", "smoke", "--variants", "base", "K6"], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 2 and "variant(s) K6" in result.stderr and "dvc queue logs" in result.stderr
     assert not (tmp_path / "t").exists()
 
@@ -168,3 +178,36 @@ def test_prior_size_table_reads_each_runs_prior_beside_its_evaluation(tmp_path):
     assert list(t.prior) == ["paper size", "authors' ViT"] and list(t.parameters) == [470999, 4311767]
     assert list(t.head_dim) == [16, 64] and list(t.mlp) == [256, 2048] and list(t.prior_seconds_per_epoch) == [51.0, 51.0]
     assert list(t.nll) == [162.04, 162.04] and list(t.selected_by) == ["fid (domain features)"] * 2
+
+
+def test_tables_read_the_runs_settings_not_todays_params(tmp_path):
+    """K, M, lambda and precision come from each metrics file's provenance: editing params.yaml after
+    the runs changes no table, and a metrics file without them is named, not filled from params.yaml."""
+    paths = [write_fixture(tmp_path, "mnist", "quick", "base", BASE),
+             write_fixture(tmp_path, "mnist", "quick", "pixelvae", PIXELVAE)]
+    parse = tmp_path / "results/omniglot/smoke/full/seed0/K6-M10/metrics/parse.json"
+    parse.parent.mkdir(parents=True)
+    parse.write_text(json.dumps({"psnr_db": 20.0, "test": {"psnr_db": 20.0, "psnr_of_mean_mse_db": 19.0,
+                                "draw_rate": 0.3, "images": 100},
+                                "provenance": {"params": {"method.patch_size": 6, "method.bank_size": 10}}}))
+    psnr = [sys.executable, str(REPO / "stages/psnr_table.py"), "--out", "t/psnr.md", "--csv", "t/psnr.csv",
+            str(parse.relative_to(tmp_path))]
+
+    def build():
+        assert make_tables(tmp_path, *paths).returncode == 0
+        assert subprocess.run(psnr, cwd=tmp_path, capture_output=True).returncode == 0
+        return [(tmp_path / f).read_bytes() for f in ("results/tables/table1.md", "results/tables/nll.csv",
+                                                      "t/psnr.csv")]
+
+    params = (REPO / "params.yaml").read_text()
+    (tmp_path / "params.yaml").write_text(params)
+    before = build()
+    edited = yaml.safe_load(params)
+    edited["method"]["omniglot"].update(patch_size=8, bank_size=200)
+    edited["compute"]["precision"] = "fp32"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(edited))
+    assert build() == before
+    assert pd.read_csv(tmp_path / "t/psnr.csv")[["K", "M"]].values.tolist() == [[6, 10]]
+    parse.write_text(json.dumps({"psnr_db": 20.0, "test": {"psnr_db": 20.0}}))
+    old = subprocess.run(psnr, cwd=tmp_path, capture_output=True, text=True)
+    assert old.returncode == 2 and "records no NP-DRAW settings" in old.stderr and str(parse.name) in old.stderr

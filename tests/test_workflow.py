@@ -1,6 +1,7 @@
 """Snakefile and dvc.yaml describe the same stages; the workflow runs end to end."""
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -145,6 +146,14 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
         assert (run / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     again = subprocess.run([*cmd, "-n"], cwd=repo_copy, env=stage_env(), capture_output=True, text=True, check=True)
     assert "Nothing to be done" in again.stdout + again.stderr
+    # Code dependencies are import closures: touching a module only the model stages import plans
+    # evaluate again (and not the parser); its old time back, nothing is left to do.
+    module = closure_only("evaluate", "parse")
+    stamp = (repo_copy / module).stat()
+    os.utime(repo_copy / module)
+    planned = subprocess.run([*cmd, "-n"], cwd=repo_copy, env=stage_env(), capture_output=True, text=True, check=True)
+    assert re.search(r"^rule evaluate:", planned.stdout, re.M) and not re.search(r"^rule parse:", planned.stdout, re.M)
+    os.utime(repo_copy / module, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
     # The summary printed at the end of `make run` points at these files.
     params = yaml.safe_load((repo_copy / "params.yaml").read_text())
     (repo_copy / "smoke.yaml").write_text(yaml.safe_dump({**params, "profile": "smoke"}))
@@ -206,6 +215,14 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
     assert ddp_eval["nll_images"] == 100 and np.load(ddp / "samples.npz")["images"].shape == (200, 1, 28, 28)
 
 
+def closure_only(stage: str, other: str) -> str:
+    """A module in the import closure of `stage`'s CLI and not in `other`'s."""
+    from npdraw import pipeline
+
+    only = set(pipeline.code_closure(f"stages/{stage}.py")) - set(pipeline.code_closure(f"stages/{other}.py"))
+    return sorted(only)[0]
+
+
 def check_report(report: Path) -> None:
     require_chromium()
     shown = snakemake_report(report, view=("1. Parts and parses", "mnist · smoke · full · seed 0 · base", "bank.png"))
@@ -247,6 +264,13 @@ def test_ablation_with_snakemake_and_dvc_agree(repo_copy):
     git("add", "-A")
     git("commit", "-qm", "smoke")
     dvc("repro")
+    assert "didn't change" in dvc("repro", "--dry").stdout
+    module = repo_copy / closure_only("evaluate", "parse")   # dvc hashes content: change it, then undo
+    source = module.read_text()
+    module.write_text(source + "\n# changed\n")
+    status = dvc("status").stdout
+    assert "evaluate:" in status and "parse:" not in status, status
+    module.write_text(source)
     assert "didn't change" in dvc("repro", "--dry").stdout
     run = Path("results/omniglot/smoke/full/seed0")
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_copy, capture_output=True, text=True).stdout.strip()

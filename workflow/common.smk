@@ -3,7 +3,7 @@ import sys
 
 from npdraw.config import load_params, validate_params
 from npdraw.errors import NpdrawError
-from npdraw import lowdata, runlock, workflow as wf
+from npdraw import lowdata, pipeline, runlock, workflow as wf
 
 
 configfile: "params.yaml"

@@ -6,7 +6,7 @@ rule plot_curves:
     input:
         unpack(wf.live_dirs),
         script="stages/plot_curves.py",
-        code=wf.code("curves.py"),
+        code=pipeline.code_closure("stages/plot_curves.py"),
     output:
         report(
             "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/figures/training_curves.png",

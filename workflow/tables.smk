@@ -13,7 +13,7 @@ rule tables:
 rule make_tables:
     input:
         script="stages/make_tables.py",
-        code=wf.code("tables.py"),
+        code=pipeline.code_closure("stages/make_tables.py"),
         metrics=wf.table_inputs(config),
     output:
         table1="results/tables/{profile}/{split}/seed{seed}/table1.md",
@@ -58,7 +58,7 @@ rule prior_size:
 rule prior_size_table:
     input:
         script="stages/make_tables.py",
-        code=wf.code("tables.py"),
+        code=pipeline.code_closure("stages/make_tables.py"),
         metrics=wf.table_inputs(config, "prior_size"),
         priors=wf.table_inputs(config, "prior_size", "prior.json"),   # read beside each eval.json
     output:
@@ -95,7 +95,7 @@ rule lowdata:
 rule lowdata_curve:
     input:
         script="stages/lowdata_curve.py",
-        code=wf.code("lowdata.py", "tables.py"),
+        code=pipeline.code_closure("stages/lowdata_curve.py"),
         metrics=lambda w: lowdata.curve_inputs(config, w.profile, w.dataset, w.kind),
     output:
         plot=report(
@@ -123,3 +123,33 @@ rule lowdata_curve:
     shell:
         "{params.py} stages/lowdata_curve.py --plot {output.plot} --points {output.points}"
         " --summary {output.summary} --summary-csv {output.summary_csv} {input.metrics} 2> {log}"
+
+
+# Omniglot part-bank ablation (SPEC 11.3): the parse PSNR of every K x M variant.
+#
+#   snakemake --cores all psnr_ablation
+
+
+rule psnr_ablation:
+    input:
+        f"results/tables/ablation_psnr_{config['profile']}_seed{config['seed']}.md",
+
+
+rule psnr_ablation_table:
+    input:
+        expand(
+            "results/omniglot/{{profile}}/full/seed{{seed}}/{variant}/metrics/parse.json",
+            variant=wf.ABLATION_VARIANTS,
+        ),
+    output:
+        table="results/tables/ablation_psnr_{profile}_seed{seed}.md",
+        csv="results/tables/ablation_psnr_{profile}_seed{seed}.csv",
+    log:
+        "logs/psnr_ablation/{profile}_seed{seed}.log",
+    conda:
+        "envs/npdraw.yaml"
+    params:
+        py=PY,
+    shell:
+        "{params.py} stages/psnr_table.py --out {output.table}"
+        " --csv {output.csv} {input} 2> {log}"

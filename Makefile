@@ -34,6 +34,7 @@ faults: install
 	$(BIN)/python -m pytest -q -m fault
 
 lint: install
+	$(BIN)/ruff check .
 	$(BIN)/snakemake --lint
 
 bench: install

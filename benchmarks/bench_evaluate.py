@@ -21,7 +21,8 @@ from npdraw.evaluate import generate, importance_sampled
 from npdraw.precision import PRECISIONS, layout, use_layout
 
 
-def nll_rate(precision: str, channels_last: bool, images: int, samples: int, compile: bool = False) -> tuple[float, float]:
+def nll_rate(precision: str, channels_last: bool, images: int, samples: int,
+             compile: bool = False) -> tuple[float, float]:
     """(NLL images/s, seconds of the warm-up call: kernel choice, and compiling with `compile`)."""
     torch.manual_seed(0)
     model = use_layout(build().eval(), channels_last)

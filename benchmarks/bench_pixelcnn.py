@@ -36,7 +36,7 @@ def main() -> None:
         model = PixelVAE(PixelVAEConfig(latent=32, pixelcnn_layers=layers, width=width))
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
-        def step():
+        def step(model=model, opt=opt):
             t = model.terms(x)
             loss = -(t["log_px"] - t["kl"]).mean()
             opt.zero_grad()
@@ -45,13 +45,13 @@ def main() -> None:
 
         train = rate(step, args.batch)
         model.eval()
-        score = rate(lambda: model.log_weights(x, x, 1), args.batch)
+        score = rate(lambda model=model: model.log_weights(x, x, 1), args.batch)
         h = model.decode(torch.randn(args.sample_batch, 32)).detach()
         start = time.perf_counter()
         model.output.sample(h, torch.Generator().manual_seed(0))
         sample = args.sample_batch / (time.perf_counter() - start)
         with torch.no_grad():
-            full_pass = rate(lambda: model.output.net(torch.zeros(args.sample_batch, 1, 28, 28), h),
+            full_pass = rate(lambda model=model, h=h: model.output.net(torch.zeros(args.sample_batch, 1, 28, 28), h),
                              args.sample_batch, repeats=5)
         print(f"PixelVAE, {layers} PixelCNN block(s) of width {width}: train {train:.0f} images/s; "
               f"IS pass {score:.0f} images/s (S = 50: {score / 50:.1f} images/s); ancestral sampling "

@@ -177,7 +177,7 @@ class Hot:
 def throughput(hot: Hot, device: torch.device, repeats: int, budget_s: float) -> dict[str, float]:
     """Print the table of images/s; return the eager rates at the run's precision, by path."""
     paths = (("prior training", hot.prior_training, "sequences/s"), ("model training", hot.model_training, "images/s"),
-             ("NLL, S = %d" % hot.cfg.evaluate.nll_samples, hot.nll, "images/s"),
+             (f"NLL, S = {hot.cfg.evaluate.nll_samples}", hot.nll, "images/s"),
              ("sampling", hot.sampling, "images/s"),
              ("NLL, S per pass", hot.nll_fused, "images/s"))
     # Eager first (every path, both precisions), then compiled while the budget lasts: compiling is the

@@ -40,7 +40,7 @@ class Grid:
         return self.channels * self.patch * self.patch
 
     @classmethod
-    def for_dataset(cls, ds) -> "Grid":
+    def for_dataset(cls, ds) -> Grid:
         return cls(side=ds["canvas_size"], patch=ds["patch_size"], channels=ds["channels"])
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from npdraw import pipeline
 from npdraw.config import load_params
 from npdraw.errors import NpdrawError, ParamsError
 from npdraw.pipeline import SCOPES
-
 
 CHOICE_ARGS = {
     "dataset": dict(help="a key of `datasets` in params (default: params' `dataset`)"),

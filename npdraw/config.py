@@ -22,7 +22,8 @@ import yaml
 from npdraw.contracts import non_finite
 from npdraw.errors import ParamsError
 
-SECTIONS = ("data", "bank", "parse", "prior", "model", "pixelvae", "evaluate", "classifier", "lowdata")  # sections a profile may override
+# The sections a profile may override.
+SECTIONS = ("data", "bank", "parse", "prior", "model", "pixelvae", "evaluate", "classifier", "lowdata")
 SPLIT_KINDS = ("full", "digit", "sample", "character", "alphabet")
 CHOICE_KEYS = ("dataset", "profile", "split", "seed", "variant")   # a run's choices, top-level keys of params
 # Which dataset sources carry the labels a low-data split selects on.
@@ -106,7 +107,7 @@ def validate_params(params: Any, source: str = "params.yaml") -> None:
     """Check params against the schema; collect every violation in one message."""
     if not isinstance(params, dict):
         raise ParamsError(f"{source}: expected a mapping of keys at the top level, got {type(params).__name__}")
-    import jsonschema   # here, not at the top: resolve() and the GPU check run where it is not installed
+    import jsonschema  # here, not at the top: resolve() and the GPU check run where it is not installed
 
     validator = jsonschema.Draft202012Validator(schema())
     # The run choices get the words every front door uses for them (check_choices), not the schema's.
@@ -344,7 +345,8 @@ def _check_consistency(cfg: dict) -> None:
             f"{cfg['bank']['n_patches']} (profile {cfg['profile']!r}), the number of patches clustered"
         )
     if cfg["bank"]["init"] == "k-medoids++" and cfg["bank"]["method"] == "fasterpam":
-        raise ParamsError("bank.init = 'k-medoids++': only with bank.method alternate or pam; fasterpam takes random or build")
+        raise ParamsError("bank.init = 'k-medoids++': only with bank.method alternate or pam; "
+                          "fasterpam takes random or build")
     if cfg["prior"]["head_dim"] is None and cfg["prior"]["width"] % cfg["prior"]["heads"]:
         raise ParamsError(f"prior.width = {cfg['prior']['width']}: expected a multiple of prior.heads = "
                           f"{cfg['prior']['heads']} (or set prior.head_dim)")

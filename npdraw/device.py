@@ -28,7 +28,7 @@ import torch
 from npdraw.config import ParamsError
 
 log = logging.getLogger(__name__)
-_HELD: list["Lease"] = []   # leases live as long as the process
+_HELD: list[Lease] = []   # leases live as long as the process
 
 
 @dataclass

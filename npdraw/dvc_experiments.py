@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from npdraw.config import CHOICE_KEYS as CHOICES
 from npdraw.pipeline import VARIANT_DIR

@@ -19,8 +19,8 @@ import pandas as pd
 
 from npdraw.config import ParamsError, resolve
 from npdraw.io import atomic_path
-from npdraw.tables import read_metrics, reported_nll, run_of
 from npdraw.pipeline import VARIANT_DIR
+from npdraw.tables import read_metrics, reported_nll, run_of
 
 # Columns of a curve, with what the plot calls them.  Inception FID only where it was measured.
 MEASURES = {"fid_domain": "domain FID (pipeline's classifier)", "fid_inception": "FID (Inception)",

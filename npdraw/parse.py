@@ -43,7 +43,7 @@ class Latents:
     def batch(self, idx) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.z_id[idx], self.z_loc[idx], self.z_is[idx]
 
-    def to(self, device) -> "Latents":
+    def to(self, device) -> Latents:
         return Latents(self.z_id.to(device), self.z_loc.to(device), self.z_is.to(device))
 
 

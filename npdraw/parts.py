@@ -123,7 +123,8 @@ def build_bank(images: np.ndarray, ds, bank_cfg, seed: int) -> tuple[np.ndarray,
     solver_seed = int(rng.integers(0, 2**31 - 1))
     medoids, stats = kmedoids(kept, ds["bank_size"], bank_cfg["method"], bank_cfg["init"],
                               bank_cfg["max_iter"], solver_seed)
-    order = np.argsort(-kept[medoids].reshape(len(medoids), -1).sum(1), kind="stable")  # most ink first, for the picture
+    # Most ink first, for the picture.
+    order = np.argsort(-kept[medoids].reshape(len(medoids), -1).sum(1), kind="stable")
     bank = kept[medoids[order]]
     stats.update({"patches_sampled": len(patches), "patches_nonempty": len(kept)})
     return bank, stats

@@ -24,10 +24,19 @@ from __future__ import annotations
 import ast
 import sys
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
-from npdraw.config import CHOICE_KEYS, MODEL_TOKENS, NUMERIC_KEYS, PRIOR_TOKENS, SECTIONS, VARIANT_KEYS, resolve, table_keys
+from npdraw.config import (
+    CHOICE_KEYS,
+    MODEL_TOKENS,
+    NUMERIC_KEYS,
+    PRIOR_TOKENS,
+    SECTIONS,
+    VARIANT_KEYS,
+    resolve,
+    table_keys,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = "npdraw"
@@ -238,7 +247,7 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-@lru_cache(maxsize=None)
+@cache
 def code_closure(script: str) -> tuple[str, ...]:
     """The project's modules `script` (a path relative to the repository) imports, directly or
     through other project modules, as sorted repository-relative paths (the script excluded)."""

@@ -63,7 +63,7 @@ class TokenEncoder(nn.Module):
         c = cfg.conv_channels
         self.conv1 = nn.Conv2d(cfg.channels + 1, c, 3, stride=2, padding=1)
         self.conv2 = nn.Conv2d(c, c, 3, stride=2, padding=1)
-        reduced = -(-(-(-cfg.side // 2)) // 2)  # two stride-2 convs with padding 1: ceil(ceil(S/2)/2)
+        reduced = math.ceil(math.ceil(cfg.side / 2) / 2)  # two stride-2 convs with padding 1
         self.proj = nn.Linear(c * reduced * reduced, cfg.width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

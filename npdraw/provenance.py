@@ -3,7 +3,8 @@
 Every stage that writes metrics writes them with `write_metrics`, which adds a `provenance` block:
 the git commit of the checkout the stage ran in (and whether its tracked files had uncommitted
 changes), the run's choices, the resolved values of the params the stage declares in the stage
-table (npdraw.pipeline: the same values make Snakemake rerun it, and their params.yaml keys DVC), and the versions of Python and of
+table (npdraw.pipeline: the same values make Snakemake rerun it, and their params.yaml keys DVC),
+and the versions of Python and of
 the libraries that shape the numbers.  Nothing time-dependent goes in, so a rerun of a
 deterministic stage writes the same bytes.  `dvc exp show --drop provenance` hides the block.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import platform
 import subprocess
-from functools import lru_cache
+from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ LIBRARIES = ("torch", "numpy", "pandas", "scipy", "scikit-learn", "scikit-learn-
              "torch-fidelity", "dvc", "snakemake")
 
 
-@lru_cache(maxsize=None)
+@cache
 def code_version(where: str = ".") -> dict[str, Any]:
     """{git_commit, git_dirty} of the git checkout containing `where`; None values with the reason
     when it is not one (an unpacked archive, a copy)."""
@@ -43,7 +44,7 @@ def code_version(where: str = ".") -> dict[str, Any]:
     return {"git_commit": head.stdout.strip(), "git_dirty": bool(dirty.stdout.strip())}
 
 
-@lru_cache(maxsize=None)
+@cache
 def library_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in LIBRARIES:

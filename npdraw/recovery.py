@@ -96,7 +96,8 @@ def recover(root: str | Path = ".", dry_run: bool = False) -> Recovery:
     rwlock = root / ".dvc" / "tmp" / "rwlock"
     holders = _dvc_holders(rwlock)
     live_dvc = [pid for pid in holders if _dvc_alive(pid)]
-    rec.live += [f"{pid}: dvc (holds {rwlock})" for pid in live_dvc if not any(s.startswith(f"{pid}:") for s in rec.live)]
+    rec.live += [f"{pid}: dvc (holds {rwlock})" for pid in live_dvc
+                 if not any(s.startswith(f"{pid}:") for s in rec.live)]
     rec.resumable = sorted(root.glob("results/**/resume.pt"))
     if rec.live:
         return rec

@@ -10,10 +10,9 @@ import pandas as pd
 
 from npdraw.config import ParamsError, parse_variant
 from npdraw.contracts import check_metrics
-from npdraw.errors import ArtifactError
 from npdraw.dvc_experiments import ABLATION_METRICS, experiment_rows, latest
+from npdraw.errors import ArtifactError
 from npdraw.io import atomic_path
-
 
 # What a table reads of an evaluation metrics file (the evaluate stage writes them all).
 EVAL_KEYS = ("nll_nats", "elbo_nats", "bce_nats", "kl_nats", "nll_stderr_nats", "nll_samples", "nll_images",
@@ -40,7 +39,8 @@ def run_method(metrics: dict, source: str) -> dict:
     """NP-DRAW's settings (K, M, lambda, ...) of the run that wrote `metrics`, from its provenance:
     what the stage declared of `method` (npdraw.pipeline), never today's params.yaml."""
     params = metrics.get("provenance", {}).get("params", {})
-    found = {**params.get("method", {}), **{k.split(".", 1)[1]: v for k, v in params.items() if k.startswith("method.")}}
+    found = {**params.get("method", {}),
+             **{k.split(".", 1)[1]: v for k, v in params.items() if k.startswith("method.")}}
     if not found:
         raise ArtifactError(f"{source}: its provenance block records no NP-DRAW settings (method.*): written by an "
                             f"older version of the pipeline; rerun the stage that writes it")
@@ -197,11 +197,13 @@ def prior_size_row(eval_path: str | Path) -> dict:
     return {
         "dataset": run["dataset"], "variant": run["variant"], "profile": run["profile"],
         "prior": "authors' ViT" if "vit" in run["variant"].split("-") else "paper size",
-        "heads": arch.get("heads"), "head_dim": arch.get("head_dim") or (arch["width"] // arch["heads"] if arch else None),
+        "heads": arch.get("heads"),
+        "head_dim": arch.get("head_dim") or (arch["width"] // arch["heads"] if arch else None),
         "mlp": arch["mlp_ratio"] * arch["width"] if arch else None, "parameters": prior.get("parameters"),
         "prior_epochs": len(prior["history"]),
         "prior_seconds_per_epoch": sum(h["seconds"] for h in prior["history"]) / len(prior["history"]),
-        "prior_valid_nll_nats": prior["valid"]["nll_total_nats"], "prior_test_nll_nats": prior["test"]["nll_total_nats"],
+        "prior_valid_nll_nats": prior["valid"]["nll_total_nats"],
+        "prior_test_nll_nats": prior["test"]["nll_total_nats"],
         "nll": reported_nll(m), "nll_samples": m["nll_samples"], "nll_images": m["nll_images"],
         "fid_domain": m.get("fid_domain"), "selected_by": m.get("selected_by"),
     }

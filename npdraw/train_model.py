@@ -17,9 +17,9 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -30,8 +30,8 @@ from npdraw.config import numerics
 from npdraw.contracts import CheckpointContract
 from npdraw.evaluate import generate, importance_sampled
 from npdraw.io import read_checkpoint
-from npdraw.precision import autocast, compiled, layout, use_layout
 from npdraw.model import ModelConfig, NPDraw, hard_sample, parse_cross_entropy, step_kl
+from npdraw.precision import autocast, compiled, layout, use_layout
 from npdraw.prior import Prior
 from npdraw.train_prior import Latents, _run_name, batches, build_prior, prior_config
 from npdraw.training import Run, check_finite, save_checkpoint
@@ -274,5 +274,6 @@ def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict
                  record["images_per_s"])
         run.end_epoch(model, opt, order, record, score)
     return run.finish(model, lambda m, epoch, best: save_checkpoint(
-        best_path, m, {"kind": MODEL_CHECKPOINT.kind, "epoch": epoch, "selected_by": select.rule, "selection_score": best,
+        best_path, m, {"kind": MODEL_CHECKPOINT.kind, "epoch": epoch, "selected_by": select.rule,
+                       "selection_score": best,
                        "prior_arch": prior.cfg.to_dict()}))

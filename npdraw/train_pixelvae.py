@@ -63,7 +63,8 @@ def evaluate_pixelvae(model: PixelVAE, x: torch.Tensor, batch_size: int = 500, s
 
 
 def save_pixelvae(path: Path, model: PixelVAE, extra: dict) -> None:
-    save_torch(path, {"kind": PIXELVAE_CHECKPOINT.kind, "arch": model.cfg.to_dict(), "state_dict": model.state_dict(), **extra})
+    save_torch(path, {"kind": PIXELVAE_CHECKPOINT.kind, "arch": model.cfg.to_dict(), "state_dict": model.state_dict(),
+                      **extra})
 
 
 def train_pixelvae(cfg, images: dict[str, torch.Tensor], best_path: Path, resume_path: Path, device: torch.device,

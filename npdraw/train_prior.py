@@ -43,7 +43,8 @@ def build_prior(arch: dict, bank: torch.Tensor, grid: Grid) -> Prior:
 
 
 @torch.no_grad()
-def evaluate_nll(model: Prior, data: Latents, batch_size: int = 512, dist=None, precision: str = "fp32") -> dict[str, float]:
+def evaluate_nll(model: Prior, data: Latents, batch_size: int = 512, dist=None,
+                 precision: str = "fp32") -> dict[str, float]:
     """Mean -log p(z) per sequence (nats), in total and split by id / loc / is.
 
     With `dist` (npdraw.distributed.Dist) each rank scores its share and the sums are reduced;

@@ -15,8 +15,16 @@ from pathlib import Path
 
 from npdraw.cli import main
 from npdraw.config import ParamsError
-from npdraw.tables import (ablation_from_experiments, nll_table, prior_size_row, prior_size_table, results_row,
-                           table1, write_table)
+from npdraw.tables import (
+    ablation_from_experiments,
+    nll_table,
+    prior_size_row,
+    prior_size_table,
+    results_row,
+    table1,
+    write_table,
+)
+
 
 def results_tables(paths: list[str], out: Path) -> None:
     rows = [results_row(path) for path in paths]

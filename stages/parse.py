@@ -10,8 +10,8 @@ from npdraw.cli import input_files, main, run_config, stage_parser
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import load_splits
 from npdraw.io import save_image, write_npz
-from npdraw.parts import load_bank
 from npdraw.parse import parse_dataset, psnr_summary, reconstruction_mse
+from npdraw.parts import load_bank
 from npdraw.provenance import write_metrics
 from npdraw.viz import pairs_grid, titled
 

@@ -19,7 +19,8 @@ def run() -> None:
     for path in args.metrics:
         m = re.search(r"results/([^/]+)/([^/]+)/[^/]+/seed\d+/([^/]+)/metrics/parse\.json$", path)
         if not m:
-            raise ParamsError(f"{path}: expected results/<dataset>/<profile>/<split>/seed<N>/<variant>/metrics/parse.json")
+            raise ParamsError(f"{path}: expected "
+                              f"results/<dataset>/<profile>/<split>/seed<N>/<variant>/metrics/parse.json")
         dataset, profile, _ = m.groups()
         rows.append(psnr_row(read_metrics(path, ("test",), "the parse stage"), path))
     title = (f"Part-bank ablation on {dataset} ({profile} profile): heuristic-parse PSNR on the test set "

@@ -11,9 +11,9 @@ from npdraw.canvas import Grid
 from npdraw.cli import input_files, main, run_config, stage_parser
 from npdraw.distributed import relaunch, setup
 from npdraw.io import save_image
+from npdraw.parse import load_parses
 from npdraw.parts import load_bank
 from npdraw.provenance import write_metrics
-from npdraw.parse import load_parses
 from npdraw.train_prior import PRIOR_SALT, evaluate_nll, load_prior, train_prior
 from npdraw.viz import image_grid, titled
 
@@ -44,7 +44,8 @@ def run() -> None:
         return  # rank 0 writes the outputs
     model = load_prior(args.out, device, cfg)
     nll = {s: evaluate_nll(model, parses[s].to(device), precision=cfg.compute.precision) for s in ("valid", "test")}
-    generator = torch.Generator().manual_seed(int(np.random.SeedSequence([cfg.seed, PRIOR_SALT, 1]).generate_state(1)[0]))
+    seed = int(np.random.SeedSequence([cfg.seed, PRIOR_SALT, 1]).generate_state(1)[0])
+    generator = torch.Generator().manual_seed(seed)
     z_id, z_loc, z_is, canvas = model.sample(cfg.prior.samples, generator)
     uniform = grid.cells * (math.log(cfg.ds.bank_size) + math.log(grid.cells) + math.log(2))
     history = state["history"]
@@ -58,7 +59,8 @@ def run() -> None:
     }, cfg, input_files(args))
     ncol = int(math.ceil(math.sqrt(len(canvas))))
     save_image(args.samples, titled(image_grid(canvas.cpu(), ncol=ncol, scale=3),
-                                    f"{cfg.dataset}: canvases sampled from the prior (best epoch {state['best_epoch']})"))
+                                    f"{cfg.dataset}: canvases sampled from the prior "
+                                    f"(best epoch {state['best_epoch']})"))
     resume.unlink(missing_ok=True)  # finished: nothing left to resume
     log.info("prior NLL of test parses %.2f nats (valid %.2f); best epoch %d",
              nll["test"]["nll_total_nats"], nll["valid"]["nll_total_nats"], state["best_epoch"])

@@ -6,7 +6,6 @@ looks finished.  The run's summary counts and lists the cases (conftest.pytest_t
 from __future__ import annotations
 
 import gzip
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +14,6 @@ import torch
 import tests.formats_fixtures as fx
 from npdraw.data.sources import file_digest
 from tests.stage_runs import RUN, base_run, prepared, refused, register, run_stage, splits, world  # noqa: F401 (fixture)
-
 
 # --- data files ------------------------------------------------------------------------------------
 
@@ -140,7 +138,8 @@ def test_prior_checkpoint_from_another_configuration(world):
                        "--parses", r / "m3.npz", "--prior", r / "prior/best.pt", "--out", out,
                        "--reconstructions", r / "model/rec.png", "--metrics", r / "model.json",
                        "--live", r / "model/live", "--classifier", r / "reference/classifier.pt"),
-            str(r / "prior/best.pt"), "a prior checkpoint of another configuration", "parts = 4 (expected 3)", absent=[out, r / "model.json"])
+            str(r / "prior/best.pt"), "a prior checkpoint of another configuration", "parts = 4 (expected 3)",
+            absent=[out, r / "model.json"])
 
 
 def test_corrupt_checkpoint(world):

@@ -4,8 +4,17 @@ import pytest
 import torch
 
 from npdraw.config import ParamsError
-from npdraw.features import (DomainClassifier, FeatureExtractor, classifier_split, inception_extractor,
-                             load_classifier, reference_state, save_classifier, score, train_classifier)
+from npdraw.features import (
+    DomainClassifier,
+    FeatureExtractor,
+    classifier_split,
+    inception_extractor,
+    load_classifier,
+    reference_state,
+    save_classifier,
+    score,
+    train_classifier,
+)
 
 
 def extractor(seed=0):

@@ -7,8 +7,8 @@ import sys
 
 import pandas as pd
 import pytest
-
 from conftest import REPO
+
 from npdraw.config import ParamsError, parse_split
 from npdraw.lowdata import curve_inputs, curves, split_name
 from npdraw.workflow import WILDCARDS

@@ -8,8 +8,16 @@ import pytest
 import torch
 
 from npdraw.canvas import Grid, render
-from npdraw.model import (Bernoulli, LogisticMixture, hard_sample, kl_bernoulli, kl_categorical, one_hots,
-                          relaxed_sample, step_kl)
+from npdraw.model import (
+    Bernoulli,
+    LogisticMixture,
+    hard_sample,
+    kl_bernoulli,
+    kl_categorical,
+    one_hots,
+    relaxed_sample,
+    step_kl,
+)
 from npdraw.parse import parse_cells
 from npdraw.prior import Prior
 from npdraw.train_model import build_model, evaluate, fixed_targets, load_model, temperature, train_model
@@ -404,7 +412,8 @@ def test_fid_selector_scores_samples_against_the_validation_images(make_cfg):
     feature = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 8))
     feature.num_features = 8
     fid = FIDScore(feature, real)
-    assert fid(torch.bernoulli(torch.full((64, 1, 28, 28), 0.2))) < fid(torch.bernoulli(torch.full((64, 1, 28, 28), 0.8)))
+    near, far = (torch.bernoulli(torch.full((64, 1, 28, 28), p)) for p in (0.2, 0.8))
+    assert fid(near) < fid(far)
     cfg, model = tiny(make_cfg, "mnist")
     selector = fid_selector(fid, 16, seed=0, precision="fp32", colour="mean", features="test features")
     first, again = selector.score(model), selector.score(model)

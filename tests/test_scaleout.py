@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
 from conftest import REPO
+
 from npdraw import device as devmod
 from npdraw.device import lease
 
@@ -158,7 +158,7 @@ def test_ddp_on_two_cpu_processes_matches_one_process_with_the_same_global_batch
             key = slice(width, 2 * width)
             assert (other[key] - value[key]).abs().max() <= 2 * lr * steps
             other, value = torch.cat([other[:width], other[2 * width:]]), torch.cat([value[:width], value[2 * width:]])
-        torch.testing.assert_close(other, value, rtol=1e-4, atol=1e-5, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(other, value, rtol=1e-4, atol=1e-5, msg=lambda m, name=name: f"{name}: {m}")
     curves = [json.loads((tmp_path / run / "metrics.json").read_text())["history"] for run in ("one", "two")]
     for a, b in zip(*curves):   # metrics reduced across ranks: the same curves
         assert a["train_nll_nats"] == pytest.approx(b["train_nll_nats"], rel=1e-5)

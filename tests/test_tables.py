@@ -7,7 +7,6 @@ import sys
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO
 
 BASE = {"nll_nats": 162.04, "nll_stderr_nats": 1.16, "elbo_nats": -180.5, "bce_nats": 150.25, "kl_nats": 30.25,

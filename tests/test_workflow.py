@@ -36,7 +36,7 @@ def snakemake_jobs(cwd: Path, choice: dict) -> dict:
         rule = re.search(r"^(?:local)?rule (\w+):", block, re.M)
         if not rule or rule.group(1) in SNAKEMAKE_ONLY:
             continue
-        field = lambda name: re.search(rf"^\s+{name}: (.*)$", block, re.M)  # noqa: E731
+        field = lambda name, block=block: re.search(rf"^\s+{name}: (.*)$", block, re.M)  # noqa: E731
         cmd = re.search(r"^Shell command: (.*)$", block, re.M).group(1)
         jobs[rule.group(1)] = {
             "cmd": normalise(cmd),
@@ -162,7 +162,8 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
     assert "results/mnist/smoke/full/seed0/base/parse.png" in text and f"{parse['psnr_db']:.2f} dB" in text
     assert "results/tables/smoke/full/seed0/table1.md   (not built: `snakemake --cores all tables`)" in text
     # The baselines and tables: PixelVAE and NP-DRAW with a PixelCNN decoder, same splits, same evaluation.
-    subprocess.run([venv_bin("snakemake"), "--cores", "2", "tables", "--config", "profile=smoke"], cwd=repo_copy, env=stage_env(), check=True, capture_output=True)
+    subprocess.run([venv_bin("snakemake"), "--cores", "2", "tables", "--config", "profile=smoke"], cwd=repo_copy,
+                   env=stage_env(), check=True, capture_output=True)
     table = pd.read_csv(repo_copy / "results/tables/smoke/full/seed0/table1.csv")
     assert list(table.model) == ["NP-DRAW", "NP-DRAW + PixelCNN decoder", "PixelVAE"]
     assert table.fid_domain.iloc[0] == pytest.approx(ev["fid_domain"]) and (table.nll > 0).all()
@@ -207,7 +208,8 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
     assert ddp_model["epochs"] == 2 and abs(ddp_model["elbo_nats"] - model["elbo_nats"]) < 0.2 * abs(model["elbo_nats"])
     result = subprocess.run([*torchrun, "stages/evaluate.py", *common, "--model", str(ddp / "best.pt"),
                              "--classifier", str(repo_copy / "results/mnist/smoke/reference/classifier.pt"),
-                             "--reference", str(repo_copy / "results/mnist/smoke/reference/stats.pt"), "--metrics", str(ddp / "eval.json"),
+                             "--reference", str(repo_copy / "results/mnist/smoke/reference/stats.pt"),
+                             "--metrics", str(ddp / "eval.json"),
                              "--samples", str(ddp / "samples.npz"), "--grid", str(ddp / "grid.png"),
                              "--figure", str(ddp / "fig.png")], cwd=repo_copy, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]

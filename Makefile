@@ -22,10 +22,10 @@ $(VENV)/.installed: pyproject.toml requirements.lock scripts/install-deps.sh
 	touch $@
 
 run: install
-	$(BIN)/python -m npdraw.recovery   # after a crash: clears locks and temporaries of dead processes
+	$(BIN)/python -m npdraw.runtime.recovery   # after a crash: clears locks and temporaries of dead processes
 	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete
 	$(BIN)/snakemake --report results/report.html
-	$(BIN)/python -m npdraw.report_paths
+	$(BIN)/python -m npdraw.reporting.summary
 
 test: install
 	$(BIN)/python -m pytest -q --durations=10

@@ -12,12 +12,12 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from benchmarks.common import machine, mnist_arrays
-from npdraw.parse import parse_dataset, psnr_summary, reconstruction_mse
-from npdraw.parts import BANK_SALT, drop_empty, kmedoids, sample_patches
+from npdraw.parts.bank import drop_empty, kmedoids, sample_patches
+from npdraw.parts.parser import parse_dataset, psnr_summary, reconstruction_mse
+from npdraw.runtime import seeds
 
 DS = {"canvas_size": 28, "patch_size": 5, "channels": 1, "image_size": 28, "bank_size": 50}
 METHODS = [("fasterpam", "random"), ("fasterpam", "build"), ("alternate", "k-medoids++"),
@@ -37,7 +37,7 @@ def main() -> None:
           f"{'mean dist':>9} {'PSNR dB':>8}")
     rows = []
     for size in args.sizes:
-        rng = np.random.default_rng(np.random.SeedSequence([0, BANK_SALT]))
+        rng = seeds.rng(0, "bank")
         points = drop_empty(sample_patches(train, DS, size, rng))
         for method, init in METHODS:
             if method == "pam" and size > args.pam_max:

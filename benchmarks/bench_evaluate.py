@@ -16,9 +16,9 @@ import torch
 
 from benchmarks.bench_model import build
 from benchmarks.common import flops, gemm_roofs, machine, roofline
-from npdraw.config import load_params
-from npdraw.evaluate import generate, importance_sampled
-from npdraw.precision import PRECISIONS, layout, use_layout
+from npdraw.evaluation.importance import generate, importance_sampled
+from npdraw.runtime.config import load_params
+from npdraw.runtime.precision import PRECISIONS, layout, use_layout
 
 
 def nll_rate(precision: str, channels_last: bool, images: int, samples: int,

@@ -14,12 +14,12 @@ import time
 import torch
 
 from benchmarks.common import flops, gemm_roofs, machine, roofline
-from npdraw.canvas import Grid
-from npdraw.config import load_params
-from npdraw.model import ModelConfig, NPDraw
-from npdraw.precision import PRECISIONS, autocast, compiled, layout, use_layout
-from npdraw.prior import Prior, PriorConfig
-from npdraw.train_model import objective
+from npdraw.models.npdraw import ModelConfig, NPDraw
+from npdraw.models.prior import Prior, PriorConfig
+from npdraw.parts.canvas import Grid
+from npdraw.runtime.config import load_params
+from npdraw.runtime.precision import PRECISIONS, autocast, compiled, layout, use_layout
+from npdraw.training.model import objective
 
 
 def build() -> NPDraw:
@@ -31,7 +31,7 @@ def build() -> NPDraw:
 
 
 def trainer(precision: str, channels_last: bool, batch: int, compile: bool = False):
-    """One training step of the library's loss (npdraw.train_model's), as a function of nothing."""
+    """One training step of the library's loss (npdraw.training.model's), as a function of nothing."""
     torch.manual_seed(0)
     model = use_layout(build().train(), channels_last)
     opt = torch.optim.Adam([q for q in model.parameters() if q.requires_grad], lr=1e-3)

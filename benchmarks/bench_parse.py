@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from benchmarks.common import machine, mnist_arrays
-from npdraw.parse import parse_dataset
-from npdraw.parts import build_bank
+from npdraw.parts.bank import build_bank
+from npdraw.parts.parser import parse_dataset
 
 DS = {"canvas_size": 28, "patch_size": 5, "channels": 1, "image_size": 28, "bank_size": 50}
 

@@ -13,7 +13,7 @@ import time
 import torch
 
 from benchmarks.common import machine
-from npdraw.pixelvae import PixelVAE, PixelVAEConfig
+from npdraw.models.pixelvae import PixelVAE, PixelVAEConfig
 
 
 def rate(fn, images: int, repeats: int = 3) -> float:

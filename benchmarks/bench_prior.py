@@ -16,10 +16,10 @@ import time
 import torch
 
 from benchmarks.common import machine
-from npdraw.canvas import Grid
-from npdraw.config import PRIOR_TOKENS, load_params
-from npdraw.precision import autocast, use_layout
-from npdraw.prior import Prior, PriorConfig
+from npdraw.models.prior import Prior, PriorConfig
+from npdraw.parts.canvas import Grid
+from npdraw.runtime.config import PRIOR_TOKENS, load_params
+from npdraw.runtime.precision import autocast, use_layout
 
 
 def make(side: int, k: int, channels: int = 1, m: int = 50, **arch) -> Prior:

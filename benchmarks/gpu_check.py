@@ -10,8 +10,8 @@ NLL curve.  One command, written for one NVIDIA H200 (under 8 minutes there):
 It needs only PyTorch, numpy, pyyaml and tqdm beside the project's code: no snakemake, dvc, dvclive,
 kmedoids or jsonschema (the bank, the one step that needs kmedoids, is built by --prepare).  Every
 figure comes from the library's own code paths: the prior's and the full model's training steps
-(npdraw.train_prior / npdraw.train_model), the importance-sampled NLL and the sampler
-(npdraw.evaluate), and the training loops themselves for the timed run.
+(npdraw.training.prior / npdraw.training.model), the importance-sampled NLL and the sampler
+(npdraw.evaluation.importance), and the training loops themselves for the timed run.
 """
 
 from __future__ import annotations
@@ -30,18 +30,20 @@ import numpy as np
 import torch
 import yaml
 
-from npdraw.canvas import Grid
-from npdraw.config import resolve
+from npdraw.data.binarize import as_float, binarize, fixed_targets
 from npdraw.data.prepare import load_source
 from npdraw.data.sources import mirror_root
 from npdraw.data.splits import make_splits
-from npdraw.evaluate import generate, importance_sampled
-from npdraw.parse import Latents, parse_dataset
-from npdraw.parts import build_bank, load_bank
-from npdraw.precision import autocast, compiled, layout, use_layout
-from npdraw.prior import Prior
-from npdraw.train_model import as_float, binarize, build_model, fixed_targets, objective, temperature, train_model
-from npdraw.train_prior import load_prior, prior_config, train_prior
+from npdraw.evaluation.importance import generate, importance_sampled
+from npdraw.models.checkpoints import build_model, load_prior, prior_config
+from npdraw.models.prior import Prior
+from npdraw.parts.bank import build_bank, load_bank
+from npdraw.parts.canvas import Grid
+from npdraw.parts.parser import Latents, parse_dataset
+from npdraw.runtime.config import resolve
+from npdraw.runtime.precision import autocast, compiled, layout, use_layout
+from npdraw.training.model import objective, temperature, train_model
+from npdraw.training.prior import train_prior
 
 BUNDLE = Path(".gpucheck")
 MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",

@@ -21,12 +21,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from npdraw.cli import main
-from npdraw.config import ParamsError, load_params, resolve
 from npdraw.data.sources import mirror_root
-from npdraw.dvc_experiments import ABLATION_METRICS, experiment_rows
-from npdraw.io import atomic_path
-from npdraw.workflow import DVC_ABLATION_VARIANTS
+from npdraw.reporting.dvc_experiments import ABLATION_METRICS, experiment_rows
+from npdraw.runtime.cli import main
+from npdraw.runtime.config import ParamsError, load_params, resolve
+from npdraw.runtime.io import atomic_path
+from npdraw.runtime.snakemake import DVC_ABLATION_VARIANTS
 
 DATASET = "omniglot"
 

@@ -8,14 +8,15 @@ edited canvas | decoded edit.
 import numpy as np
 import torch
 
-from npdraw.cli import main, run_config, stage_parser
-from npdraw.config import ParamsError
+from npdraw.data.binarize import fixed_targets
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import load_splits
-from npdraw.editing import paste_region
-from npdraw.io import save_image
-from npdraw.train_model import fixed_targets, load_model
-from npdraw.viz import image_grid, titled
+from npdraw.evaluation.editing import paste_region
+from npdraw.models.checkpoints import load_model
+from npdraw.reporting.viz import image_grid, titled
+from npdraw.runtime.cli import main, run_config, stage_parser
+from npdraw.runtime.config import ParamsError
+from npdraw.runtime.io import save_image
 
 
 def run() -> None:

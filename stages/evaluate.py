@@ -5,17 +5,18 @@ import logging
 import numpy as np
 import torch
 
-from npdraw.cli import input_files, main, run_config, stage_parser
+from npdraw.data.binarize import as_float, fixed_targets
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import load_splits
-from npdraw.distributed import relaunch, setup
-from npdraw.evaluate import generate, importance_sampled, nll_summary, write_samples
-from npdraw.features import FeatureExtractor, load_classifier, load_reference, score
-from npdraw.io import save_image
-from npdraw.precision import layout, use_layout
-from npdraw.provenance import write_metrics
-from npdraw.train_model import as_float, checkpoint_selection, fixed_targets, load_model
-from npdraw.viz import image_grid, titled
+from npdraw.evaluation.features import FeatureExtractor, load_classifier, load_reference, score
+from npdraw.evaluation.importance import generate, importance_sampled, nll_summary, write_samples
+from npdraw.models.checkpoints import checkpoint_selection, load_model
+from npdraw.reporting.viz import image_grid, titled
+from npdraw.runtime.cli import input_files, main, run_config, stage_parser
+from npdraw.runtime.distributed import relaunch, setup
+from npdraw.runtime.io import save_image
+from npdraw.runtime.precision import layout, use_layout
+from npdraw.runtime.provenance import write_metrics
 
 
 def run() -> None:

@@ -7,11 +7,11 @@ the per-run points as CSV and the per-proportion summary as Markdown + CSV.
 
 import argparse
 
-from npdraw.cli import main
-from npdraw.config import ParamsError
-from npdraw.io import atomic_path
-from npdraw.lowdata import plot, points, summary
-from npdraw.tables import run_of, write_table
+from npdraw.reporting.lowdata import plot, points, summary
+from npdraw.reporting.tables import run_of, write_table
+from npdraw.runtime.cli import main
+from npdraw.runtime.config import ParamsError
+from npdraw.runtime.io import atomic_path
 
 
 def run() -> None:

@@ -13,9 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from npdraw.cli import main
-from npdraw.config import ParamsError
-from npdraw.tables import (
+from npdraw.reporting.tables import (
     ablation_from_experiments,
     nll_table,
     prior_size_row,
@@ -24,6 +22,8 @@ from npdraw.tables import (
     table1,
     write_table,
 )
+from npdraw.runtime.cli import main
+from npdraw.runtime.config import ParamsError
 
 
 def results_tables(paths: list[str], out: Path) -> None:

@@ -2,9 +2,9 @@
 
 import argparse
 
-from npdraw.cli import main
-from npdraw.config import ParamsError
-from npdraw.curves import plot_curves
+from npdraw.reporting.curves import plot_curves
+from npdraw.runtime.cli import main
+from npdraw.runtime.config import ParamsError
 
 
 def run() -> None:

@@ -4,9 +4,9 @@
 import argparse
 import re
 
-from npdraw.cli import main
-from npdraw.config import ParamsError
-from npdraw.tables import psnr_row, psnr_table, read_metrics, write_table
+from npdraw.reporting.tables import psnr_row, psnr_table, read_metrics, write_table
+from npdraw.runtime.cli import main
+from npdraw.runtime.config import ParamsError
 
 
 def run() -> None:

@@ -11,11 +11,17 @@ whether their absence is skipped with one line or is an error).
 import numpy as np
 import torch
 
-from npdraw.cli import main, run_config, stage_parser
+from npdraw.data.binarize import fixed_targets
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import make_splits
-from npdraw.features import FeatureExtractor, inception_extractor, load_classifier, reference_state, save_reference
-from npdraw.train_model import fixed_targets
+from npdraw.evaluation.features import (
+    FeatureExtractor,
+    inception_extractor,
+    load_classifier,
+    reference_state,
+    save_reference,
+)
+from npdraw.runtime.cli import main, run_config, stage_parser
 
 
 def run() -> None:

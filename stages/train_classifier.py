@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from npdraw.cli import main, run_config, stage_parser
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import make_splits
-from npdraw.features import classifier_split, save_classifier, train_classifier
-from npdraw.provenance import write_metrics
+from npdraw.evaluation.features import save_classifier
+from npdraw.runtime.cli import main, run_config, stage_parser
+from npdraw.runtime.provenance import write_metrics
+from npdraw.training.classifier import classifier_split, train_classifier
 
 
 def run() -> None:

@@ -6,28 +6,27 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from npdraw.canvas import Grid
-from npdraw.cli import input_files, main, run_config, stage_parser
+from npdraw.data.binarize import fixed_targets
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import load_splits
-from npdraw.distributed import relaunch, setup
-from npdraw.features import FeatureExtractor, FIDScore, inception_extractor, load_classifier
-from npdraw.io import save_image
-from npdraw.model import hard_sample
-from npdraw.parse import load_parses
-from npdraw.provenance import write_metrics
-from npdraw.train_model import (
+from npdraw.evaluation.features import FeatureExtractor, FIDScore, inception_extractor, load_classifier
+from npdraw.models.checkpoints import load_model, load_prior
+from npdraw.models.npdraw import hard_sample
+from npdraw.parts.canvas import Grid
+from npdraw.parts.parser import load_parses
+from npdraw.reporting.viz import image_grid, titled
+from npdraw.runtime.cli import input_files, main, run_config, stage_parser
+from npdraw.runtime.distributed import relaunch, setup
+from npdraw.runtime.io import save_image
+from npdraw.runtime.provenance import write_metrics
+from npdraw.training.model import (
     ELBO_SELECTOR,
     Selector,
     evaluate,
     fid_selector,
-    fixed_targets,
-    load_model,
     nll_selector,
     train_model,
 )
-from npdraw.train_prior import load_prior
-from npdraw.viz import image_grid, titled
 
 
 def run() -> None:

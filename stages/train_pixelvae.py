@@ -6,16 +6,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from npdraw.cli import input_files, main, run_config, stage_parser
-from npdraw.config import ParamsError
+from npdraw.data.binarize import fixed_targets
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import load_splits
-from npdraw.distributed import relaunch, setup
-from npdraw.io import save_image
-from npdraw.provenance import write_metrics
-from npdraw.train_model import fixed_targets, load_model
-from npdraw.train_pixelvae import evaluate_pixelvae, train_pixelvae
-from npdraw.viz import image_grid, titled
+from npdraw.models.checkpoints import load_model
+from npdraw.reporting.viz import image_grid, titled
+from npdraw.runtime.cli import input_files, main, run_config, stage_parser
+from npdraw.runtime.config import ParamsError
+from npdraw.runtime.distributed import relaunch, setup
+from npdraw.runtime.io import save_image
+from npdraw.runtime.provenance import write_metrics
+from npdraw.training.pixelvae import evaluate_pixelvae, train_pixelvae
 
 
 def run() -> None:

@@ -7,15 +7,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from npdraw.canvas import Grid
-from npdraw.cli import input_files, main, run_config, stage_parser
-from npdraw.distributed import relaunch, setup
-from npdraw.io import save_image
-from npdraw.parse import load_parses
-from npdraw.parts import load_bank
-from npdraw.provenance import write_metrics
-from npdraw.train_prior import PRIOR_SALT, evaluate_nll, load_prior, train_prior
-from npdraw.viz import image_grid, titled
+from npdraw.models.checkpoints import load_prior
+from npdraw.parts.bank import load_bank
+from npdraw.parts.canvas import Grid
+from npdraw.parts.parser import load_parses
+from npdraw.reporting.viz import image_grid, titled
+from npdraw.runtime import seeds
+from npdraw.runtime.cli import input_files, main, run_config, stage_parser
+from npdraw.runtime.distributed import relaunch, setup
+from npdraw.runtime.io import save_image
+from npdraw.runtime.provenance import write_metrics
+from npdraw.training.prior import evaluate_nll, train_prior
 
 
 def run() -> None:
@@ -44,8 +46,7 @@ def run() -> None:
         return  # rank 0 writes the outputs
     model = load_prior(args.out, device, cfg)
     nll = {s: evaluate_nll(model, parses[s].to(device), precision=cfg.compute.precision) for s in ("valid", "test")}
-    seed = int(np.random.SeedSequence([cfg.seed, PRIOR_SALT, 1]).generate_state(1)[0])
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(seeds.torch_seed(cfg.seed, "prior", 1))
     z_id, z_loc, z_is, canvas = model.sample(cfg.prior.samples, generator)
     uniform = grid.cells * (math.log(cfg.ds.bank_size) + math.log(grid.cells) + math.log(2))
     history = state["history"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from npdraw.config import load_params, resolve
+from npdraw.runtime.config import load_params, resolve
 
 REPO = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("NPDRAW_DATA", REPO.parent / "shared" / "data"))
@@ -19,11 +19,13 @@ def params():
 
 @pytest.fixture
 def make_cfg(params):
-    """resolve() with overrides of the base sections and dataset settings."""
+    """resolve() with overrides of the base sections and of the dataset's settings (`ds`: keys of its
+    `datasets` or its `method` entry, as the resolved cfg.ds holds them together)."""
 
     def make(dataset="mnist", profile="quick", ds=None, **sections):
-        p = {**params, "datasets": {k: dict(v) for k, v in params["datasets"].items()}}
-        p["datasets"][dataset].update(ds or {})
+        p = {**params, **{t: {k: dict(v) for k, v in params[t].items()} for t in ("datasets", "method")}}
+        for key, value in (ds or {}).items():
+            p["datasets" if key in p["datasets"][dataset] else "method"][dataset][key] = value
         for name, values in sections.items():
             p[name] = {**p[name], **values}
         return resolve(p, dataset=dataset, profile=profile)
@@ -136,7 +138,7 @@ def _fault_summary(terminalreporter) -> None:
     terminalreporter.write_line(
         f"  lost: {sum(k['at_s'] for k in done):.1f} s of stage run time in killed attempts; training resumed "
         f"from a saved epoch {sum(bool(k['resume_epoch']) for k in done)} times; "
-        f"{sum(k['temporaries'] for k in done)} temporaries of unfinished outputs cleared by npdraw.recovery; "
+        f"{sum(k['temporaries'] for k in done)} temporaries of unfinished outputs cleared by npdraw.runtime.recovery; "
         f"{len(record) - len(done)} planned moments came after the stage had finished (tried again)")
     terminalreporter.write_line(f"  uninterrupted run, seconds per stage: {lifetimes}")
     for k in done:

@@ -3,7 +3,15 @@ import copy
 import pytest
 import yaml
 
-from npdraw.config import ParamsError, grid_geometry, load_params, parse_split, parse_variant, resolve, validate_params
+from npdraw.runtime.config import (
+    ParamsError,
+    grid_geometry,
+    load_params,
+    parse_split,
+    parse_variant,
+    resolve,
+    validate_params,
+)
 from tests.conftest import REPO
 
 

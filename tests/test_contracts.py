@@ -1,4 +1,4 @@
-"""npdraw.contracts: array and checkpoint contracts, the metrics guard, and the samples contract."""
+"""npdraw.runtime.contracts: array and checkpoint contracts, the metrics guard, and the samples contract."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from npdraw.config import resolve
-from npdraw.contracts import ArrayContract, CheckpointContract, Field, check_metrics, non_finite
-from npdraw.errors import ArtifactError, CheckpointError
+from npdraw.runtime.config import resolve
+from npdraw.runtime.contracts import ArrayContract, CheckpointContract, Field, check_metrics, non_finite
+from npdraw.runtime.errors import ArtifactError, CheckpointError
 
 PARTS = ArrayContract("thing", "make_thing", (
     Field("ids", "int", ("N", "T"), low=0, below="M"),
@@ -78,7 +78,7 @@ def test_metrics_guard():
 
 
 def test_a_stage_never_writes_a_non_finite_metric(tmp_path, params):
-    from npdraw.provenance import write_metrics
+    from npdraw.runtime.provenance import write_metrics
     cfg = resolve(params, profile="smoke")
     cfg["stage"] = "parse"
     out = tmp_path / "metrics/parse.json"
@@ -91,7 +91,7 @@ def test_a_stage_never_writes_a_non_finite_metric(tmp_path, params):
 
 
 def test_samples_contract(tmp_path, params):
-    from npdraw.evaluate import load_samples, write_samples
+    from npdraw.evaluation.importance import load_samples, write_samples
     cfg = resolve(params, profile="smoke")
     gen = {"images": torch.rand(6, 1, 28, 28), "canvases": torch.rand(6, 1, 28, 28)}
     write_samples(tmp_path / "s.npz", gen, cfg.ds)

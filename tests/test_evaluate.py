@@ -3,10 +3,10 @@
 import numpy as np
 import torch
 
-from npdraw.canvas import Grid
-from npdraw.evaluate import importance_sampled, iwae_bound
-from npdraw.model import ModelConfig, NPDraw
-from npdraw.prior import Prior, PriorConfig
+from npdraw.evaluation.importance import importance_sampled, iwae_bound
+from npdraw.models.npdraw import ModelConfig, NPDraw
+from npdraw.models.prior import Prior, PriorConfig
+from npdraw.parts.canvas import Grid
 
 
 def toy_model(seed=0):
@@ -71,8 +71,8 @@ def test_bound_tightens_with_samples_and_stays_below_log_px():
 def test_generated_images_are_fp32_in_bf16(params):
     """Samples drawn under bf16 autocast come back as fp32 images in [0, 1] (pictures and FID read them)."""
     from benchmarks.bench_model import build
-    from npdraw.evaluate import generate
-    from npdraw.pixelvae import PixelVAE, PixelVAEConfig
+    from npdraw.evaluation.importance import generate
+    from npdraw.models.pixelvae import PixelVAE, PixelVAEConfig
     for model in (build().eval(), PixelVAE(PixelVAEConfig(latent=4, pixelcnn_layers=1, width=8)).eval()):
         gen = generate(model, 3, seed=0, precision="bf16")
         assert gen["images"].dtype == torch.float32 and 0 <= gen["images"].min() <= gen["images"].max() <= 1

@@ -3,18 +3,17 @@
 import pytest
 import torch
 
-from npdraw.config import ParamsError
-from npdraw.features import (
+from npdraw.evaluation.features import (
     DomainClassifier,
     FeatureExtractor,
-    classifier_split,
     inception_extractor,
     load_classifier,
     reference_state,
     save_classifier,
     score,
-    train_classifier,
 )
+from npdraw.runtime.config import ParamsError
+from npdraw.training.classifier import classifier_split, train_classifier
 
 
 def extractor(seed=0):
@@ -71,7 +70,7 @@ def test_domain_classifier_learns_and_roundtrips(tmp_path):
 
 
 def test_a_killed_classifier_training_resumes_and_ends_with_the_uninterrupted_weights(tmp_path, monkeypatch):
-    from npdraw.training import Run
+    from npdraw.training.loop import Run
 
     g = torch.Generator().manual_seed(1)
     labels = torch.randint(0, 3, (300,), generator=g)
@@ -107,7 +106,7 @@ def test_inception_path_skips_or_refuses_clearly(tmp_path):
 
 
 def test_a_dataset_without_labels_records_why_it_has_no_domain_classifier(tmp_path):
-    from npdraw.features import load_classifier, save_classifier
+    from npdraw.evaluation.features import load_classifier, save_classifier
     save_classifier(tmp_path / "c.pt", None, {"unavailable": "datasets.binarized_mnist.labels = 'none'"},
                     "binarized_mnist")
     assert load_classifier(tmp_path / "c.pt") is None

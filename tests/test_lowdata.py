@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from npdraw.config import ParamsError, parse_split
-from npdraw.lowdata import curve_inputs, curves, split_name
-from npdraw.workflow import WILDCARDS
+from npdraw.reporting.lowdata import curve_inputs, curves, split_name
+from npdraw.runtime.config import ParamsError, parse_split
+from npdraw.runtime.snakemake import WILDCARDS
 
 
 @pytest.mark.parametrize("kind, proportion, name", [("digit", 0.3, "digit-0.3"), ("alphabet", 0.03, "alphabet-0.03"),
@@ -81,7 +81,7 @@ def test_a_missing_run_is_named_and_nothing_is_written(tmp_path):
 
 
 def test_training_curves_picture_from_dvclive_files(tmp_path):
-    from npdraw.curves import plot_curves, read_live
+    from npdraw.reporting.curves import plot_curves, read_live
 
     for split, values in (("train", [3.0, 2.0, 1.5]), ("valid", [3.5, 2.5, 2.0])):
         f = tmp_path / f"live/plots/metrics/{split}/nll_nats.tsv"

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from npdraw.canvas import Grid, render
-from npdraw.model import (
+from npdraw.data.binarize import fixed_targets
+from npdraw.models.checkpoints import build_model, load_model, prior_config
+from npdraw.models.npdraw import (
     Bernoulli,
     LogisticMixture,
     hard_sample,
@@ -18,10 +19,10 @@ from npdraw.model import (
     relaxed_sample,
     step_kl,
 )
-from npdraw.parse import parse_cells
-from npdraw.prior import Prior
-from npdraw.train_model import build_model, evaluate, fixed_targets, load_model, temperature, train_model
-from npdraw.train_prior import Latents, prior_config
+from npdraw.models.prior import Prior
+from npdraw.parts.canvas import Grid, render
+from npdraw.parts.parser import Latents, parse_cells
+from npdraw.training.model import evaluate, temperature, train_model
 
 
 def tiny(make_cfg, dataset, **model):
@@ -208,7 +209,7 @@ def test_nan_stops_training_naming_the_term(make_cfg, tmp_path):
 
 
 def test_latent_editing_pastes_the_region(make_cfg):
-    from npdraw.editing import paste_region
+    from npdraw.evaluation.editing import paste_region
 
     cfg, model = tiny(make_cfg, "mnist")
     model.eval()
@@ -239,7 +240,7 @@ def test_hard_samples_follow_q():
 def test_bf16_channels_last_terms_are_fp32_and_close_to_fp32(make_cfg, dataset):
     """compute.precision bf16 + channels_last: the likelihood terms come back fp32 and near the fp32
     pass's (an untrained model: per-image values of hundreds of nats, agreeing to about 1%)."""
-    from npdraw.precision import autocast, layout, use_layout
+    from npdraw.runtime.precision import autocast, layout, use_layout
     cfg, model = tiny(make_cfg, dataset)
     x, parse = fake_batch(cfg)
     model.eval()
@@ -259,7 +260,7 @@ def test_bf16_channels_last_terms_are_fp32_and_close_to_fp32(make_cfg, dataset):
 
 
 def test_bf16_attention_on_the_cpu_matches_the_fused_kernel():
-    from npdraw.prior import attention
+    from npdraw.models.prior import attention
     torch.manual_seed(0)
     q, k, v = (torch.randn(3, 2, 9, 8) for _ in range(3))
     for causal in (True, False):
@@ -272,7 +273,7 @@ def test_compile_routes_the_nll_scoring_through_torch_compile_once_per_model(mak
     """compute.compile: log_weights scores every sample with the model's compiled `score`, compiled once
     and reused; the values are the eager ones (torch.compile replaced by a recorder here: compiling this
     graph takes a minute on a CPU)."""
-    import npdraw.precision as precision
+    import npdraw.runtime.precision as precision
     made = []
 
     def record(fn, dynamic):
@@ -292,8 +293,8 @@ def test_compile_routes_the_nll_scoring_through_torch_compile_once_per_model(mak
 
 
 def test_compiled_function_gives_the_eager_values():
-    """npdraw.precision.compiled really compiles (inductor, static shapes) on this torch."""
-    from npdraw.precision import compiled
+    """npdraw.runtime.precision.compiled really compiles (inductor, static shapes) on this torch."""
+    from npdraw.runtime.precision import compiled
     logits, x = torch.randn(4, 1, 6, 6), torch.bernoulli(torch.full((4, 1, 6, 6), 0.3))
     fast = compiled(Bernoulli(1).log_prob, True)
     torch.testing.assert_close(fast(logits, x), Bernoulli(1).log_prob(logits, x))
@@ -327,7 +328,7 @@ def test_the_encoder_heads_are_mlps(make_cfg):
 def test_inverse_cdf_draw_never_returns_a_category_of_probability_zero():
     """u = 0 (torch.rand can return it) and u just below 1 pick the first / last category of positive
     probability, not category 0 / the last one."""
-    from npdraw.prior import draw_from_uniforms
+    from npdraw.models.prior import draw_from_uniforms
     ninf = float("-inf")
     logits = torch.tensor([[ninf, 0.0, 0.0, ninf], [-1e4, 0.0, -1e4, -1e4]])
     is_logits = torch.zeros(2)
@@ -340,7 +341,7 @@ def test_inverse_cdf_draw_never_returns_a_category_of_probability_zero():
 def test_parse_warm_up_replaces_only_id_and_location_of_the_chosen_images(make_cfg):
     """model.warmup: the images whose coin came up take the parse's z_id and z_loc; their z_is, and
     everything of the other images, is q's sample."""
-    from npdraw.model import relaxed_sample
+    from npdraw.models.npdraw import relaxed_sample
     cfg, model = tiny(make_cfg, "mnist")
     x, parse = fake_batch(cfg, b=4)
     replace = torch.tensor([True, False, True, False])
@@ -358,8 +359,8 @@ def test_parse_warm_up_replaces_only_id_and_location_of_the_chosen_images(make_c
 
 
 def test_warm_up_schedule_and_variant_token(make_cfg, params):
-    from npdraw.config import resolve
-    from npdraw.train_model import warmup_probability
+    from npdraw.runtime.config import resolve
+    from npdraw.training.model import warmup_probability
     assert warmup_probability(0, 0.005) == 1.0
     assert warmup_probability(10, 0.005) == pytest.approx(math.exp(-0.005 * 10 * 11 / 2))
     assert warmup_probability(40, 0.005) < warmup_probability(20, 0.005) < warmup_probability(5, 0.005)
@@ -384,7 +385,7 @@ def test_colour_samples_mean_is_the_top_components_mean_on_the_256_levels(make_c
 def test_the_selector_picks_the_checkpoint_among_the_scored_epochs(make_cfg, tmp_path):
     """model.select_every = 2 over 5 epochs: epochs 2, 4 and the last are scored; the kept weights are
     those of the lowest score among them, whatever the validation ELBO says."""
-    from npdraw.train_model import Selector
+    from npdraw.training.model import Selector
     cfg, model = tiny(make_cfg, "mnist", epochs=5, batch_size=40, select_every=2)
     grid = Grid.for_dataset(cfg.ds)
     images = {"train": mnist_like(80), "valid": mnist_like(40, seed=1)}
@@ -405,8 +406,8 @@ def test_the_selector_picks_the_checkpoint_among_the_scored_epochs(make_cfg, tmp
 
 def test_fid_selector_scores_samples_against_the_validation_images(make_cfg):
     """The FID rule: samples of the model against fixed real images, lower for images like the real ones."""
-    from npdraw.features import FIDScore
-    from npdraw.train_model import fid_selector
+    from npdraw.evaluation.features import FIDScore
+    from npdraw.training.model import fid_selector
     torch.manual_seed(0)
     real = torch.bernoulli(torch.full((64, 1, 28, 28), 0.2))
     feature = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 8))

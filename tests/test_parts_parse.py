@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from npdraw.canvas import Grid, from_cells, render, to_canvas_space, to_cells
-from npdraw.parse import parse_cells, parse_dataset, psnr_summary, reconstruction_mse
-from npdraw.parts import build_bank, drop_empty, kmedoids, sample_patches
+from npdraw.parts.bank import build_bank, drop_empty, kmedoids, sample_patches
+from npdraw.parts.canvas import Grid, from_cells, render, to_canvas_space, to_cells
+from npdraw.parts.parser import parse_cells, parse_dataset, psnr_summary, reconstruction_mse
+from npdraw.runtime import seeds
 
 MNIST = {"canvas_size": 28, "patch_size": 5, "channels": 1, "image_size": 28}
 CIFAR = {"canvas_size": 32, "patch_size": 4, "channels": 3, "image_size": 32}
@@ -136,7 +137,7 @@ def test_bank_is_deterministic_and_made_of_sampled_patches():
     b, _ = build_bank(images, ds, cfg, seed=5)
     c, _ = build_bank(images, ds, cfg, seed=6)
     assert a.shape == (10, 1, 5, 5) and np.array_equal(a, b) and not np.array_equal(a, c)
-    patches = drop_empty(sample_patches(images, ds, 500, np.random.default_rng(np.random.SeedSequence([5, 2]))))
+    patches = drop_empty(sample_patches(images, ds, 500, seeds.rng(5, "bank")))
     flat = patches.reshape(len(patches), -1)
     for part in a.reshape(10, -1):
         assert (np.abs(flat - part).sum(1) == 0).any()  # each part is one of the sampled patches

@@ -8,14 +8,28 @@ import sys
 
 import pytest
 
-from npdraw import pipeline
-from npdraw.config import CHOICE_KEYS, load_params, resolve
+from npdraw.runtime import pipeline
+from npdraw.runtime.config import CHOICE_KEYS, load_params, resolve
 from tests.conftest import REPO, venv_bin
 
 
-def test_committed_dvc_yaml_is_the_one_the_table_generates():
-    assert (REPO / "dvc.yaml").read_text() == pipeline.dvc_yaml(), \
-        "dvc.yaml differs from the stage table: regenerate it with `python -m npdraw.pipeline > dvc.yaml`"
+@pytest.mark.parametrize("name", sorted(pipeline.GENERATED))
+def test_committed_engine_files_are_the_ones_the_table_generates(name):
+    assert (REPO / name).read_text() == pipeline.GENERATED[name](), \
+        f"{name} differs from the stage table: regenerate it with `python -m npdraw.runtime.pipeline --write`"
+
+
+def test_the_check_command_names_a_stale_file(tmp_path, monkeypatch):
+    for name in pipeline.GENERATED:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(pipeline.GENERATED[name]())
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    monkeypatch.setattr(pipeline, "REPO", tmp_path)
+    with pytest.raises(SystemExit):
+        pipeline.main(["--check"])
+    pipeline.main(["--write"])
+    pipeline.main(["--check"])   # now current
+    assert (tmp_path / "dvc.yaml").read_text() == pipeline.dvc_yaml()
 
 
 IMPORTED = """
@@ -45,7 +59,7 @@ def test_code_closure_covers_every_module_a_stage_imports():
     # The module that binarizes the test images every evaluation scores (fixed_targets) is a dependency
     # of both stages that read them: changing it reruns them.
     for name in ("evaluate", "reference_stats"):
-        assert "npdraw/train_model.py" in pipeline.code_closure(pipeline.stage(name).script)
+        assert "npdraw/data/binarize.py" in pipeline.code_closure(pipeline.stage(name).script)
 
 
 def test_every_declared_key_resolves_and_maps_to_params_yaml(params):
@@ -130,7 +144,7 @@ def test_an_np_draw_stage_refuses_the_pixelvae_variant(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_adding_a_stage_is_one_table_entry():
+def test_adding_a_stage_is_one_table_entry(monkeypatch):
     """A new per-run stage appears in both engines from its entry alone (the CLI aside)."""
     extra = pipeline.Stage("score_parts", "variant", inputs={"bank": pipeline.VARIANT_DIR + "/bank.npy"},
                            outputs={"out": pipeline.Output(pipeline.VARIANT_DIR + "/parts.json", "metrics")},
@@ -141,6 +155,9 @@ def test_adding_a_stage_is_one_table_entry():
     assert cmd.startswith("python stages/score_parts.py --params params.yaml --dataset dataset")
     assert pipeline.dvc_params(extra) == ["variant", "method.${dataset}.bank_size"]
     assert extra.log() == pipeline.VARIANT_DIR + "/logs/score_parts.log"
+    monkeypatch.setitem(pipeline.STAGES, "score_parts", extra)
+    monkeypatch.setattr(pipeline, "code_closure", lambda script: ())   # its CLI is not written here
+    assert "rule score_parts:" in pipeline.snakemake_rules() and "\n  score_parts:\n" in pipeline.dvc_yaml()
 
 
 def test_choices_resolve_as_the_config_does(params):

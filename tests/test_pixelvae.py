@@ -6,13 +6,13 @@ import math
 import pytest
 import torch
 
-from npdraw.canvas import Grid
-from npdraw.config import ParamsError, resolve
-from npdraw.evaluate import generate, importance_sampled
-from npdraw.model import ModelConfig, NPDraw
-from npdraw.pixelcnn import MaskedConv2d, PixelCNN, PixelCNNBernoulli
-from npdraw.pixelvae import PixelVAE, PixelVAEConfig
-from npdraw.prior import Prior, PriorConfig
+from npdraw.evaluation.importance import generate, importance_sampled
+from npdraw.models.npdraw import ModelConfig, NPDraw
+from npdraw.models.pixelcnn import MaskedConv2d, PixelCNN, PixelCNNBernoulli
+from npdraw.models.pixelvae import PixelVAE, PixelVAEConfig
+from npdraw.models.prior import Prior, PriorConfig
+from npdraw.parts.canvas import Grid
+from npdraw.runtime.config import ParamsError, resolve
 
 
 @pytest.mark.parametrize("layers", [0, 2])

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from npdraw.canvas import Grid, cell_masks, prefix_canvases, render
-from npdraw.prior import Prior, PriorConfig
-from npdraw.train_prior import Latents, evaluate_nll, load_prior, train_prior
+from npdraw.models.checkpoints import load_prior
+from npdraw.models.prior import Prior, PriorConfig
+from npdraw.parts.canvas import Grid, cell_masks, prefix_canvases, render
+from npdraw.parts.parser import Latents
+from npdraw.training.prior import evaluate_nll, train_prior
 
 
 def small_prior(side=12, k=4, m=6, channels=1, dtype=torch.float64, seed=0, **arch):
@@ -163,8 +165,8 @@ def test_resume_continues_where_it_stopped(make_cfg, tmp_path):
 def test_the_vit_variant_is_the_authors_prior_size(params):
     """Variant token `vit`: 16 heads of 64, MLP 2048, learned positions: about 4.3 M parameters
     against the paper-size prior's 0.47 M, at MNIST's settings."""
-    from npdraw.config import resolve
-    from npdraw.train_prior import prior_config
+    from npdraw.models.checkpoints import prior_config
+    from npdraw.runtime.config import resolve
     sizes = {}
     for variant in ("base", "vit"):
         cfg = resolve(params, dataset="mnist", variant=variant)

@@ -5,8 +5,8 @@ import subprocess
 
 import torch
 
-from npdraw import pipeline
-from npdraw.provenance import code_version, library_versions, write_metrics
+from npdraw.runtime import pipeline
+from npdraw.runtime.provenance import code_version, library_versions, write_metrics
 
 
 def git(cwd, *args):
@@ -39,7 +39,7 @@ def test_metrics_carry_run_params_and_libraries_and_rewrite_identically(tmp_path
     monkeypatch.chdir(tmp_path)
     code_version.cache_clear()
     cfg = make_cfg(dataset="mnist", profile="smoke")
-    cfg["stage"] = "parse"   # as npdraw.cli.run_config sets it: the provenance holds the stage's declared params
+    cfg["stage"] = "parse"   # as npdraw.runtime.cli.run_config sets it: provenance holds the stage's declared params
     write_metrics(tmp_path / "m.json", {"psnr_db": 20.5}, cfg)
     first = (tmp_path / "m.json").read_bytes()
     m = json.loads(first)

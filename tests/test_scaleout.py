@@ -13,12 +13,12 @@ import torch
 import yaml
 from conftest import REPO
 
-from npdraw import device as devmod
-from npdraw.device import lease
+from npdraw.runtime import device as devmod
+from npdraw.runtime.device import lease
 
 HOLDER = textwrap.dedent("""
     import sys, time
-    from npdraw.device import lease
+    from npdraw.runtime.device import lease
     held = lease(sys.argv[2].split(","), sys.argv[1], poll_s=0.05, timeout_s=float(sys.argv[3]))
     print(held.index, held.gpu_id, flush=True)
     time.sleep(600)
@@ -90,8 +90,8 @@ def test_lease_on_a_machine_without_gpus_is_the_cpu(monkeypatch):
 
 
 def test_several_gpus_requested_without_them_is_refused(monkeypatch):
-    from npdraw.config import ParamsError
-    from npdraw.distributed import relaunch
+    from npdraw.runtime.config import ParamsError
+    from npdraw.runtime.distributed import relaunch
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ParamsError, match="compute.gpus = 4: only 0 GPU"):

@@ -126,7 +126,7 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
     assert set(prior["test"]) == {"nll_total_nats", "nll_id_nats", "nll_loc_nats", "nll_is_nats"}
     assert not (run / "base/prior/resume.pt").exists()  # a finished run leaves nothing to resume
     assert list((run / "base/prior/live/plots/metrics").rglob("*.tsv"))  # DVCLive curves
-    from npdraw.train_prior import load_prior
+    from npdraw.models.checkpoints import load_prior
 
     assert load_prior(run / "base/prior/best.pt").cfg.steps == 36
     model = json.loads((run / "base/metrics/model.json").read_text())
@@ -157,7 +157,7 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
     # The summary printed at the end of `make run` points at these files.
     params = yaml.safe_load((repo_copy / "params.yaml").read_text())
     (repo_copy / "smoke.yaml").write_text(yaml.safe_dump({**params, "profile": "smoke"}))
-    text = subprocess.run([sys.executable, "-m", "npdraw.report_paths", "smoke.yaml"], cwd=repo_copy,
+    text = subprocess.run([sys.executable, "-m", "npdraw.reporting.summary", "smoke.yaml"], cwd=repo_copy,
                           capture_output=True, text=True, check=True).stdout
     assert "results/mnist/smoke/full/seed0/base/parse.png" in text and f"{parse['psnr_db']:.2f} dB" in text
     assert "results/tables/smoke/full/seed0/table1.md   (not built: `snakemake --cores all tables`)" in text
@@ -219,7 +219,7 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
 
 def closure_only(stage: str, other: str) -> str:
     """A module in the import closure of `stage`'s CLI and not in `other`'s."""
-    from npdraw import pipeline
+    from npdraw.runtime import pipeline
 
     only = set(pipeline.code_closure(f"stages/{stage}.py")) - set(pipeline.code_closure(f"stages/{other}.py"))
     return sorted(only)[0]

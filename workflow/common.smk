@@ -1,9 +1,10 @@
 # Configuration and path patterns shared by every rule.
 import sys
 
-from npdraw.config import load_params, validate_params
-from npdraw.errors import NpdrawError
-from npdraw import lowdata, pipeline, runlock, workflow as wf
+from npdraw.runtime.config import load_params, validate_params
+from npdraw.runtime.errors import NpdrawError
+from npdraw.reporting import lowdata
+from npdraw.runtime import pipeline, runlock, snakemake as wf
 
 
 configfile: "params.yaml"
@@ -11,7 +12,7 @@ configfile: "params.yaml"
 
 # The schema, the run choices and the cross-key checks run before any job; --config may change only
 # the run choices.  A refusal is one `error:` paragraph and exit 2, as from every stage CLI.
-# A main process that will execute jobs then takes the run locks (npdraw.runlock): the same
+# A main process that will execute jobs then takes the run locks (npdraw.runtime.runlock): the same
 # configuration running already is refused, a different one is waited for; held until exit.
 try:
     validate_params(config, "params.yaml (+ --config)")

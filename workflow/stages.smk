@@ -1,57 +1,326 @@
-# The per-run stages, one rule each, generated from the stage table (npdraw/pipeline.py), which
-# also generates dvc.yaml: command, inputs, outputs, params and code dependencies are written there
-# once.  What only Snakemake needs (log files, threads, GPU resources, report captions) comes from
-# the same entries.
+# GENERATED from npdraw/runtime/pipeline.py (the stage table): do not edit; regenerate with
+#   python -m npdraw.runtime.pipeline --write
+# The per-run stages, one rule each; dvc.yaml holds the same stages.  Written out rather than made in
+# a loop: Snakemake runs a loop-made rule with the last iteration's shell command (snakemake#2832).
+# Their code dependencies are computed when the Snakefile is read (pipeline.code_closure).
 
 
-def _shell(stage):
-    """The stage's command in Snakemake's syntax, its stderr to the rule's log."""
-    def path(kind, flag, pattern):
-        return "{wildcards.%s}" % flag if kind == "choice" else "{%s.%s}" % (kind, flag)
-    return f"{pipeline.command(stage, '{params.py}', path)} 2> {{log}}"
+
+rule prepare_data:
+    input:
+        script="stages/prepare_data.py",
+        code=pipeline.code_closure("stages/prepare_data.py"),
+    output:
+        out=directory("data/prepared/{dataset}"),
+    log:
+        "logs/prepare_data/{dataset}.log",
+    conda:
+        "envs/npdraw.yaml"
+    params:
+        py=PY,
+        cfg=wf.stage_params(config, pipeline.stage("prepare_data")),
+    shell:
+        "{params.py} stages/prepare_data.py --params params.yaml --dataset {wildcards.dataset} "
+        "--out {output.out} 2> {log}"
 
 
-def _outputs(stage):
-    """Named outputs: folders as directory(), pictures for the report as report()."""
-    label = RUN_LABEL.format(**{**pipeline.placeholders(wf.CHOICES), **stage.fixed})
-    outs = {}
-    for flag, path in stage.patterns()[1].items():
-        out = stage.outputs[flag]
-        if out.kind in ("dir", "live"):
-            outs[flag] = directory(path)
-        elif out.report:
-            caption, category = out.report
-            outs[flag] = report(path, caption=f"report/{caption}", category=category, subcategory=label)
-        else:
-            outs[flag] = path
-    return outs
+rule make_splits:
+    input:
+        script="stages/make_splits.py",
+        code=pipeline.code_closure("stages/make_splits.py"),
+        data="data/prepared/{dataset}",
+    output:
+        out="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
+        summary="results/{dataset}/{profile}/{split}/seed{seed}/splits.json",
+    log:
+        "results/{dataset}/{profile}/{split}/seed{seed}/logs/make_splits.log",
+    conda:
+        "envs/npdraw.yaml"
+    params:
+        py=PY,
+        cfg=wf.stage_params(config, pipeline.stage("make_splits")),
+    shell:
+        "{params.py} stages/make_splits.py --params params.yaml --dataset {wildcards.dataset} "
+        "--profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed} --data {input.data} "
+        "--out {output.out} --summary {output.summary} 2> {log}"
 
 
-for _stage in pipeline.STAGES.values():
-    if "snakemake" not in _stage.engines:
-        continue
+rule build_bank:
+    input:
+        script="stages/build_bank.py",
+        code=pipeline.code_closure("stages/build_bank.py"),
+        data="data/prepared/{dataset}",
+        splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
+    output:
+        out="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/bank.npy",
+        picture=report(
+            "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/bank.png",
+            caption="report/bank.rst",
+            category="1. Parts and parses",
+            subcategory=RUN_LABEL,
+        ),
+        metrics="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/metrics/bank.json",
+    log:
+        "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/logs/build_bank.log",
+    threads: 16  # capped by --cores; torch uses them all
+    conda:
+        "envs/npdraw.yaml"
+    params:
+        py=PY,
+        cfg=wf.stage_params(config, pipeline.stage("build_bank")),
+    shell:
+        "{params.py} stages/build_bank.py --params params.yaml --dataset {wildcards.dataset} "
+        "--profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed} "
+        "--variant {wildcards.variant} --data {input.data} --splits {input.splits} --out {output.out} "
+        "--picture {output.picture} --metrics {output.metrics} 2> {log}"
 
-    rule:
-        name:
-            _stage.name
-        input:
-            script=_stage.script,
-            code=pipeline.code_closure(_stage.script),
-            **_stage.patterns()[0],
-        output:
-            **_outputs(_stage),
-        log:
-            _stage.log(),
-        threads: 16 if _stage.heavy else 1  # capped by --cores; torch uses them all
-        resources:
-            **({"gpu": GPUS} if _stage.gpu else {}),  # params compute.gpus: one leased GPU per process (npdraw.device)
-        conda:
-            "envs/npdraw.yaml"
-        params:
-            py=PY,
-            cfg=wf.stage_params(config, _stage),
-        shell:
-            _shell(_stage)
+
+rule parse:
+    input:
+        script="stages/parse.py",
+        code=pipeline.code_closure("stages/parse.py"),
+        data="data/prepared/{dataset}",
+        splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
+        bank="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/bank.npy",
+    output:
+        out="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/parses.npz",
+        picture=report(
+            "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/parse.png",
+            caption="report/parse.rst",
+            category="1. Parts and parses",
+            subcategory=RUN_LABEL,
+        ),
+        metrics="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/metrics/parse.json",
+    log:
+        "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/logs/parse.log",
+    threads: 16  # capped by --cores; torch uses them all
+    conda:
+        "envs/npdraw.yaml"
+    params:
+        py=PY,
+        cfg=wf.stage_params(config, pipeline.stage("parse")),
+    shell:
+        "{params.py} stages/parse.py --params params.yaml --dataset {wildcards.dataset} "
+        "--profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed} "
+        "--variant {wildcards.variant} --data {input.data} --splits {input.splits} --bank {input.bank} "
+        "--out {output.out} --picture {output.picture} --metrics {output.metrics} 2> {log}"
+
+
+rule train_prior:
+    input:
+        script="stages/train_prior.py",
+        code=pipeline.code_closure("stages/train_prior.py"),
+        parses="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/parses.npz",
+        bank="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/bank.npy",
+    output:
+        out="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/prior/best.pt",
+        samples=report(
+            "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/prior/samples.png",
+            caption="report/prior_samples.rst",
+            category="2. Prior",
+            subcategory=RUN_LABEL,
+        ),
+        metrics="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/metrics/prior.json",
+        live=directory("results/{dataset}/{profile}/{split}/seed{seed}/{variant}/prior/live"),
+    log:
+        "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/logs/train_prior.log",
+    threads: 16  # capped by --cores; torch uses them all
+    resources:
+        gpu=GPUS,  # params compute.gpus: one leased GPU per process
+    conda:
+        "envs/npdraw.yaml"
+    params:
+        py=PY,
+        cfg=wf.stage_params(config, pipeline.stage("train_prior")),
+    shell:
+        "{params.py} stages/train_prior.py --params params.yaml --dataset {wildcards.dataset} "
+        "--profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed} "
+        "--variant {wildcards.variant} --parses {input.parses} --bank {input.bank} --out {output.out} "
+        "--samples {output.samples} --metrics {output.metrics} --live {output.live} 2> {log}"
+
+
+rule train_model:
+    input:
+        script="stages/train_model.py",
+        code=pipeline.code_closure("stages/train_model.py"),
+        data="data/prepared/{dataset}",
+        splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
+        parses="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/parses.npz",
+        prior="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/prior/best.pt",
+        classifier="results/{dataset}/{profile}/reference/classifier.pt",
+    output:
+        out="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/best.pt",
+        reconstructions=report(
+            "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/reconstructions.png",
+            caption="report/reconstructions.rst",
+            category="3. Model",
+            subcategory=RUN_LABEL,
+        ),
+        metrics="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/metrics/model.json",
+        live=directory("results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/live"),
+    log:
+        "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/logs/train_model.log",
+    threads: 16  # capped by --cores; torch uses them all
+    resources:
+        gpu=GPUS,  # params compute.gpus: one leased GPU per process
+    conda:
+        "envs/npdraw.yaml"
+    params:
+        py=PY,
+        cfg=wf.stage_params(config, pipeline.stage("train_model")),
+    shell:
+        "{params.py} stages/train_model.py --params params.yaml --dataset {wildcards.dataset} "
+        "--profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed} "
+        "--variant {wildcards.variant} --data {input.data} --splits {input.splits} --parses {input.parses} "
+        "--prior {input.prior} --classifier {input.classifier} --out {output.out} "
+        "--reconstructions {output.reconstructions} --metrics {output.metrics} --live {output.live} 2> {log}"
+
+
+rule train_pixelvae:
+    input:
+        script="stages/train_pixelvae.py",
+        code=pipeline.code_closure("stages/train_pixelvae.py"),
+        data="data/prepared/{dataset}",
+        splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
+    output:
+        out="results/{dataset}/{profile}/{split}/seed{seed}/pixelvae/model/best.pt",
+        reconstructions=report(
+            "results/{dataset}/{profile}/{split}/seed{seed}/pixelvae/model/reconstructions.png",
+            caption="report/reconstructions.rst",
+            category="3. Model",
+            subcategory=RUN_LABEL.replace("{variant}", "pixelvae"),
+        ),
+        metrics="results/{dataset}/{profile}/{split}/seed{seed}/pixelvae/metrics/model.json",
+        live=directory("results/{dataset}/{profile}/{split}/seed{seed}/pixelvae/model/live"),
+    log:
+        "results/{dataset}/{profile}/{split}/seed{seed}/pixelvae/logs/train_pixelvae.log",
+    threads: 16  # capped by --cores; torch uses them all
+    resources:
+        gpu=GPUS,  # params compute.gpus: one leased GPU per process
+    conda:
+        "envs/npdraw.yaml"
+    params:
+        py=PY,
+        cfg=wf.stage_params(config, pipeline.stage("train_pixelvae")),
+    shell:
+        "{params.py} stages/train_pixelvae.py --params params.yaml --dataset {wildcards.dataset} "
+        "--profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed} --variant pixelvae "
+        "--data {input.data} --splits {input.splits} --out {output.out} "
+        "--reconstructions {output.reconstructions} --metrics {output.metrics} --live {output.live} 2> {log}"
+
+
+rule edit_latents:
+    input:
+        script="stages/edit_latents.py",
+        code=pipeline.code_closure("stages/edit_latents.py"),
+        data="data/prepared/{dataset}",
+        splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
+        model="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/best.pt",
+    output:
+        out=report(
+            "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/figures/latent_edit.png",
+            caption="report/latent_edit.rst",
+            category="3. Model",
+            subcategory=RUN_LABEL,
+        ),
+    log:
+        "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/logs/edit_latents.log",
+    conda:
+        "envs/npdraw.yaml"
+    params:
+        py=PY,
+        cfg=wf.stage_params(config, pipeline.stage("edit_latents")),
+    shell:
+        "{params.py} stages/edit_latents.py --params params.yaml --dataset {wildcards.dataset} "
+        "--profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed} "
+        "--variant {wildcards.variant} --data {input.data} --splits {input.splits} --model {input.model} "
+        "--out {output.out} 2> {log}"
+
+
+rule train_classifier:
+    input:
+        script="stages/train_classifier.py",
+        code=pipeline.code_closure("stages/train_classifier.py"),
+        data="data/prepared/{dataset}",
+    output:
+        out="results/{dataset}/{profile}/reference/classifier.pt",
+        metrics="results/{dataset}/{profile}/reference/classifier.json",
+    log:
+        "results/{dataset}/{profile}/reference/logs/train_classifier.log",
+    threads: 16  # capped by --cores; torch uses them all
+    conda:
+        "envs/npdraw.yaml"
+    params:
+        py=PY,
+        cfg=wf.stage_params(config, pipeline.stage("train_classifier")),
+    shell:
+        "{params.py} stages/train_classifier.py --params params.yaml --dataset {wildcards.dataset} "
+        "--profile {wildcards.profile} --data {input.data} --out {output.out} --metrics {output.metrics} "
+        "2> {log}"
+
+
+rule reference_stats:
+    input:
+        script="stages/reference_stats.py",
+        code=pipeline.code_closure("stages/reference_stats.py"),
+        data="data/prepared/{dataset}",
+        classifier="results/{dataset}/{profile}/reference/classifier.pt",
+    output:
+        out="results/{dataset}/{profile}/reference/stats.pt",
+    log:
+        "results/{dataset}/{profile}/reference/logs/reference_stats.log",
+    threads: 16  # capped by --cores; torch uses them all
+    conda:
+        "envs/npdraw.yaml"
+    params:
+        py=PY,
+        cfg=wf.stage_params(config, pipeline.stage("reference_stats")),
+    shell:
+        "{params.py} stages/reference_stats.py --params params.yaml --dataset {wildcards.dataset} "
+        "--profile {wildcards.profile} --data {input.data} --classifier {input.classifier} --out {output.out} "
+        "2> {log}"
+
+
+rule evaluate:
+    input:
+        script="stages/evaluate.py",
+        code=pipeline.code_closure("stages/evaluate.py"),
+        data="data/prepared/{dataset}",
+        splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
+        model="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/best.pt",
+        classifier="results/{dataset}/{profile}/reference/classifier.pt",
+        reference="results/{dataset}/{profile}/reference/stats.pt",
+    output:
+        metrics="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/metrics/eval.json",
+        samples="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/eval/samples.npz",
+        grid=report(
+            "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/eval/samples.png",
+            caption="report/samples.rst",
+            category="4. Samples",
+            subcategory=RUN_LABEL,
+        ),
+        figure=report(
+            "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/figures/canvases_and_samples.png",
+            caption="report/canvases_and_samples.rst",
+            category="4. Samples",
+            subcategory=RUN_LABEL,
+        ),
+    log:
+        "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/logs/evaluate.log",
+    threads: 16  # capped by --cores; torch uses them all
+    resources:
+        gpu=GPUS,  # params compute.gpus: one leased GPU per process
+    conda:
+        "envs/npdraw.yaml"
+    params:
+        py=PY,
+        cfg=wf.stage_params(config, pipeline.stage("evaluate")),
+    shell:
+        "{params.py} stages/evaluate.py --params params.yaml --dataset {wildcards.dataset} "
+        "--profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed} "
+        "--variant {wildcards.variant} --data {input.data} --splits {input.splits} --model {input.model} "
+        "--classifier {input.classifier} --reference {input.reference} --metrics {output.metrics} "
+        "--samples {output.samples} --grid {output.grid} --figure {output.figure} 2> {log}"
 
 
 # The PixelVAE baseline's trainer writes the model of variant `pixelvae`, which train_model's

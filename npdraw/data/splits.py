@@ -18,12 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from npdraw.config import ParamsError
-from npdraw.contracts import ArrayContract, Field
-from npdraw.io import read_arrays
+from npdraw.runtime import seeds
+from npdraw.runtime.config import ParamsError
+from npdraw.runtime.contracts import ArrayContract, Field
+from npdraw.runtime.io import read_arrays
 
-SPLIT_SALT = 1  # keeps this stage's random stream apart from other stages' for the same seed
-TEST_SALT = 2   # the test cap's own stream, the same for every run (seed 0)
 
 
 # splits.npz: index arrays into the prepared arrays (N_train training images, N_test test images).
@@ -51,8 +50,6 @@ def load_splits(path: str | Path, arrays: dict[str, np.ndarray]) -> dict[str, np
     return {name: splits[name].astype(np.int64) for name in ("train", "valid", "test")}
 
 
-def rng_for(seed: int, salt: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([seed, salt]))
 
 
 def _subset(indices: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -62,7 +59,7 @@ def _subset(indices: np.ndarray, count: int, rng: np.random.Generator) -> np.nda
 
 def make_splits(arrays: dict[str, np.ndarray], cfg) -> tuple[dict[str, np.ndarray], dict]:
     """Return ({'train', 'valid', 'test'} -> int64 indices, summary) for one run."""
-    rng = rng_for(cfg.seed, SPLIT_SALT)
+    rng = seeds.rng(cfg.seed, "splits")
     n_train, n_test = len(arrays["train_images"]), len(arrays["test_images"])
     kind, fraction = cfg.split_kind, cfg.split_fraction
     all_train = np.arange(n_train)
@@ -90,7 +87,7 @@ def make_splits(arrays: dict[str, np.ndarray], cfg) -> tuple[dict[str, np.ndarra
     for name in splits:
         cap = cfg.data[f"max_{name}_images"]
         if cap is not None and len(splits[name]) > cap:
-            splits[name] = _subset(splits[name], cap, rng_for(0, TEST_SALT) if name == "test" else rng)
+            splits[name] = _subset(splits[name], cap, seeds.rng(0, "test_cap") if name == "test" else rng)
     for name, idx in splits.items():
         if len(idx) == 0:
             raise ParamsError(f"split {cfg.split!r} of {cfg.dataset!r} leaves the {name} set empty")

@@ -1,0 +1,2 @@
+"""Scoring trained models: importance-sampled NLL and sampling (importance), feature extractors and
+FID / KID (features), latent editing (editing)."""

@@ -1,0 +1,49 @@
+"""Reading `dvc exp show --json`: one row per experiment with its run choices and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from npdraw.runtime.config import CHOICE_KEYS as CHOICES
+from npdraw.runtime.pipeline import VARIANT_DIR
+
+# The metrics files an ablation experiment must have finished (scripts/dvc_ablation.py, make_tables).
+ABLATION_METRICS = {"parse": VARIANT_DIR + "/metrics/parse.json", "eval": VARIANT_DIR + "/metrics/eval.json"}
+
+
+def iter_experiments(shown: list) -> Iterator[tuple[str, str, dict]]:
+    """(name, rev, data) for every committed baseline and each experiment derived from it."""
+    for entry in shown:
+        if entry.get("rev") == "workspace" or entry.get("error"):
+            continue
+        yield entry.get("name") or entry["rev"][:7], entry["rev"], entry["data"]
+        for group in entry.get("experiments") or []:
+            for rev in group.get("revs", []):
+                if rev.get("data") and not rev.get("error"):
+                    yield rev.get("name") or rev["rev"][:7], rev["rev"], rev["data"]
+
+
+def experiment_rows(shown: list, templates: dict[str, str]) -> list[dict]:
+    """Rows {name, rev, timestamp, <run choices>, params, metrics: {key: data}} of the experiments
+    that have every metrics file named by `templates` (key -> path pattern formatted with the run
+    choices, e.g. 'results/{dataset}/.../metrics/eval.json')."""
+    rows = []
+    for name, rev, data in iter_experiments(shown):
+        params = data.get("params", {}).get("params.yaml", {}).get("data", {})
+        choice = {k: params.get(k) for k in CHOICES}
+        if None in choice.values():
+            continue
+        metrics = {key: data.get("metrics", {}).get(t.format(**choice), {}).get("data")
+                   for key, t in templates.items()}
+        if all(metrics.values()):
+            rows.append({"name": name, "rev": rev, "timestamp": data.get("timestamp") or "", **choice,
+                         "params": params, "metrics": metrics})
+    return rows
+
+
+def latest(rows: list[dict], key: str = "variant") -> dict[str, dict]:
+    """The newest row for each value of `key` (a variant run again replaces its older experiment)."""
+    out: dict[str, dict] = {}
+    for row in sorted(rows, key=lambda r: r["timestamp"]):
+        out[row[key]] = row
+    return out

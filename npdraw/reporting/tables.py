@@ -1,0 +1,255 @@
+"""Tables built from metrics JSON files only (never recomputed)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from npdraw.reporting.dvc_experiments import ABLATION_METRICS, experiment_rows, latest
+from npdraw.runtime.config import ParamsError, parse_variant
+from npdraw.runtime.contracts import check_metrics
+from npdraw.runtime.errors import ArtifactError
+from npdraw.runtime.io import atomic_path
+
+# What a table reads of an evaluation metrics file (the evaluate stage writes them all).
+EVAL_KEYS = ("nll_nats", "elbo_nats", "bce_nats", "kl_nats", "nll_stderr_nats", "nll_samples", "nll_images",
+             "generated", "fid_reference_images")
+
+
+def read_metrics(path: str | Path, required: tuple[str, ...] = (), writer: str = "the stage that writes it") -> dict:
+    """A metrics JSON file, with its `required` keys and nothing non-finite (npdraw.runtime.contracts)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: metrics file not found; run {writer} first")
+    try:
+        metrics = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ArtifactError(f"{path}: not a readable metrics file ({err}); rerun {writer}") from None
+    if not isinstance(metrics, dict):
+        raise ArtifactError(f"{path}: a metrics file holds a JSON object, found {type(metrics).__name__}; "
+                            f"rerun {writer}")
+    check_metrics(path, metrics, required, writer)
+    return metrics
+
+
+def run_method(metrics: dict, source: str) -> dict:
+    """NP-DRAW's settings (K, M, lambda, ...) of the run that wrote `metrics`, from its provenance:
+    what the stage declared of `method` (npdraw.runtime.pipeline), never today's params.yaml."""
+    params = metrics.get("provenance", {}).get("params", {})
+    found = {**params.get("method", {}),
+             **{k.split(".", 1)[1]: v for k, v in params.items() if k.startswith("method.")}}
+    if not found:
+        raise ArtifactError(f"{source}: its provenance block records no NP-DRAW settings (method.*): written by an "
+                            f"older version of the pipeline; rerun the stage that writes it")
+    return found
+
+
+def run_precision(metrics: dict) -> str | None:
+    """compute.precision of the run that wrote `metrics` (its provenance), None if not recorded."""
+    return metrics.get("provenance", {}).get("numerics", {}).get("precision")
+
+
+def psnr_row(parse_metrics: dict, source: str) -> dict:
+    """One ablation row: K, M as the parse ran (its provenance), PSNR from the parse metrics."""
+    ds = run_method(parse_metrics, source)
+    return {
+        "K": ds["patch_size"],
+        "M": ds["bank_size"],
+        "psnr_db": parse_metrics["test"]["psnr_db"],
+        "psnr_of_mean_mse_db": parse_metrics["test"]["psnr_of_mean_mse_db"],
+        "draw_rate": parse_metrics["test"]["draw_rate"],
+        "test_images": parse_metrics["test"]["images"],
+    }
+
+
+def psnr_table(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows).sort_values(["K", "M"]).reset_index(drop=True)
+
+
+def _shown(df: pd.DataFrame) -> pd.DataFrame:
+    """Floats with 2 decimals (3 below 1), missing values as an en dash, everything else as is."""
+    def fmt(v):
+        if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+            return "–"
+        if isinstance(v, float):
+            return f"{v:.3f}" if abs(v) < 1 else f"{v:.2f}"
+        return str(v)
+    return df.apply(lambda col: col.map(fmt))
+
+
+LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "<=": r"$\le$", "–": "--", "—": "---"}
+
+
+def latex_escape(text: str) -> str:
+    return re.sub("|".join(map(re.escape, sorted(LATEX_SPECIALS, key=len, reverse=True))),
+                  lambda m: LATEX_SPECIALS[m.group(0)], str(text))
+
+
+def write_table(df: pd.DataFrame, markdown: str | Path, csv: str | Path | None = None, title: str = "",
+                latex: str | Path | None = None) -> None:
+    """Markdown (with the title above), CSV (the raw values) and LaTeX (booktabs, title as caption)."""
+    shown = _shown(df)
+    with atomic_path(markdown) as tmp:
+        # tabulate would re-parse the formatted numbers: disabled.
+        text = (f"{title}\n\n" if title else "") + shown.to_markdown(index=False, disable_numparse=True) + "\n"
+        tmp.write_text(text)
+    if csv is not None:
+        with atomic_path(csv) as tmp:
+            df.to_csv(tmp, index=False)
+    if latex is not None:
+        escaped = shown.map(latex_escape).rename(columns=latex_escape)
+        with atomic_path(latex) as tmp:
+            tmp.write_text(escaped.style.hide(axis="index").to_latex(caption=latex_escape(title), hrules=True,
+                                                                     position="t"))
+
+
+# --- results tables (SPEC 11.1, 12) ----------------------------------------------------------
+
+# Reported numbers (lower is better).  NP-DRAW: the paper's Table 1 (SPEC 10); PixelVAE: Gulrajani
+# et al. 2017 on statically binarized MNIST, 5,000 importance samples (SPEC 12).  None: not reported.
+PAPER = {
+    ("mnist", "npdraw"): {"fid": 2.48, "nll": "<= 98.92 nats", "fid_other": "19.64 (VQ-DRAW / DRAW)"},
+    ("omniglot", "npdraw"): {"fid": 5.53, "nll": "<= 129.73 nats", "fid_other": "47.22 (VQ-DRAW / DRAW)"},
+    ("cifar10", "npdraw"): {"fid": 62.72, "nll": "<= 5.48 bpd", "fid_other": "80.19 (VQ-DRAW / DRAW)"},
+    ("celeba", "npdraw"): {"fid": 41.10, "nll": "<= 5.89 bpd", "fid_other": "41.87 (VQ-DRAW / DRAW)"},
+    ("mnist", "pixelvae"): {"fid": None, "nll": "<= 80.64 nats (static binarization)", "fid_other": None},
+    ("binarized_mnist", "pixelvae"): {"fid": None, "nll": "<= 80.64 nats", "fid_other": None},
+}
+SYSTEM_NAMES = {"npdraw": "NP-DRAW", "npdraw+pixelcnn": "NP-DRAW + PixelCNN decoder", "pixelvae": "PixelVAE"}
+EVAL_PATH = re.compile(r"results/(?P<dataset>[^/]+)/(?P<profile>[^/]+)/(?P<split>[^/]+)/seed(?P<seed>\d+)/"
+                       r"(?P<variant>[^/]+)/metrics/eval\.json$")
+
+
+def run_of(path: str | Path) -> dict:
+    """dataset, profile, split, seed, variant of a results/.../metrics/eval.json path."""
+    m = EVAL_PATH.search(str(path))
+    if not m:
+        raise ParamsError(f"{path}: expected results/<dataset>/<profile>/<split>/seed<N>/<variant>/metrics/eval.json")
+    return m.groupdict()
+
+
+def system_of(variant: str) -> str:
+    over = parse_variant(variant)
+    if over.get("system") == "pixelvae":
+        return "pixelvae"
+    return "npdraw+pixelcnn" if over.get("decoder") == "pixelcnn" else "npdraw"
+
+
+def reported_nll(m: dict) -> float:
+    """The NLL in the unit tables report it in: bits per dimension for colour data, else nats per image."""
+    return m["bits_per_dim"] if "bits_per_dim" in m else m["nll_nats"]
+
+
+def results_row(path: str | Path) -> dict:
+    """One row of Table 1 / the NLL table from an evaluation metrics file (and its run's path)."""
+    run, m = run_of(path), read_metrics(path, EVAL_KEYS, "the evaluate stage")
+    system = system_of(run["variant"])
+    paper = PAPER.get((run["dataset"], system.split("+")[0]), {}) if system != "npdraw+pixelcnn" else {}
+    binary = "bits_per_dim" not in m
+    static = m.get("static_binarized_test", {})
+    return {
+        "dataset": run["dataset"], "model": SYSTEM_NAMES[system], "variant": run["variant"],
+        "profile": run["profile"], "split": run["split"], "seed": int(run["seed"]),
+        "fid_domain": m.get("fid_domain"), "kid_domain": m.get("kid_domain"),
+        "fid_inception": m.get("fid"), "kid_inception": m.get("kid"),
+        "samples": m["generated"], "fid_reference_images": m["fid_reference_images"],
+        "nll": reported_nll(m), "nll_unit": "nats" if binary else "bpd",
+        "nll_stderr_nats": m["nll_stderr_nats"], "nll_static_nats": static.get("nll_nats"),
+        "elbo_nats": m["elbo_nats"], "bce_nats": m["bce_nats"], "kl_nats": m["kl_nats"],
+        "nll_samples": m["nll_samples"], "nll_images": m["nll_images"],
+        "selected_by": m.get("selected_by"), "selected_epoch": m.get("selected_epoch"),
+        "precision": run_precision(m),
+        "paper_fid": paper.get("fid"), "paper_nll": paper.get("nll"), "paper_fid_other": paper.get("fid_other"),
+    }
+
+
+def _sorted(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows by dataset and model; epochs stay whole numbers where some are missing."""
+    df = df.astype({"selected_epoch": "Int64"})
+    return df.sort_values(["dataset", "model"], kind="stable").reset_index(drop=True)
+
+
+def table1(rows: list[dict]) -> pd.DataFrame:
+    """FID / KID (both feature extractors) and NLL per dataset and model, next to the paper's numbers."""
+    cols = ["dataset", "model", "profile", "samples", "fid_domain", "kid_domain", "fid_inception", "nll", "nll_unit",
+            "selected_by", "selected_epoch", "precision", "paper_fid", "paper_nll", "paper_fid_other"]
+    return _sorted(pd.DataFrame(rows)[cols])
+
+
+def nll_table(rows: list[dict]) -> pd.DataFrame:
+    """Importance-sampled NLL with its bounds and terms, next to the reported NLL."""
+    cols = ["dataset", "model", "profile", "nll_samples", "nll_images", "nll", "nll_stderr_nats", "nll_static_nats",
+            "elbo_nats", "bce_nats", "kl_nats", "selected_by", "selected_epoch", "precision", "paper_nll"]
+    return _sorted(pd.DataFrame(rows)[cols])
+
+
+def prior_size_row(eval_path: str | Path) -> dict:
+    """One row of the prior-size comparison: the run's prior (its size and NLL of the parses, from the
+    prior.json beside the evaluation metrics) and the full model's test NLL and domain FID."""
+    run, m = run_of(eval_path), read_metrics(eval_path, EVAL_KEYS, "the evaluate stage")
+    prior = read_metrics(Path(eval_path).with_name("prior.json"), ("valid", "test", "history"), "the train_prior stage")
+    arch = prior.get("provenance", {}).get("params", {}).get("prior", {})
+    return {
+        "dataset": run["dataset"], "variant": run["variant"], "profile": run["profile"],
+        "prior": "authors' ViT" if "vit" in run["variant"].split("-") else "paper size",
+        "heads": arch.get("heads"),
+        "head_dim": arch.get("head_dim") or (arch["width"] // arch["heads"] if arch else None),
+        "mlp": arch["mlp_ratio"] * arch["width"] if arch else None, "parameters": prior.get("parameters"),
+        "prior_epochs": len(prior["history"]),
+        "prior_seconds_per_epoch": sum(h["seconds"] for h in prior["history"]) / len(prior["history"]),
+        "prior_valid_nll_nats": prior["valid"]["nll_total_nats"],
+        "prior_test_nll_nats": prior["test"]["nll_total_nats"],
+        "nll": reported_nll(m), "nll_samples": m["nll_samples"], "nll_images": m["nll_images"],
+        "fid_domain": m.get("fid_domain"), "selected_by": m.get("selected_by"),
+    }
+
+
+def prior_size_table(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows).sort_values(["dataset", "prior"], ascending=[True, False],
+                                          kind="stable").reset_index(drop=True)
+
+
+# --- Omniglot ablation through dvc exp (SPEC 11.3) -------------------------------------------
+
+def ablation_row(variant: str, parse_metrics: dict, eval_metrics: dict, source: str) -> dict:
+    """One ablation row: K, M, lambda as the run ran (the evaluation's provenance), the parse PSNR
+    and the evaluation's FID / NLL / BCE / KL."""
+    ds = run_method(eval_metrics, source)
+    m = eval_metrics
+    return {
+        "variant": variant, "K": ds["patch_size"], "M": ds["bank_size"], "lambda": ds["lambda_reg"],
+        "psnr_db": parse_metrics["test"]["psnr_db"],
+        "fid_domain": m.get("fid_domain"), "fid_inception": m.get("fid"),
+        "nll": reported_nll(m), "bce_nats": m["bce_nats"], "kl_nats": m["kl_nats"],
+        "elbo_nats": m["elbo_nats"], "samples": m["generated"], "nll_samples": m["nll_samples"],
+        "nll_images": m["nll_images"],
+    }
+
+
+def ablation_table(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows).sort_values(["K", "M", "lambda"], kind="stable").reset_index(drop=True)
+
+
+def ablation_from_experiments(shown: list, dataset: str, profile: str, seed: int, variants: list[str] | None,
+                              source: str) -> pd.DataFrame:
+    """The ablation table from `dvc exp show --json` (read from `source`): the newest finished
+    experiment of each variant of `dataset` at `profile`, `seed`, split full; `variants` (default:
+    every one found) must all be there."""
+    rows = [r for r in experiment_rows(shown, ABLATION_METRICS)
+            if (r["dataset"], r["profile"], r["split"], int(r["seed"])) == (dataset, profile, "full", seed)]
+    by_variant = latest(rows)
+    wanted = variants or sorted(by_variant)
+    missing = [v for v in wanted if v not in by_variant]
+    if missing or not wanted:
+        raise ParamsError(f"{source}: no finished experiment with parse and eval metrics for {dataset}, profile "
+                          f"{profile}, seed {seed}, variant(s) {', '.join(missing) or '(any)'}; queue them with "
+                          f"scripts/dvc_ablation.py (`dvc queue logs <name>` shows why one failed)")
+    return ablation_table([{**ablation_row(v, by_variant[v]["metrics"]["parse"], by_variant[v]["metrics"]["eval"],
+                                           f"{source} (experiment {by_variant[v]['name']})"),
+                             "experiment": by_variant[v]["name"]} for v in wanted])
+

@@ -1,0 +1,78 @@
+"""Training the domain classifier whose features give fid_domain / kid_domain (SPEC 10).
+
+A small CNN (npdraw.evaluation.features.DomainClassifier) fitted to the dataset's own labels on
+the reference run's images, with a validation set of its own drawn from them; the epoch with the
+best validation accuracy gives the weights; a killed run resumes (npdraw.training.loop).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from npdraw.evaluation.features import DomainClassifier
+from npdraw.runtime import seeds
+from npdraw.runtime.precision import autocast, fp32, layout, use_layout
+from npdraw.training.loop import Run, fit
+
+log = logging.getLogger(__name__)
+
+
+def classifier_split(train, valid, seed: int) -> tuple:
+    """The classifier's own train / validation indices: the reference run's training and validation
+    images pooled, and a seeded random validation set of the same size drawn from the pool.  The
+    dataset's validation set is the last images in stored order, which for Omniglot are whole
+    alphabets the training images never show (an accuracy of 0 that says nothing)."""
+    pool = np.concatenate([np.asarray(train), np.asarray(valid)])
+    held = seeds.rng(seed, "classifier_split").permutation(len(pool))[:len(valid)]
+    mask = np.zeros(len(pool), bool)
+    mask[held] = True
+    return np.sort(pool[~mask]), np.sort(pool[mask])
+
+
+def train_classifier(images: torch.Tensor, labels: torch.Tensor, valid_images, valid_labels, channels: int,
+                     epochs: int, lr: float, batch_size: int, seed: int, width: int = 32,
+                     resume_path: Path | None = None, precision: str = "fp32",
+                     channels_last: bool = False) -> tuple[DomainClassifier, dict]:
+    """Fit the domain classifier; images uint8 (N, C, H, W).  The epoch with the best validation
+    accuracy gives the weights.  With `resume_path`, a killed run continues from its last finished
+    epoch.  `precision` and `channels_last` (npdraw.runtime.precision) of the training steps; the loss
+    is taken from fp32 logits.  Returns the model and its validation accuracy."""
+    torch.manual_seed(seed)
+    classes = int(labels.max()) + 1
+    model = use_layout(DomainClassifier(channels, classes, width), channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    order = torch.Generator().manual_seed(seed)
+    fingerprint = json.dumps({"classifier": [epochs, lr, batch_size, seed, width, channels, classes],
+                              "n": [len(images), len(valid_images)], "numerics": [precision, channels_last]})
+    run = Run(resume_path, fingerprint)
+
+    def step(epoch: int, i: int, batch: torch.Tensor):
+        with autocast("cpu", precision):
+            logits = model(layout(images[batch].float() / 255, channels_last))
+        return F.cross_entropy(fp32(logits), labels[batch]), {}
+
+    def validate(epoch: int, sums: dict, seen: int, seconds: float):
+        accuracy = _accuracy(model, valid_images, valid_labels)
+        log.info("classifier epoch %d: validation accuracy %.3f", epoch + 1, accuracy)
+        return {"epoch": epoch + 1, "valid_accuracy": accuracy}, -accuracy
+
+    fit(run, model, opt, order, "cpu", name="classifier", epochs=epochs, n=len(images), batch_size=batch_size,
+        step=step, validate=validate, seed=seed, stream="classifier_split")
+    state = run.finish(model, lambda *_: None)
+    model.eval()
+    return model, {"classes": classes, "valid_accuracy": -state["best"], "epochs": epochs,
+                   "best_epoch": state["best_epoch"]}
+
+
+@torch.no_grad()
+def _accuracy(model: DomainClassifier, images: torch.Tensor, labels: torch.Tensor) -> float:
+    model.eval()
+    correct = sum((model(images[s:s + 1000].float() / 255).argmax(1) == labels[s:s + 1000]).sum().item()
+                  for s in range(0, len(images), 1000))
+    return correct / len(images)

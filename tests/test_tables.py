@@ -189,7 +189,7 @@ def test_tables_read_the_runs_settings_not_todays_params(tmp_path):
     parse.write_text(json.dumps({"psnr_db": 20.0, "test": {"psnr_db": 20.0, "psnr_of_mean_mse_db": 19.0,
                                 "draw_rate": 0.3, "images": 100},
                                 "provenance": {"params": {"method.patch_size": 6, "method.bank_size": 10}}}))
-    psnr = [sys.executable, str(REPO / "stages/psnr_table.py"), "--out", "t/psnr.md", "--csv", "t/psnr.csv",
+    psnr = [sys.executable, str(REPO / "stages/psnr_ablation.py"), "--out", "t/psnr.md", "--csv", "t/psnr.csv",
             str(parse.relative_to(tmp_path))]
 
     def build():

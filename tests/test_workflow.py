@@ -18,7 +18,7 @@ from tests.conftest import REPO, needs_mirror, stage_env, venv_bin
 
 # Rules that exist only in Snakemake: `all`, aggregations that DVC does with `dvc exp`, and the
 # curves picture for the report (DVC draws the curves with `dvc plots show`).
-SNAKEMAKE_ONLY = {"all", "psnr_ablation", "psnr_ablation_table", "plot_curves"}
+SNAKEMAKE_ONLY = {"all", "psnr_ablation", "plot_curves"}
 GPU_STAGES = {"train_prior", "train_model", "evaluate"}
 CHOICES = [
     dict(dataset="mnist", profile="quick", split="full", seed=0, variant="base"),

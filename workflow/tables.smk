@@ -132,24 +132,22 @@ rule lowdata_curve:
 
 rule psnr_ablation:
     input:
-        f"results/tables/ablation_psnr_{config['profile']}_seed{config['seed']}.md",
-
-
-rule psnr_ablation_table:
-    input:
-        expand(
-            "results/omniglot/{{profile}}/full/seed{{seed}}/{variant}/metrics/parse.json",
+        script="stages/psnr_ablation.py",
+        code=pipeline.code_closure("stages/psnr_ablation.py"),
+        metrics=expand(
+            "results/omniglot/{profile}/full/seed{seed}/{variant}/metrics/parse.json",
+            profile=config["profile"],
+            seed=config["seed"],
             variant=wf.ABLATION_VARIANTS,
         ),
     output:
-        table="results/tables/ablation_psnr_{profile}_seed{seed}.md",
-        csv="results/tables/ablation_psnr_{profile}_seed{seed}.csv",
+        table=f"results/tables/ablation_psnr_{config['profile']}_seed{config['seed']}.md",
+        csv=f"results/tables/ablation_psnr_{config['profile']}_seed{config['seed']}.csv",
     log:
-        "logs/psnr_ablation/{profile}_seed{seed}.log",
+        f"logs/psnr_ablation/{config['profile']}_seed{config['seed']}.log",
     conda:
         "envs/npdraw.yaml"
     params:
         py=PY,
     shell:
-        "{params.py} stages/psnr_table.py --out {output.table}"
-        " --csv {output.csv} {input} 2> {log}"
+        "{params.py} stages/psnr_ablation.py --out {output.table} --csv {output.csv} {input.metrics} 2> {log}"

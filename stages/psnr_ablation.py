@@ -1,4 +1,4 @@
-"""Stage psnr_table: the part-bank ablation table (K x M -> parse PSNR) from parse metrics files
+"""Stage psnr_ablation: the part-bank ablation table (K x M -> parse PSNR) from parse metrics files
 (K and M as each parse ran: its provenance)."""
 
 import argparse

@@ -93,6 +93,15 @@ def test_dvc_exp_run_refuses_a_bad_run_choice(repo_copy):
                    if p.is_file() and p not in committed]
         assert not written, f"a stage did work before refusing: {written}"   # (DVC makes empty out folders)
         git("checkout", "-q", "--", "params.yaml")
+    # A variant DVC cannot build (the PixelVAE baseline: its trainer is Snakemake's) is refused by the
+    # first stage, before any work, naming the engine that builds it.
+    result = subprocess.run([venv_bin("dvc"), "exp", "run", "-S", "variant=pixelvae"], cwd=repo_copy, env=env,
+                            capture_output=True, text=True)
+    out = result.stdout + result.stderr
+    assert result.returncode != 0 and out.count("error: ") == 1 and "Traceback" not in out, out[-3000:]
+    assert "variant 'pixelvae'" in out and "snakemake --cores all --config variant=pixelvae" in out, out[-3000:]
+    assert not [p for top in ("data", "results") for p in (repo_copy / top).rglob("*")
+                if p.is_file() and p not in committed]
 
 
 # --- params: non-finite numbers and impossible combinations --------------------------------------------

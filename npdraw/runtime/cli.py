@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 
@@ -52,16 +53,18 @@ def input_files(args: argparse.Namespace) -> dict[str, str]:
 
 def run_config(args: argparse.Namespace):
     """The resolved configuration the stage of `args` (stage_parser) runs with, its name under
-    `stage`.  A variant whose system the stage does not belong to is refused: the PixelVAE baseline
-    has no parts, parses or prior (dvc.yaml, whose stages are NP-DRAW's, would otherwise train NP-DRAW
-    under its label)."""
+    `stage`.  A variant the running engine cannot build is refused before any work, with one message
+    (pipeline.unbuildable): a stage of another system (the PixelVAE baseline has no parts, parses or
+    prior), and under DVC (which sets DVC_STAGE for a stage's command) any variant whose system needs a
+    stage dvc.yaml does not hold, even at the stages every system shares."""
     s = pipeline.stage(args.stage)
-    cfg = s.config(load_params(args.params), **{c: getattr(args, c, None) for c in SCOPES[s.scope]})
-    if cfg.system not in s.systems:
-        raise ParamsError(
-            f"variant {cfg.variant!r}: stage {s.name} is not part of it ({cfg.variant!r} is the "
-            f"{cfg.system} system; {s.name} belongs to {', '.join(s.systems)}). The PixelVAE baseline runs "
-            f"with Snakemake: `snakemake --cores all --config variant=pixelvae`; dvc.yaml holds NP-DRAW's stages")
+    params = load_params(args.params)
+    choice = {c: getattr(args, c, None) for c in SCOPES[s.scope]}
+    requested = params["variant"] if choice.get("variant") is None else choice["variant"]
+    problem = pipeline.unbuildable(requested, s, "dvc" if "DVC_STAGE" in os.environ else "snakemake")
+    if problem:
+        raise ParamsError(problem)
+    cfg = s.config(params, **choice)
     cfg["stage"] = s.name
     return cfg
 

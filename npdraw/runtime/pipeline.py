@@ -37,6 +37,7 @@ from npdraw.runtime.config import (
     PRIOR_TOKENS,
     SECTIONS,
     VARIANT_KEYS,
+    parse_variant,
     resolve,
     table_keys,
 )
@@ -218,6 +219,26 @@ def stage(name: str) -> Stage:
 def output(name: str, flag: str, choice: dict) -> str:
     """The path stage `name` writes under --`flag` for the run `choice` (its run choices)."""
     return stage(name).paths({k: choice[k] for k in CHOICE_KEYS})[1][flag]
+
+
+def engine_systems(engine: str) -> set[str]:
+    """The systems `engine` can build: those all of whose stages it runs."""
+    systems = {system for s in STAGES.values() for system in s.systems}
+    return {system for system in systems
+            if all(engine in s.engines for s in STAGES.values() if system in s.systems)}
+
+
+def unbuildable(variant: str, s: Stage, engine: str) -> str | None:
+    """Why stage `s`, run by `engine` (snakemake or dvc), must refuse `variant`; None if it need not."""
+    system = parse_variant(variant).get("system", "npdraw")
+    builders = [e for e in ("snakemake", "dvc") if system in engine_systems(e)]
+    if system in s.systems and system in engine_systems(engine):
+        return None
+    where = (f"stage {s.name} belongs to {' and '.join(s.systems)}" if system not in s.systems
+             else f"{engine} does not run all of its stages")
+    return (f"variant {variant!r} (the {system} system): {where}. It is built by "
+            f"{' and '.join(builders)}: `snakemake --cores all --config variant={variant}`"
+            + ("" if "dvc" in builders else "; dvc.yaml holds NP-DRAW's stages only"))
 
 
 # --- code dependencies ------------------------------------------------------------------------

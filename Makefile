@@ -12,7 +12,7 @@ CORES ?= all
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export NPDRAW_DATA ?= $(abspath $(CURDIR)/../shared/data)
 
-.PHONY: install run test faults lint bench clean-venv
+.PHONY: install run test faults lint pythons bench clean-venv
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml requirements.lock scripts/install-deps.sh
@@ -36,6 +36,9 @@ faults: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/snakemake --lint
+
+pythons:   # the torch-free core under Python 3.12 and 3.13 where this machine has them
+	bash scripts/check-pythons.sh
 
 bench: install
 	$(BIN)/python -m benchmarks.bench_parse

@@ -12,10 +12,7 @@ from npdraw.runtime.provenance import write_metrics
 
 
 def run() -> None:
-    p = stage_parser("build_bank", __doc__, common=("data", "splits"))
-    p.add_argument("--out", required=True, help="bank .npy, float32 (M, C, K, K)")
-    p.add_argument("--picture", required=True, help="PNG of the bank")
-    p.add_argument("--metrics", required=True, help="JSON: k-medoids objective, sizes, time")
+    p = stage_parser("build_bank", __doc__)
     args = p.parse_args()
     cfg = run_config(args)
     arrays = load_prepared(args.data, cfg)

@@ -20,9 +20,7 @@ from npdraw.runtime.io import save_image
 
 
 def run() -> None:
-    p = stage_parser("edit_latents", __doc__, common=("data", "splits"))
-    p.add_argument("--model", required=True, help="trained model checkpoint")
-    p.add_argument("--out", required=True, help="PNG figure")
+    p = stage_parser("edit_latents", __doc__)
     p.add_argument("--pairs", type=int, default=8, help="(A, B) pairs: test images 2i and 2i+1")
     p.add_argument("--region", type=int, nargs=4, metavar=("R0", "R1", "C0", "C1"),
                    help="canvas rows R0:R1 and columns C0:C1 taken from B (default: the right half)")

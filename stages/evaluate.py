@@ -20,14 +20,7 @@ from npdraw.runtime.provenance import write_metrics
 
 
 def run() -> None:
-    p = stage_parser("evaluate", __doc__, common=("data", "splits", "device"))
-    p.add_argument("--model", required=True, help="trained model checkpoint")
-    p.add_argument("--classifier", required=True, help="domain classifier checkpoint")
-    p.add_argument("--reference", required=True, help="cached reference statistics of the test images")
-    p.add_argument("--metrics", required=True, help="JSON: nll_nats / bits_per_dim, elbo, bce, kl, fid_domain, ...")
-    p.add_argument("--samples", required=True, help=".npz of the generated images (uint8) and canvases")
-    p.add_argument("--grid", required=True, help="PNG grid of generated images")
-    p.add_argument("--figure", required=True, help="PNG: sampled canvases above their decoded images (Fig. 5)")
+    p = stage_parser("evaluate", __doc__, common=("device",))
     p.add_argument("--batch-size", type=int, default=100, help="test images per NLL batch (memory only)")
     args = p.parse_args()
     cfg = run_config(args)

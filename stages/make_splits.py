@@ -10,9 +10,7 @@ from npdraw.runtime.provenance import write_metrics
 
 
 def run() -> None:
-    p = stage_parser("make_splits", __doc__, common=("data",))
-    p.add_argument("--out", required=True, help="splits .npz (train, valid, test index arrays)")
-    p.add_argument("--summary", required=True, help="JSON summary: counts, digits / characters chosen")
+    p = stage_parser("make_splits", __doc__)
     args = p.parse_args()
     cfg = run_config(args)
     splits, summary = make_splits(load_prepared(args.data, cfg), cfg)

@@ -19,11 +19,7 @@ SHOW = 32  # test images in the picture
 
 
 def run() -> None:
-    p = stage_parser("parse", __doc__, common=("data", "splits"))
-    p.add_argument("--bank", required=True, help="bank .npy")
-    p.add_argument("--out", required=True, help="parses .npz: {split}_z_id / _z_loc / _z_is, (N, T)")
-    p.add_argument("--picture", required=True, help="PNG: test images next to their parsed canvases")
-    p.add_argument("--metrics", required=True, help="JSON: psnr_db per split, draw rate")
+    p = stage_parser("parse", __doc__)
     p.add_argument("--chunk", type=int, default=8192, help="images per vectorised chunk (memory only)")
     args = p.parse_args()
     cfg = run_config(args)

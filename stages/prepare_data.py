@@ -7,7 +7,6 @@ from npdraw.runtime.pipeline import resolved_value
 
 def run() -> None:
     p = stage_parser("prepare_data", __doc__)
-    p.add_argument("--out", required=True, help="output folder, e.g. data/prepared/mnist")
     p.add_argument("--offline", action="store_true", help="never download; fail if files are missing")
     args = p.parse_args()
     cfg = run_config(args)

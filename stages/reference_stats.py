@@ -25,9 +25,7 @@ from npdraw.runtime.cli import main, run_config, stage_parser
 
 
 def run() -> None:
-    p = stage_parser("reference_stats", __doc__, common=("data",))
-    p.add_argument("--classifier", required=True, help="domain classifier checkpoint")
-    p.add_argument("--out", required=True, help="reference statistics .pt")
+    p = stage_parser("reference_stats", __doc__)
     args = p.parse_args()
     cfg = run_config(args)
     ev = cfg.evaluate

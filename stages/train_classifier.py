@@ -22,9 +22,7 @@ from npdraw.training.classifier import classifier_split, train_classifier
 
 
 def run() -> None:
-    p = stage_parser("train_classifier", __doc__, common=("data",))
-    p.add_argument("--out", required=True, help="classifier checkpoint .pt")
-    p.add_argument("--metrics", required=True, help="JSON: validation accuracy, classes")
+    p = stage_parser("train_classifier", __doc__)
     args = p.parse_args()
     cfg = run_config(args)
     if cfg.ds.labels == "none":   # no domain classifier: say why in both outputs; FID then uses Inception only

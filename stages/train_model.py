@@ -30,15 +30,7 @@ from npdraw.training.model import (
 
 
 def run() -> None:
-    p = stage_parser("train_model", __doc__, common=("data", "splits", "device"))
-    p.add_argument("--parses", required=True, help="parses .npz of the run (the regulariser's targets)")
-    p.add_argument("--prior", required=True, help="trained prior checkpoint")
-    p.add_argument("--out", required=True, help="best checkpoint .pt (state dict + configuration)")
-    p.add_argument("--reconstructions", required=True, help="PNG: validation images, canvases, decoded")
-    p.add_argument("--metrics", required=True, help="JSON: elbo_nats, bce_nats, kl_nats, reg_nats (valid, test)")
-    p.add_argument("--live", required=True, help="DVCLive folder for the training curves")
-    p.add_argument("--classifier", required=True, help="the dataset's domain classifier (features of the FID "
-                                                       "that picks the checkpoint)")
+    p = stage_parser("train_model", __doc__, common=("device",))
     args = p.parse_args()
     cfg = run_config(args)
     log = logging.getLogger("train_model")

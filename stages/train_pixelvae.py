@@ -20,12 +20,7 @@ from npdraw.training.pixelvae import evaluate_pixelvae, train_pixelvae
 
 
 def run() -> None:
-    p = stage_parser("train_pixelvae", __doc__, common=("data", "splits", "device"))
-    p.add_argument("--out", required=True, help="best checkpoint .pt (state dict + configuration)")
-    p.add_argument("--reconstructions", required=True,
-                   help="PNG: validation images and greedy decodes of z = mean of q")
-    p.add_argument("--metrics", required=True, help="JSON: elbo_nats, bce_nats, kl_nats (valid, test), history")
-    p.add_argument("--live", required=True, help="DVCLive folder for the training curves")
+    p = stage_parser("train_pixelvae", __doc__, common=("device",))
     args = p.parse_args()
     cfg = run_config(args)
     if cfg.system != "pixelvae":

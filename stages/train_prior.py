@@ -22,12 +22,6 @@ from npdraw.training.prior import evaluate_nll, train_prior
 
 def run() -> None:
     p = stage_parser("train_prior", __doc__, common=("device",))
-    p.add_argument("--parses", required=True, help="parses .npz of the run")
-    p.add_argument("--bank", required=True, help="bank .npy")
-    p.add_argument("--out", required=True, help="best checkpoint .pt (state dict + configuration)")
-    p.add_argument("--samples", required=True, help="PNG grid of canvases sampled from the prior")
-    p.add_argument("--metrics", required=True, help="JSON: validation / test NLL of the parses, split by term")
-    p.add_argument("--live", required=True, help="DVCLive folder for the training curves")
     args = p.parse_args()
     cfg = run_config(args)
     log = logging.getLogger("train_prior")

@@ -171,3 +171,18 @@ def test_choices_resolve_as_the_config_does(params):
 def test_an_undeclarable_key_is_refused(key):
     with pytest.raises(KeyError, match=key):
         pipeline.params_yaml_keys(key)
+
+
+def test_every_engine_command_parses_with_its_stage_cli():
+    """The command both engines run is what the stage's own parser accepts: its flags come from the
+    same entry (npdraw.runtime.cli.stage_parser), so a stage and its rule cannot disagree."""
+    from npdraw.runtime.cli import stage_parser
+
+    choice = {"dataset": "mnist", "profile": "smoke", "split": "full", "seed": "0", "variant": "base"}
+    for s in pipeline.STAGES.values():
+        words = pipeline.command(s, "python", lambda kind, flag, p, s=s: choice[flag] if kind == "choice"
+                                 else p.format(**{**choice, **s.fixed})).split()[2:]
+        args = stage_parser(s.name, "").parse_args(words)
+        assert args.stage == s.name and args.dataset == "mnist"
+        inputs, outputs = s.paths(choice)
+        assert {f: getattr(args, f) for f in inputs} == inputs and {f: getattr(args, f) for f in outputs} == outputs

@@ -22,33 +22,32 @@ CHOICE_ARGS = {
 }
 
 COMMON = {
-    "data": dict(required=True, help="prepared dataset folder"),
-    "splits": dict(required=True, help="splits .npz of the run"),
     "device": dict(default="auto", help="auto (a free visible GPU, leased; else the CPU), cpu or cuda"),
 }
 
 
 def stage_parser(stage: str, description: str, common: tuple[str, ...] = ()) -> argparse.ArgumentParser:
-    """Parser of stage `stage` (an entry of npdraw.runtime.pipeline.STAGES): --params and the run choices
-    its scope names (default: params.yaml's); `common` adds the arguments many stages share
-    (--data, --splits, --device)."""
+    """Parser of stage `stage` (an entry of npdraw.runtime.pipeline.STAGES): --params, the run choices
+    its scope names (default: params.yaml's), and every input and output its entry lists (required);
+    `common` adds the options some stages share (--device)."""
+    s = pipeline.stage(stage)
     p = argparse.ArgumentParser(description=description)
     p.set_defaults(stage=stage)
     p.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
-    for choice in SCOPES[pipeline.stage(stage).scope]:
+    for choice in SCOPES[s.scope]:
         p.add_argument(f"--{choice}", **CHOICE_ARGS[choice])
+    for flag in s.inputs:
+        p.add_argument(f"--{flag}", required=True, help=pipeline.INPUT_HELP[flag])
+    for flag, out in s.outputs.items():
+        p.add_argument(f"--{flag}", required=True, help=out.help)
     for name in common:
         p.add_argument(f"--{name}", **COMMON[name])
     return p
 
 
-# Arguments that name a file a stage reads (as opposed to one it writes).
-INPUT_ARGS = ("data", "splits", "bank", "parses", "prior", "model", "classifier", "reference")
-
-
 def input_files(args: argparse.Namespace) -> dict[str, str]:
     """{'--bank': path, ...}: the files this stage read, for messages that must name them."""
-    return {f"--{name}": str(getattr(args, name)) for name in INPUT_ARGS if getattr(args, name, None)}
+    return {f"--{flag}": str(getattr(args, flag)) for flag in pipeline.stage(args.stage).inputs}
 
 
 def run_config(args: argparse.Namespace):

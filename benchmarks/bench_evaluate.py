@@ -15,9 +15,8 @@ import time
 import torch
 
 from benchmarks.bench_model import build
-from benchmarks.common import flops, gemm_roofs, machine, roofline
+from benchmarks.common import add_compute_options, compute_choice, flops, gemm_roofs, machine, roofline
 from npdraw.evaluation.importance import generate, importance_sampled
-from npdraw.runtime.config import load_params
 from npdraw.runtime.precision import PRECISIONS, layout, use_layout
 
 
@@ -42,15 +41,9 @@ def main() -> None:
     p.add_argument("--images", type=int, default=100)
     p.add_argument("--samples", type=int, default=50, help="S, importance samples per image")
     p.add_argument("--generate", type=int, default=2000)
-    p.add_argument("--precision", choices=PRECISIONS, help="default: params.yaml compute.precision")
-    p.add_argument("--channels-last", choices=("yes", "no"), help="default: params.yaml compute.channels_last")
-    p.add_argument("--compile", choices=("yes", "no"), help="default: params.yaml compute.compile")
-    p.add_argument("--grid", action="store_true", help="also time every precision x layout, and compiled")
+    add_compute_options(p)
     args = p.parse_args()
-    compute = load_params("params.yaml")["compute"]
-    precision = args.precision or compute["precision"]
-    cl = compute["channels_last"] if args.channels_last is None else args.channels_last == "yes"
-    comp = compute["compile"] if args.compile is None else args.compile == "yes"
+    precision, cl, comp = compute_choice(args)
     rate, warm = nll_rate(precision, cl, args.images, args.samples, comp)
     print(f"NLL, S={args.samples}: {rate:.2f} images/s ({args.images / rate:.1f} s for {args.images} images; "
           f"{precision}, {'channels_last' if cl else 'NCHW'}{', compiled' if comp else ''}; first call {warm:.1f} s)")

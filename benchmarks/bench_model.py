@@ -13,11 +13,10 @@ import time
 
 import torch
 
-from benchmarks.common import flops, gemm_roofs, machine, roofline
+from benchmarks.common import add_compute_options, compute_choice, flops, gemm_roofs, machine, roofline
 from npdraw.models.npdraw import ModelConfig, NPDraw
 from npdraw.models.prior import Prior, PriorConfig
 from npdraw.parts.canvas import Grid
-from npdraw.runtime.config import load_params
 from npdraw.runtime.precision import PRECISIONS, autocast, compiled, layout, use_layout
 from npdraw.training.model import objective
 
@@ -66,15 +65,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--batch", type=int, default=150)
-    p.add_argument("--precision", choices=PRECISIONS, help="default: params.yaml compute.precision")
-    p.add_argument("--channels-last", choices=("yes", "no"), help="default: params.yaml compute.channels_last")
-    p.add_argument("--compile", choices=("yes", "no"), help="default: params.yaml compute.compile")
-    p.add_argument("--grid", action="store_true", help="also time every precision x layout, and compiled")
+    add_compute_options(p)
     args = p.parse_args()
-    compute = load_params("params.yaml")["compute"]
-    precision = args.precision or compute["precision"]
-    cl = compute["channels_last"] if args.channels_last is None else args.channels_last == "yes"
-    comp = compute["compile"] if args.compile is None else args.compile == "yes"
+    precision, cl, comp = compute_choice(args)
     b = args.batch
     rate, warm = images_per_s(trainer(precision, cl, b, comp), b, args.steps)
     print(f"training at MNIST settings, batch {b}: {rate:.1f} images/s ({b / rate:.3f} s per step; "

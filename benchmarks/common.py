@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 
 import torch
 
 from npdraw.data.prepare import load_source
+from npdraw.runtime.config import load_params
+from npdraw.runtime.precision import PRECISIONS
 
 
 def mnist_arrays() -> dict:
@@ -55,3 +58,19 @@ def roofline(label: str, per_s: float, flops_per_item: int, roofs: dict[str, flo
 
 def gemm_roofs() -> dict[str, float]:
     return {"fp32": gemm_gflops(torch.float32), "bf16": gemm_gflops(torch.bfloat16)}
+
+
+def add_compute_options(p: argparse.ArgumentParser) -> None:
+    """--precision, --channels-last, --compile (default: params.yaml's compute section) and --grid."""
+    p.add_argument("--precision", choices=PRECISIONS, help="default: params.yaml compute.precision")
+    p.add_argument("--channels-last", choices=("yes", "no"), help="default: params.yaml compute.channels_last")
+    p.add_argument("--compile", choices=("yes", "no"), help="default: params.yaml compute.compile")
+    p.add_argument("--grid", action="store_true", help="also time every precision x layout, and compiled")
+
+
+def compute_choice(args: argparse.Namespace) -> tuple[str, bool, bool]:
+    """(precision, channels_last, compile) of the run: the options given, else params.yaml's."""
+    compute = load_params("params.yaml")["compute"]
+    return (args.precision or compute["precision"],
+            compute["channels_last"] if args.channels_last is None else args.channels_last == "yes",
+            compute["compile"] if args.compile is None else args.compile == "yes")

@@ -12,7 +12,6 @@ from npdraw.data.splits import load_splits
 from npdraw.models.checkpoints import load_model
 from npdraw.reporting.viz import image_grid, titled
 from npdraw.runtime.cli import input_files, main, run_config, stage_parser
-from npdraw.runtime.config import ParamsError
 from npdraw.runtime.distributed import relaunch, setup
 from npdraw.runtime.io import save_image
 from npdraw.runtime.provenance import write_metrics
@@ -23,8 +22,6 @@ def run() -> None:
     p = stage_parser("train_pixelvae", __doc__, common=("device",))
     args = p.parse_args()
     cfg = run_config(args)
-    if cfg.system != "pixelvae":
-        raise ParamsError(f"train_pixelvae: variant {cfg.variant!r} is not 'pixelvae'")
     log = logging.getLogger("train_pixelvae")
     relaunch(cfg.compute.gpus, args.device)   # several GPUs: re-executes under torchrun
     dist = setup(args.device)

@@ -1,4 +1,4 @@
-"""Benchmark: the autoregressive decoders (SPEC 12) on this machine.
+"""Benchmark: the autoregressive decoders (method §12) on this machine.
 
 PixelVAE (MNIST architecture) and the gated PixelCNN alone, for several depths
 and widths: training images/s (forward + backward + Adam, batch 100),

@@ -1,4 +1,4 @@
-"""Benchmark: prior training throughput and cached vs naive sampling (SPEC 7).
+"""Benchmark: prior training throughput and cached vs naive sampling (method §7).
 
 Training: sequences/s of teacher-forced maximum likelihood at MNIST settings
 (T = 36 steps, M = 50 parts, batch 64) on random parse-like sequences, in the

@@ -1,4 +1,4 @@
-"""The Omniglot ablation (SPEC 11.3) as DVC experiments: queue, run, tabulate.
+"""The Omniglot ablation (method §11.3) as DVC experiments: queue, run, tabulate.
 
     python scripts/dvc_ablation.py --profile smoke                 # the 8 one-factor variants
     python scripts/dvc_ablation.py --profile quick --jobs 2 --variants base K8 lam0

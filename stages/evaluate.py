@@ -1,4 +1,4 @@
-"""Stage evaluate: importance-sampled NLL, samples, FID / KID against cached test statistics (SPEC 10)."""
+"""Stage evaluate: importance-sampled NLL, samples, FID / KID against cached test statistics (method §10)."""
 
 import logging
 

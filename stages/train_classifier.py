@@ -1,4 +1,4 @@
-"""Stage train_classifier: the domain feature extractor for fid_domain / kid_domain (SPEC 10).
+"""Stage train_classifier: the domain feature extractor for fid_domain / kid_domain (method §10).
 
 A small CNN trained on the dataset's own labels (MNIST / CIFAR-10 classes,
 Omniglot alphabets) over the full split (seed 0) of the dataset at the profile's

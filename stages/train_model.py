@@ -1,4 +1,4 @@
-"""Stage train_model: encoder and decoder of NP-DRAW around the frozen prior (SPEC 8-9)."""
+"""Stage train_model: encoder and decoder of NP-DRAW around the frozen prior (method §8-9)."""
 
 import logging
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Stage train_pixelvae: the PixelVAE baseline on the run's splits (SPEC 12; variant `pixelvae`)."""
+"""Stage train_pixelvae: the PixelVAE baseline on the run's splits (method §12; variant `pixelvae`)."""
 
 import logging
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Stage train_prior: the Transformer prior p(z) fitted to the heuristic parses (SPEC 7)."""
+"""Stage train_prior: the Transformer prior p(z) fitted to the heuristic parses (method §7)."""
 
 import logging
 import math

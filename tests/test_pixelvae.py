@@ -84,7 +84,7 @@ def test_pixelvae_shapes_bounds_and_learning():
     x = torch.bernoulli(torch.rand(6, 1, 28, 28) * 0.3)
     mu, log_var = model.encode(x)
     assert mu.shape == log_var.shape == (6, 8)
-    assert model.decode(mu).shape == (6, 32, 28, 28)   # SPEC 12: 28x28x32 into the PixelCNN
+    assert model.decode(mu).shape == (6, 32, 28, 28)   # method §12: 28x28x32 into the PixelCNN
     est = importance_sampled(model, x, samples=8, batch_size=3, seed=0, progress=False)
     assert (est["nll_nats"] <= -est["elbo_nats"] + 1e-9).all()     # the IWAE bound is tighter than the ELBO
     # The analytic KL of `terms` is the mean of log q - log p over samples.

@@ -1,4 +1,4 @@
-# Results tables (SPEC 11.1, 12): read only the evaluation metrics files of the runs listed under
+# Results tables (method §11.1, 12): read only the evaluation metrics files of the runs listed under
 # `tables.runs` in params.yaml, at the configured profile, split and seed.
 #
 #   snakemake --cores all tables        trains and evaluates whatever those runs still lack
@@ -80,7 +80,7 @@ rule prior_size_table:
         " --out results/tables/{wildcards.profile}/{wildcards.split}/seed{wildcards.seed} {input.metrics} 2> {log}"
 
 
-# Low-data grid (SPEC 2, 11.2; paper Fig. 3): the curves under params `lowdata` at the configured
+# Low-data grid (method §2, 11.2; paper Fig. 3): the curves under params `lowdata` at the configured
 # profile, each point an ordinary run (split <kind>-<F>) with each of `lowdata.seeds`.
 #
 #   snakemake --cores all lowdata --resources gpu=4      every curve: runs, then one plot per curve
@@ -125,7 +125,7 @@ rule lowdata_curve:
         " --summary {output.summary} --summary-csv {output.summary_csv} {input.metrics} 2> {log}"
 
 
-# Omniglot part-bank ablation (SPEC 11.3): the parse PSNR of every K x M variant.
+# Omniglot part-bank ablation (method §11.3): the parse PSNR of every K x M variant.
 #
 #   snakemake --cores all psnr_ablation
 

@@ -62,7 +62,7 @@ def load_source(source: str, ds: dict, dataset: str, allow_download: bool = True
 
 def static_mnist_test() -> tuple[np.ndarray, dict] | None:
     """Larochelle's statically binarized MNIST test set, if the mirror or cache has it (never downloaded
-    here): MNIST's NLL is also reported on it, for comparison with the literature (SPEC 2)."""
+    here): MNIST's NLL is also reported on it, for comparison with the literature (method §2)."""
     groups = {fmt: [f for f in files if "_test." in f.name]
               for fmt, files in SOURCES["binarized_mnist_mat"].items()}
     try:

@@ -4,7 +4,7 @@ Indices point into the prepared arrays: `train` and `valid` into the
 training images, `test` into the test images (always the full test set, capped
 only by the profile, and then by a draw that depends on neither the run's seed
 nor its split: every run of a dataset and profile is scored on the same test
-images, against the same reference statistics).  SPEC section 2:
+images, against the same reference statistics).  method §2:
   full         validation = last n_valid training images, the rest trains
   digit-F      digits {0 .. 10F-1} (MNIST), in both training and validation
   sample-F     a random fraction F of the training images; validation unchanged

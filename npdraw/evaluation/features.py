@@ -1,4 +1,4 @@
-"""Feature networks for FID / KID (SPEC 10), and statistics computed with torchmetrics.
+"""Feature networks for FID / KID (method §10), and statistics computed with torchmetrics.
 
 Two extractors:
   * the standard one: torch-fidelity's TF-compatible InceptionV3 (pool3, 2048-d),
@@ -173,7 +173,7 @@ def _metrics(feature, kid_subset: int, weights=None):
 
 
 def to_rgb_if_inception(x: torch.Tensor, inception: bool) -> torch.Tensor:
-    """Grey images are replicated to 3 channels for Inception (SPEC 10)."""
+    """Grey images are replicated to 3 channels for Inception (method §10)."""
     return x.expand(-1, 3, -1, -1) if inception and x.shape[1] == 1 else x
 
 

@@ -1,4 +1,4 @@
-"""Importance-sampled NLL (Burda et al., SPEC 10) and the bounds reported with it.
+"""Importance-sampled NLL (Burda et al., method §10) and the bounds reported with it.
 
 For each image, S hard samples z_s ~ q(z|x) give log-weights
   w_s = log p(x|z_s) + log p(z_s) - log q(z_s|x),

@@ -1,4 +1,4 @@
-"""The full NP-DRAW model (SPEC 8-9): encoder q(z|x), decoder p(x|c_T), frozen prior p(z).
+"""The full NP-DRAW model (method §8-9): encoder q(z|x), decoder p(x|c_T), frozen prior p(z).
 
 Objective (maximised): ELBO + lambda * L_reg, with
   ELBO  = E_q[log p(x|z)] - KL(q(z|x) || p(z)), the KL summed over steps:
@@ -320,7 +320,7 @@ class NPDraw(nn.Module):
 
     def train(self, mode: bool = True):
         super().train(mode)
-        self.prior.eval()  # no dropout while the prior scores the posterior's samples (SPEC 7)
+        self.prior.eval()  # no dropout while the prior scores the posterior's samples (method §7)
         return self
 
     @property

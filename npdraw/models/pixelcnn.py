@@ -1,4 +1,4 @@
-"""A small conditional gated PixelCNN over binary single-channel images (SPEC 12).
+"""A small conditional gated PixelCNN over binary single-channel images (method §12).
 
 p(x | h) = prod_i p(x_i | x_<i, h) in raster order, each factor a Bernoulli.
 The conditioning h (B, cond, H, W) is a feature map from a decoder (PixelVAE's

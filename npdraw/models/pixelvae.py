@@ -1,4 +1,4 @@
-"""PixelVAE (Gulrajani et al. 2017), MNIST architecture of SPEC 12: the pipeline's own baseline.
+"""PixelVAE (Gulrajani et al. 2017), MNIST architecture of method §12: the pipeline's own baseline.
 
 q(z|x) = N(mu(x), diag sigma(x)^2), p(z) = N(0, I), p(x|z) a conditional gated
 PixelCNN (npdraw.models.pixelcnn) over the upsampling decoder's 28x28x32 feature map.

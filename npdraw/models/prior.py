@@ -1,4 +1,4 @@
-"""The Transformer prior p(z) over latent drawing sequences (SPEC 7).
+"""The Transformer prior p(z) over latent drawing sequences (method §7).
 
 Token t (t = 1..T) is a (C+1)-channel image: the canvas before step t and the
 mask of the cell drawn at step t-1 (gated by z_is; all zero for t = 1).  A

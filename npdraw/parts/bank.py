@@ -1,4 +1,4 @@
-"""The part bank (SPEC 4): random K x K patches clustered by k-medoids.
+"""The part bank (method §4): random K x K patches clustered by k-medoids.
 
 Solvers (`bank.method`):
   fasterpam  the `kmedoids` package's FasterPAM: reaches PAM's objective, runs in

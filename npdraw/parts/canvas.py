@@ -1,4 +1,4 @@
-"""The latent canvas: grid geometry, cells <-> images, and rendering (SPEC 3 and 6).
+"""The latent canvas: grid geometry, cells <-> images, and rendering (method §3 and 6).
 
 The canvas (side S) is cut into an n x n grid of K x K cells after zero padding
 to n*K, split evenly.  A step draws one bank part into one cell; the canvas is
@@ -47,7 +47,7 @@ class Grid:
 def to_canvas_space(images: np.ndarray | torch.Tensor, ds) -> torch.Tensor:
     """uint8 (N, C, H, W) images -> float (N, C, S, S) in [0, 1] at canvas resolution.
 
-    CelebA's 64-pixel images are average-pooled to the 32-pixel canvas (SPEC 6).
+    CelebA's 64-pixel images are average-pooled to the 32-pixel canvas (method §6).
     """
     x = torch.from_numpy(np.asarray(images, dtype=np.float32)).div_(255.0)  # a fresh, writable copy
     factor = ds["image_size"] // ds["canvas_size"]
@@ -72,7 +72,7 @@ def from_cells(cells: torch.Tensor, grid: Grid) -> torch.Tensor:
 
 
 def render(bank: torch.Tensor, z_id: torch.Tensor, z_loc: torch.Tensor, z_is: torch.Tensor, grid: Grid) -> torch.Tensor:
-    """Final canvas c_T from hard latents (SPEC 6, Eq. 3).
+    """Final canvas c_T from hard latents (method §6, Eq. 3).
 
     bank (M, C, K, K); z_id, z_loc (B, T) int64; z_is (B, T) bool or {0, 1}.
     Returns (B, C, S, S).  Parts are >= 0, so skipped steps (z_is = 0) draw zeros

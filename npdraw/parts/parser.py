@@ -1,4 +1,4 @@
-"""Heuristic parsing (paper Algorithm 1, SPEC 5) and its PSNR.
+"""Heuristic parsing (paper Algorithm 1, method §5) and its PSNR.
 
 For every image and every cell t in raster order: z_id = nearest bank part
 (Euclidean), cost = ||x_c - part|| - ||x_c||, z_is = cost <= epsilon, z_loc = t.
@@ -108,7 +108,7 @@ def reconstruction_mse(images: np.ndarray, bank: torch.Tensor, z_id, z_loc, z_is
 
 
 def psnr_summary(mse: np.ndarray) -> dict[str, float]:
-    """PSNR (MAX_I = 1): mean of per-image values, and of the mean MSE (SPEC 5)."""
+    """PSNR (MAX_I = 1): mean of per-image values, and of the mean MSE (method §5)."""
     per_image = -10.0 * np.log10(np.maximum(mse, MSE_FLOOR))
     return {
         "psnr_db": float(per_image.mean()),

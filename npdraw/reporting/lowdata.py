@@ -1,4 +1,4 @@
-"""The low-data grid (SPEC 2 and 11.2, paper Fig. 3): which runs it holds, and its curves.
+"""The low-data grid (method §2 and 11.2, paper Fig. 3): which runs it holds, and its curves.
 
 params `lowdata` lists curves, each a dataset and a split kind with the proportions of
 training data to try; every point is run with each of `lowdata.seeds`.  A point is an

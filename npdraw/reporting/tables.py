@@ -108,10 +108,10 @@ def write_table(df: pd.DataFrame, markdown: str | Path, csv: str | Path | None =
                                                                      position="t"))
 
 
-# --- results tables (SPEC 11.1, 12) ----------------------------------------------------------
+# --- results tables (method §11.1, 12) ----------------------------------------------------------
 
-# Reported numbers (lower is better).  NP-DRAW: the paper's Table 1 (SPEC 10); PixelVAE: Gulrajani
-# et al. 2017 on statically binarized MNIST, 5,000 importance samples (SPEC 12).  None: not reported.
+# Reported numbers (lower is better).  NP-DRAW: the paper's Table 1 (method §10); PixelVAE: Gulrajani
+# et al. 2017 on statically binarized MNIST, 5,000 importance samples (method §12).  None: not reported.
 PAPER = {
     ("mnist", "npdraw"): {"fid": 2.48, "nll": "<= 98.92 nats", "fid_other": "19.64 (VQ-DRAW / DRAW)"},
     ("omniglot", "npdraw"): {"fid": 5.53, "nll": "<= 129.73 nats", "fid_other": "47.22 (VQ-DRAW / DRAW)"},
@@ -214,7 +214,7 @@ def prior_size_table(rows: list[dict]) -> pd.DataFrame:
                                           kind="stable").reset_index(drop=True)
 
 
-# --- Omniglot ablation through dvc exp (SPEC 11.3) -------------------------------------------
+# --- Omniglot ablation through dvc exp (method §11.3) -------------------------------------------
 
 def ablation_row(variant: str, parse_metrics: dict, eval_metrics: dict, source: str) -> dict:
     """One ablation row: K, M, lambda as the run ran (the evaluation's provenance), the parse PSNR

@@ -282,7 +282,7 @@ def _whole(value: Any, name: str) -> int:
 
 
 def grid_geometry(side: int, patch: int) -> dict[str, int]:
-    """Grid of KxK cells over a side-S canvas, zero padding split evenly (SPEC 3)."""
+    """Grid of KxK cells over a side-S canvas, zero padding split evenly (method §3)."""
     n = math.ceil(side / patch)
     pad_total = n * patch - side
     return {"n": n, "steps": n * n, "pad_before": pad_total // 2, "pad_after": pad_total - pad_total // 2}
@@ -356,7 +356,7 @@ def _check_consistency(cfg: dict) -> None:
                           f"only (output bernoulli, channels 1); dataset {name!r} has output {ds['output']}, "
                           f"channels {ds['channels']}")
     if cfg["system"] == "pixelvae" and not (binary_gray and ds["image_size"] == 28):
-        raise ParamsError(f"variant 'pixelvae': the MNIST architecture of SPEC 12 needs 28x28 binary images; "
+        raise ParamsError(f"variant 'pixelvae': the MNIST architecture of method §12 needs 28x28 binary images; "
                           f"dataset {name!r} has {ds['channels']}x{ds['image_size']}x{ds['image_size']}, "
                           f"output {ds['output']}")
     kind = cfg["split_kind"]

@@ -22,7 +22,7 @@ WILDCARDS = {
     "variant": VARIANT_PATTERN,
 }
 
-# Omniglot part-bank ablation (SPEC 11.3): patch size K x bank size M, parse PSNR only (Snakemake).
+# Omniglot part-bank ablation (method §11.3): patch size K x bank size M, parse PSNR only (Snakemake).
 ABLATION_VARIANTS = [f"K{k}-M{m}" for k in (5, 6, 8) for m in (10, 50, 200)]
 # The full ablation through dvc exp (scripts/dvc_ablation.py): one factor at a time from the
 # dataset's defaults (Omniglot: K 5, M 50, lambda 50), K in {5, 6, 8}, M in {10, 50, 200},

@@ -1,4 +1,4 @@
-"""Training the domain classifier whose features give fid_domain / kid_domain (SPEC 10).
+"""Training the domain classifier whose features give fid_domain / kid_domain (method §10).
 
 A small CNN (npdraw.evaluation.features.DomainClassifier) fitted to the dataset's own labels on
 the reference run's images, with a validation set of its own drawn from them; the epoch with the

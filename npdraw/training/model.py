@@ -1,4 +1,4 @@
-"""Training the full model (SPEC 9): encoder and decoder around the frozen prior.
+"""Training the full model (method §9): encoder and decoder around the frozen prior.
 
 Loss (minimised, nats per image) = -(log p(x|z) - kl_weight * KL) + lambda * CE(q, parse).
 Adam with the decoder's learning rate scaled by `decoder_lr_scale`; Gumbel

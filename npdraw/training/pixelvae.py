@@ -1,4 +1,4 @@
-"""Training the PixelVAE baseline (SPEC 12) on the same splits as NP-DRAW.
+"""Training the PixelVAE baseline (method §12) on the same splits as NP-DRAW.
 
 Loss (minimised, nats per image) = -(log p(x|z) - KL(q || N(0, I))) with one
 reparameterised sample; Adam; MNIST training images binarised afresh at every

@@ -1,4 +1,4 @@
-"""Pre-training the prior on heuristic parses (SPEC 7, Eq. 5).
+"""Pre-training the prior on heuristic parses (method §7, Eq. 5).
 
 Maximum likelihood of the training parses, teacher forced; validation NLL
 every epoch; the checkpoint with the lowest validation NLL is kept; a killed

@@ -52,7 +52,8 @@ def prior_sizes(paths: list[str], out: Path) -> None:
         f"size 64' as this pipeline reads it (4 heads of 16, MLP 256) against the authors' ViT (variant token "
         f"vit: 16 heads of 64, MLP 2048, learned positions). prior_*_nll_nats: NLL of the heuristic parses "
         f"(nats per sequence); nll: the full model's importance-sampled test NLL (S = {s['nll_samples']}, "
-        f"{s['nll_images']} test images); fid_domain: domain-classifier FID. All measured."))
+        f"{s['nll_images']} test images); fid_domain: domain-classifier FID; prior_fastest_epoch_s: the "
+        f"fastest prior epoch (wall seconds; the mean also counts whatever else ran on the machine). All measured."))
 
 
 def ablation_from_dvc(shown_path: Path, dataset: str, profile: str, seed: int, variants: list[str] | None,

@@ -202,6 +202,8 @@ def prior_size_row(eval_path: str | Path) -> dict:
         "mlp": arch["mlp_ratio"] * arch["width"] if arch else None, "parameters": prior.get("parameters"),
         "prior_epochs": len(prior["history"]),
         "prior_seconds_per_epoch": sum(h["seconds"] for h in prior["history"]) / len(prior["history"]),
+        # The least disturbed epoch: on a shared machine the mean carries whatever else ran.
+        "prior_fastest_epoch_s": min(h["seconds"] for h in prior["history"]),
         "prior_valid_nll_nats": prior["valid"]["nll_total_nats"],
         "prior_test_nll_nats": prior["test"]["nll_total_nats"],
         "nll": reported_nll(m), "nll_samples": m["nll_samples"], "nll_images": m["nll_images"],

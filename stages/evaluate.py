@@ -88,6 +88,11 @@ def run() -> None:
             "prior sample -> canvas -> " + ("per pixel, the mean of the most probable mixture component"
                                             if colour and ev.colour_samples == "mean" else
                                             "one draw from the decoder's distribution"))
+    real = reference["real"]   # real training images scored the same way: what a perfect model would get
+    metrics.update({
+        "fid_domain_real": real["domain"] and real["domain"]["fid"], "kid_domain_real": real["domain"] and
+        real["domain"]["kid"], "fid_real": real["inception"] and real["inception"]["fid"],
+        "real_images": real["images"]})
     metrics.update({"generated": ev.samples, "fid_reference_images": reference["images"], "system": cfg.system,
                     "sample_rule": rule, "colour_samples": ev.colour_samples if colour else None,
                     **checkpoint_selection(args.model)})

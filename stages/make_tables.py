@@ -33,8 +33,9 @@ def results_tables(paths: list[str], out: Path) -> None:
                                 for r in rows}))
     write_table(table1(rows), out / "table1.md", out / "table1.csv", latex=out / "table1.tex", title=(
         f"Table 1: sample quality and likelihood (measured: profile {profiles}; {samples}). fid_domain / kid_domain: "
-        "FID / KID on features of the pipeline's own domain classifier (always available; not comparable with "
-        "Inception FID). fid_inception: Inception pool3 FID (– where torch-fidelity's weights were unavailable). "
+        "FID / KID on features of the pipeline's own domain classifier, scaled to unit feature spread (not "
+        "comparable with Inception FID); fid_domain_real: the same FID for as many real training images, what a "
+        "perfect model would score. fid_inception: Inception pool3 FID (– where torch-fidelity's weights were unavailable). "
         "nll: importance-sampled bound on the test set (nats per image, or bits per dim for colour). "
         "paper_*: numbers reported by the NP-DRAW paper (Inception FID, 10,000 samples) and, for PixelVAE, "
         "by Gulrajani et al. 2017 — not measured here."))

@@ -5,8 +5,13 @@ The test images are those every run of the dataset at this profile is scored on
 
 Domain features (the trained classifier) always; standard Inception features
 when torch-fidelity and its weights are available (evaluate.inception decides
-whether their absence is skipped with one line or is an error).
+whether their absence is skipped with one line or is an error).  Beside them, the
+FID / KID of as many real training images as a run generates, against the same
+statistics: the score of a model whose samples were real images, printed next to
+every model's.
 """
+
+import logging
 
 import numpy as np
 import torch
@@ -20,8 +25,11 @@ from npdraw.evaluation.features import (
     load_classifier,
     reference_state,
     save_reference,
+    score,
 )
 from npdraw.runtime.cli import main, run_config, stage_parser
+
+log = logging.getLogger("reference_stats")
 
 
 def run() -> None:
@@ -30,7 +38,8 @@ def run() -> None:
     cfg = run_config(args)
     ev = cfg.evaluate
     arrays = load_prepared(args.data, cfg)
-    test = make_splits(arrays, cfg)[0]["test"][:ev.fid_images]
+    splits = make_splits(arrays, cfg)[0]
+    test = splits["test"][:ev.fid_images]
     images = torch.from_numpy(np.asarray(arrays["test_images"][test]))
     x = fixed_targets(images, cfg.ds.output == "bernoulli", ev.seed)   # what samples are compared with
     classifier = load_classifier(args.classifier, cfg)   # None: the dataset has no labels to train one on
@@ -38,6 +47,16 @@ def run() -> None:
              reference_state(FeatureExtractor(classifier), x, ev.kid_subset_size)}
     weights = inception_extractor(ev.inception_weights, ev.inception == "require")
     stats["inception"] = None if weights is None else reference_state(2048, x, ev.kid_subset_size, weights)
+    # The floor a model's FID is read against: as many real training images as a run generates,
+    # prepared as its samples are compared (binarised once), scored against the same statistics.
+    real = fixed_targets(torch.from_numpy(np.asarray(arrays["train_images"][splits["train"][:ev.samples]])),
+                         cfg.ds.output == "bernoulli", ev.seed + 1)
+    stats["real"] = {"images": len(real), **{
+        name: None if stats[name] is None else
+        score(feature, stats[name], real, ev.kid_subset_size, weights, seed=ev.seed)
+        for name, feature in (("domain", None if classifier is None else FeatureExtractor(classifier)),
+                              ("inception", 2048))}}
+    log.info("real held-out images against the test statistics: %s", stats["real"])
     save_reference(args.out, stats, cfg)
 
 

@@ -67,6 +67,12 @@ def test_domain_classifier_learns_and_roundtrips(tmp_path):
     again = load_classifier(tmp_path / "c.pt")
     probe = x[:5].float() / 255
     torch.testing.assert_close(again.features(probe), model.eval().features(probe))
+    # Features come scaled to unit spread over the validation images (a domain FID's unit), the logits not.
+    valid = x[500:].float() / 255
+    rms = model.features(valid).pow(2).mean().sqrt().item()
+    assert stats["feature_scale"] > 0 and abs(rms - 1.0) < 1e-4, rms
+    assert again.cfg["feature_scale"] == stats["feature_scale"]
+    torch.testing.assert_close(again(probe), model.head(model.body(probe)))
 
 
 def test_a_killed_classifier_training_resumes_and_ends_with_the_uninterrupted_weights(tmp_path, monkeypatch):

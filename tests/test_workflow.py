@@ -137,6 +137,8 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
     assert ev["nll_images"] == 100 and ev["nll_samples"] == 5 and ev["nll_subset"] is True
     assert ev["elbo_nats"] <= -ev["nll_nats"] + 1e-6          # the IWAE bound is at least the ELBO
     assert ev["fid_domain"] > 0 and "skipped" in ev["inception"] and "fid" not in ev
+    # Beside it, the same FID for as many real training images: a perfect model's score, far below.
+    assert ev["real_images"] == 200 and 0 < ev["fid_domain_real"] < ev["fid_domain"] / 2 and ev["fid_real"] is None
     assert ev["provenance"]["params"]["evaluate"]["nll_samples"] == 5 and ev["provenance"]["run"]["variant"] == "base"
     assert ev["provenance"]["libraries"]["torch"].startswith("2.13.0")
     assert ev["static_binarized_test"]["images"] == 100 and ev["static_binarized_test"]["nll_nats"] > 0

@@ -40,9 +40,10 @@ INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
 # weights, or cfg None with the reason when the dataset has no labels; the dataset it learned.
 CLASSIFIER_CHECKPOINT = CheckpointContract("classifier", "train_classifier", ("cfg", "state_dict", "dataset"))
 # reference/stats.pt: torchmetrics' real-image states of the test images per feature network
-# (None where unavailable), the number of images, and the dataset and profile they belong to.
+# (None where unavailable), the number of images, the dataset and profile they belong to, and under
+# `real` the FID / KID of real held-out images against them (what a perfect model would score).
 REFERENCE_CHECKPOINT = CheckpointContract("reference_stats", "reference_stats",
-                                          ("images", "domain", "inception", "dataset", "profile"))
+                                          ("images", "domain", "inception", "real", "dataset", "profile"))
 # One feature network's statistics: F-dimensional features of n reference images.
 REFERENCE_STATE = ArrayContract("reference statistics", "reference_stats", (
     Field("fid_sum", "float", ("F",)),
@@ -53,11 +54,17 @@ REFERENCE_STATE = ArrayContract("reference statistics", "reference_stats", (
 
 
 class DomainClassifier(nn.Module):
-    """A small CNN: images in [0, 1] (B, C, H, W) -> class logits; `features` is the penultimate layer."""
+    """A small CNN: images in [0, 1] (B, C, H, W) -> class logits; `features` is the penultimate layer
+    divided by `feature_scale`, the root mean square of one feature over the classifier's own
+    validation images (set after training, npdraw.training.classifier): a domain FID is then in units
+    of that spread whatever the classifier's width or dataset, and comparable with the FID of real
+    held-out images (reference_stats)."""
 
-    def __init__(self, channels: int, classes: int, width: int = 32, num_features: int = 128):
+    def __init__(self, channels: int, classes: int, width: int = 32, num_features: int = 128,
+                 feature_scale: float = 1.0):
         super().__init__()
-        self.cfg = {"channels": channels, "classes": classes, "width": width, "num_features": num_features}
+        self.cfg = {"channels": channels, "classes": classes, "width": width, "num_features": num_features,
+                    "feature_scale": feature_scale}
         w = width
         self.body = nn.Sequential(
             nn.Conv2d(channels, w, 3, 1, 1), nn.ReLU(), nn.Conv2d(w, w, 3, 2, 1), nn.ReLU(),
@@ -67,10 +74,10 @@ class DomainClassifier(nn.Module):
         self.num_features = num_features  # what torchmetrics reads to size its statistics
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+        return self.body(x) / self.cfg["feature_scale"]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        return self.head(self.body(x))   # logits from the unscaled features the head was trained on
 
 
 class FeatureExtractor(nn.Module):
@@ -104,7 +111,7 @@ def load_classifier(path: str | Path, cfg=None) -> DomainClassifier | None:
         return None
     with CLASSIFIER_CHECKPOINT.rebuilding(path):
         c = ckpt["cfg"]
-        model = DomainClassifier(c["channels"], c["classes"], c["width"], c["num_features"])
+        model = DomainClassifier(c["channels"], c["classes"], c["width"], c["num_features"], c["feature_scale"])
         model.load_state_dict(ckpt["state_dict"])
     return model.eval()
 
@@ -131,6 +138,12 @@ def load_reference(path: str | Path, cfg, classifier: DomainClassifier | None) -
         dims = REFERENCE_STATE.check(f"{path} ['{name}']", state, **({} if width is None else {"F": width}))
         if dims["n"] < 2:
             raise REFERENCE_STATE.fail(path, f"'{name}' statistics of {dims['n']} image(s), expected at least 2")
+    real = ref["real"]
+    if not (isinstance(real, dict) and isinstance(real.get("images"), int) and
+            all(real.get(k) is None or isinstance(real[k], dict) and {"fid", "kid"} <= set(real[k])
+                for k in ("domain", "inception"))):
+        raise REFERENCE_CHECKPOINT.fail(path, "'real' is not the FID / KID of real images ({images, domain, "
+                                              "inception}); rerun reference_stats")
     if ref["domain"] is not None and classifier is None:
         raise REFERENCE_CHECKPOINT.fail(path, "domain statistics, but the run's classifier checkpoint has no "
                                               "network (its dataset has no labels): statistics of another dataset")

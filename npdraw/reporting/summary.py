@@ -58,7 +58,8 @@ def summary(params_path: str = "params.yaml") -> str:
                          f"binarized test set")
         fid = f"FID (Inception) {e['fid']:.2f}; " if "fid" in e else "FID (Inception) not computed; "
         domain = ("domain FID n/a (no labels)" if e.get("fid_domain") is None else
-                  f"domain FID {e['fid_domain']:.3f}, KID {e['kid_domain']:.4f}")
+                  f"domain FID {e['fid_domain']:.3f} (real images: {e['fid_domain_real']:.3f}), "
+                  f"KID {e['kid_domain']:.4f}")
         lines.append(f"  FID                {fid}{domain} "
                      f"({e['generated']} samples vs {e['fid_reference_images']} test images)")
     lines += _collections(cfg)

@@ -155,7 +155,8 @@ def results_row(path: str | Path) -> dict:
     return {
         "dataset": run["dataset"], "model": SYSTEM_NAMES[system], "variant": run["variant"],
         "profile": run["profile"], "split": run["split"], "seed": int(run["seed"]),
-        "fid_domain": m.get("fid_domain"), "kid_domain": m.get("kid_domain"),
+        "fid_domain": m.get("fid_domain"), "fid_domain_real": m.get("fid_domain_real"),
+        "kid_domain": m.get("kid_domain"),
         "fid_inception": m.get("fid"), "kid_inception": m.get("kid"),
         "samples": m["generated"], "fid_reference_images": m["fid_reference_images"],
         "nll": reported_nll(m), "nll_unit": "nats" if binary else "bpd",
@@ -176,7 +177,8 @@ def _sorted(df: pd.DataFrame) -> pd.DataFrame:
 
 def table1(rows: list[dict]) -> pd.DataFrame:
     """FID / KID (both feature extractors) and NLL per dataset and model, next to the paper's numbers."""
-    cols = ["dataset", "model", "profile", "samples", "fid_domain", "kid_domain", "fid_inception", "nll", "nll_unit",
+    cols = ["dataset", "model", "profile", "samples", "fid_domain", "fid_domain_real", "kid_domain", "fid_inception",
+            "nll", "nll_unit",
             "selected_by", "selected_epoch", "precision", "paper_fid", "paper_nll", "paper_fid_other"]
     return _sorted(pd.DataFrame(rows)[cols])
 

@@ -66,8 +66,17 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, valid_images, v
         step=step, validate=validate, seed=seed, stream="classifier_split")
     state = run.finish(model, lambda *_: None)
     model.eval()
+    model.cfg["feature_scale"] = feature_rms(model, valid_images)
     return model, {"classes": classes, "valid_accuracy": -state["best"], "epochs": epochs,
-                   "best_epoch": state["best_epoch"]}
+                   "best_epoch": state["best_epoch"], "feature_scale": model.cfg["feature_scale"]}
+
+
+@torch.no_grad()
+def feature_rms(model: DomainClassifier, images: torch.Tensor) -> float:
+    """Root mean square of one unscaled feature over `images` (uint8): the classifier's feature scale."""
+    squares = sum(model.body(images[s:s + 1000].float() / 255).double().pow(2).sum().item()
+                  for s in range(0, len(images), 1000))
+    return float((squares / (len(images) * model.num_features)) ** 0.5)
 
 
 @torch.no_grad()

@@ -23,7 +23,9 @@ $(VENV)/.installed: pyproject.toml requirements.lock scripts/install-deps.sh
 
 run: install
 	$(BIN)/python -m npdraw.runtime.recovery   # after a crash: clears locks and temporaries of dead processes
-	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete
+	# Snakemake sends each stage's progress bars to its log; the watcher prints them here as they move.
+	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete & pid=$$!; \
+	    $(BIN)/python -m npdraw.reporting.progress --pid $$pid; wait $$pid
 	$(BIN)/snakemake --report results/report.html
 	$(BIN)/python -m npdraw.reporting.summary
 

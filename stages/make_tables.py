@@ -35,7 +35,8 @@ def results_tables(paths: list[str], out: Path) -> None:
         f"Table 1: sample quality and likelihood (measured: profile {profiles}; {samples}). fid_domain / kid_domain: "
         "FID / KID on features of the pipeline's own domain classifier, scaled to unit feature spread (not "
         "comparable with Inception FID); fid_domain_real: the same FID for as many real training images, what a "
-        "perfect model would score. fid_inception: Inception pool3 FID (– where torch-fidelity's weights were unavailable). "
+        "perfect model would score. fid_inception: Inception pool3 FID (– where torch-fidelity's weights were "
+        "unavailable). "
         "nll: importance-sampled bound on the test set (nats per image, or bits per dim for colour). "
         "paper_*: numbers reported by the NP-DRAW paper (Inception FID, 10,000 samples) and, for PixelVAE, "
         "by Gulrajani et al. 2017 — not measured here."))

@@ -93,6 +93,9 @@ def snakemake_report(path: Path, view: tuple[str, str, str] | None = None) -> di
             "results": driver.execute_script(
                 "return Object.fromEntries(Object.entries(results).map(([p, r]) => [p, r.mime_type]))"),
             "images": driver.execute_async_script(DECODE_IMAGES),
+            # Pictures on the landing page itself (inline images of the workflow description).
+            "landing_images": driver.execute_script(
+                "return Array.from(document.querySelectorAll('#app img')).map(i => i.complete ? i.naturalWidth : 0)"),
             "errors": [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"],
         }
         if view:

@@ -192,7 +192,7 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
     result = subprocess.run([venv_bin("snakemake"), "--report", str(report), "all", "tables", "lowdata", "--config",
                              "profile=smoke"], cwd=repo_copy, env=stage_env(), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
-    check_report(report)
+    check_report(report, ev)
     # Data-parallel: the model and evaluation stages on 2 CPU processes (gloo) from the same inputs.
     ddp = repo_copy / "ddp"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
@@ -227,10 +227,15 @@ def closure_only(stage: str, other: str) -> str:
     return sorted(only)[0]
 
 
-def check_report(report: Path) -> None:
+def check_report(report: Path, ev: dict) -> None:
     require_chromium()
     shown = snakemake_report(report, view=("1. Parts and parses", "mnist · smoke · full · seed 0 · base", "bank.png"))
     assert "Loading Snakemake Report" not in shown["app_text"] and not shown["errors"], shown["errors"]
+    # The landing page opens on the run's headline numbers and its canvases-and-samples figure.
+    assert "NP-DRAW: mnist · smoke · full · seed 0 · base" in shown["app_text"]
+    assert f"test NLL\t{ev['nll_nats']:.2f} nats" in shown["app_text"], shown["app_text"][:2000]
+    assert f"real images: {ev['fid_domain_real']:.2f}" in shown["app_text"] and "precision\tbf16" in shown["app_text"]
+    assert max(shown["landing_images"]) > 300, shown["landing_images"]   # the figure decoded, full width
     assert {"1. Parts and parses", "2. Prior", "3. Model", "4. Samples", "5. Tables",
             "6. Low-data curves"} <= set(shown["categories"])
     images = {Path(i["path"]).name: i for i in shown["images"]}

@@ -3,7 +3,7 @@ import sys
 
 from npdraw.runtime.config import load_params, validate_params
 from npdraw.runtime.errors import NpdrawError
-from npdraw.reporting import lowdata
+from npdraw.reporting import lowdata, summary
 from npdraw.runtime import pipeline, runlock, snakemake as wf
 
 

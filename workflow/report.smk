@@ -1,6 +1,13 @@
 # Pictures for `snakemake --report` (captions in workflow/report/).  Snakemake-only: DVC draws the
 # same curves from the same DVCLive files with `dvc plots show` (dvc.yaml `plots`).
 
+# The landing page: the configured run's headline numbers and its canvases-and-samples figure, read
+# from its metrics files when the Snakefile is read (the description's template sees only config).
+config["report_headline"] = summary.headline(config)
+
+
+report: "report/workflow.rst"
+
 
 rule plot_curves:
     input:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from pathlib import Path
@@ -24,13 +25,55 @@ def read_json(path: str) -> dict | None:
     return json.loads(Path(path).read_text()) if path and Path(path).is_file() else None
 
 
-def summary(params_path: str = "params.yaml") -> str:
-    cfg = resolve(load_params(params_path))
+def run_paths(cfg) -> dict[str, str]:
+    """label -> path of what the configured run produces (LISTED, for its system), and its curves."""
     ran = {s.name for s in system_stages(cfg.variant)}
     trainer = "train_model" if "train_model" in ran else "train_pixelvae"
     paths = {label: output(trainer if stage == "train_model" else stage, flag, cfg)
              for label, (stage, flag) in LISTED.items() if stage in ran or stage == "train_model"}
     paths["training curves"] = VARIANT_DIR.format(**cfg) + "/figures/training_curves.png"
+    return paths
+
+
+def headline(config: dict) -> dict:
+    """The report's landing page (workflow/report/workflow.rst): the configured run's name, its
+    headline numbers as (measure, value) rows read from its metrics files (what is missing is left
+    out), and its canvases-and-samples figure as a data URI (None until the run has one)."""
+    cfg = resolve(config)
+    paths = run_paths(cfg)
+    rows: list[tuple[str, str]] = []
+    e, m = read_json(paths["evaluation"]), read_json(paths["model metrics"])
+    if e is not None:
+        nll = f"{e['bits_per_dim']:.3f} bits/dim" if "bits_per_dim" in e else f"{e['nll_nats']:.2f} nats"
+        rows.append(("test NLL", f"{nll} (importance sampled, S = {e['nll_samples']}, {e['nll_images']} images)"))
+        rows.append(("test ELBO (BCE, KL)", f"{e['elbo_nats']:.2f} nats ({e['bce_nats']:.2f}, {e['kl_nats']:.2f})"))
+        for label, key in (("domain FID", "fid_domain"), ("Inception FID", "fid")):
+            if e.get(key) is not None:
+                real = f"real images: {e[key + '_real']:.2f}; " if e.get(key + "_real") is not None else ""
+                rows.append((label, f"{e[key]:.2f} ({real}{e['generated']} samples vs "
+                                    f"{e['fid_reference_images']} test images)"))
+        rows.append(("checkpoint", f"epoch {e.get('selected_epoch')}, chosen by {e.get('selected_by')}"))
+        rows.append(("precision", e["provenance"]["numerics"]["precision"]))
+    if (p := read_json(paths.get("parse metrics", ""))) is not None:
+        rows.append(("parse PSNR (test)", f"{p['psnr_db']:.2f} dB"))
+    if (pr := read_json(paths.get("prior metrics", ""))) is not None:
+        rows.append(("prior NLL of the parses (test)", f"{pr['nll_nats']:.2f} nats, {pr['epochs']} epochs"))
+    if m is not None:
+        minutes = sum(h["seconds"] for h in m["history"]) / 60
+        rows.append(("model training", f"{m['epochs']} epochs, {minutes:.1f} min, "
+                                       f"{m['train_images_per_s']:.0f} images/s"))
+    figure = Path(paths["canvases, samples"])
+    uri = None
+    if figure.is_file():   # reStructuredText caps a line's length; an image URI may continue on indented lines
+        encoded = "data:image/png;base64," + base64.b64encode(figure.read_bytes()).decode()
+        uri = "\n   ".join(encoded[i:i + 76] for i in range(0, len(encoded), 76))
+    return {"run": f"{cfg.dataset} · {cfg.profile} · {cfg.split} · seed {cfg.seed} · {cfg.variant}",
+            "rows": rows, "figure": uri}
+
+
+def summary(params_path: str = "params.yaml") -> str:
+    cfg = resolve(load_params(params_path))
+    paths = run_paths(cfg)
     lines = [f"npdraw run: dataset={cfg.dataset} profile={cfg.profile} split={cfg.split} "
              f"seed={cfg.seed} variant={cfg.variant}"]
     for label, path in paths.items():

@@ -3,7 +3,7 @@
     make_tables.py --out DIR results/.../metrics/eval.json ...
         Table 1 (FID / KID / NLL) and the NLL table of the runs given
     make_tables.py --out DIR --prior-size results/.../metrics/eval.json ...
-        the prior-size comparison (paper size against the authors' ViT, variant token vit)
+        the prior-size comparison (the paper text's reading, token slim, against the authors' ViT, token vit)
     make_tables.py --out DIR --dvc-exp exp_show.json --dataset omniglot --profile P --seed N
         the ablation table (K, M, lambda -> PSNR, FID, NLL, BCE, KL) from a saved
         `dvc exp show --json` (scripts/dvc_ablation.py writes it)

@@ -162,18 +162,20 @@ def test_resume_continues_where_it_stopped(make_cfg, tmp_path):
         assert torch.equal(a["state_dict"][k], b["state_dict"][k])
 
 
-def test_the_vit_variant_is_the_authors_prior_size(params):
-    """Variant token `vit`: 16 heads of 64, MLP 2048, learned positions: about 4.3 M parameters
-    against the paper-size prior's 0.47 M, at MNIST's settings."""
+def test_the_prior_sizes_of_the_profiles_and_tokens(params):
+    """The paper profile's prior is the authors' ViT (16 heads of 64, MLP 2048, learned positions:
+    about 4.3 M parameters), as is variant token `vit` at any profile; the quick profile's, and token
+    `slim`'s, is the paper text's reading (4 heads of 16: 0.47 M), at MNIST's settings."""
     from npdraw.models.checkpoints import prior_config
     from npdraw.runtime.config import resolve
     sizes = {}
-    for variant in ("base", "vit"):
-        cfg = resolve(params, dataset="mnist", variant=variant)
+    for name, profile, variant in (("quick", "quick", "base"), ("slim", "paper", "slim"), ("paper", "paper", "base"),
+                                   ("vit", "quick", "vit")):
+        cfg = resolve(params, dataset="mnist", profile=profile, variant=variant)
         grid = Grid.for_dataset(cfg.ds)
         model = Prior(prior_config(cfg, grid), torch.rand(cfg.ds.bank_size, 1, 5, 5), grid)
-        sizes[variant] = sum(p.numel() for p in model.parameters())
+        sizes[name] = sum(p.numel() for p in model.parameters())
         block = model.blocks[0]
         assert block.qkv.out_features == 3 * cfg.prior.heads * (cfg.prior.head_dim or 64 // cfg.prior.heads)
-    assert 0.4e6 < sizes["base"] < 0.5e6 and 4.0e6 < sizes["vit"] < 4.6e6
+    assert 0.4e6 < sizes["quick"] == sizes["slim"] < 0.5e6 and 4.0e6 < sizes["paper"] == sizes["vit"] < 4.6e6
     assert isinstance(model.position, torch.nn.Parameter)   # learned, trained with the rest

@@ -174,7 +174,7 @@ def test_prior_size_table_reads_each_runs_prior_beside_its_evaluation(tmp_path):
                              "results/tables", *paths], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     t = pd.read_csv(tmp_path / "results/tables/prior_size.csv")
-    assert list(t.prior) == ["paper size", "authors' ViT"] and list(t.parameters) == [470999, 4311767]
+    assert list(t.prior) == ["paper text", "authors' ViT"] and list(t.parameters) == [470999, 4311767]
     assert list(t.head_dim) == [16, 64] and list(t.mlp) == [256, 2048] and list(t.prior_seconds_per_epoch) == [51.0, 51.0]
     assert list(t.prior_fastest_epoch_s) == [50.0, 50.0]
     assert list(t.nll) == [162.04, 162.04] and list(t.selected_by) == ["fid (domain features)"] * 2

@@ -198,7 +198,7 @@ def prior_size_row(eval_path: str | Path) -> dict:
     arch = prior.get("provenance", {}).get("params", {}).get("prior", {})
     return {
         "dataset": run["dataset"], "variant": run["variant"], "profile": run["profile"],
-        "prior": "authors' ViT" if "vit" in run["variant"].split("-") else "paper size",
+        "prior": "authors' ViT" if arch.get("heads") == 16 and arch.get("head_dim") == 64 else "paper text",
         "heads": arch.get("heads"),
         "head_dim": arch.get("head_dim") or (arch["width"] // arch["heads"] if arch else None),
         "mlp": arch["mlp_ratio"] * arch["width"] if arch else None, "parameters": prior.get("parameters"),

@@ -41,7 +41,9 @@ MODEL_TOKENS = {"pcnn": ("decoder", "pixelcnn"), "warm": ("warmup", True)}
 # authors' ViT (vit-pytorch's defaults as their code uses them: 16 heads of 64, MLP 2048 = 32 x the
 # width 64, learned position embedding; their CLS token has no counterpart in this causal prior, where
 # output t reads tokens 1..t and token 1, the empty canvas, is the start).
-PRIOR_TOKENS = {"vit": {"heads": 16, "head_dim": 64, "mlp_ratio": 32, "position": "learned"}}
+PRIOR_TOKENS = {"vit": {"heads": 16, "head_dim": 64, "mlp_ratio": 32, "position": "learned"},
+                # The paper's "eight layer ViT, hidden size 64" read literally: 4 heads of 16, MLP 256.
+                "slim": {"heads": 4, "head_dim": None, "mlp_ratio": 4, "position": "sinusoidal"}}
 # The variant grammar as a regular expression (Snakemake's wildcard); parse_variant reads the same tables
 # and says what is wrong with a name that does not match.
 VARIANT_TOKEN = "|".join([*(f"{letter}[0-9.]+" for letter in VARIANT_KEYS), *MODEL_TOKENS, *PRIOR_TOKENS])

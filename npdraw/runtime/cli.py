@@ -15,7 +15,7 @@ from npdraw.runtime.pipeline import SCOPES
 
 CHOICE_ARGS = {
     "dataset": dict(help="a key of `datasets` in params (default: params' `dataset`)"),
-    "profile": dict(help="smoke | quick | paper (default: params' `profile`)"),
+    "profile": dict(help="smoke | quick | reference | paper (default: params' `profile`)"),
     "split": dict(help="full, digit-F, sample-F, character-F, alphabet-F"),
     "seed": dict(type=int, help="run seed"),
     "variant": dict(help="ablation variant, e.g. base or K6-M10"),

@@ -127,8 +127,12 @@ class Chain:
                     attempt = self.done.get(stage, 0) + 1
                     elapsed = time.time() - alive[p.pid][1] if p.pid in alive else None
                     if planned is None and elapsed is not None and (self.root / TRAINING[stage][0]).exists():
-                        planned = elapsed + self.rng.uniform(0, 0.8) * self.epoch_seconds(stage)
-                        victim = (stage, p, planned)   # an epoch is saved now: the moment falls in the next
+                        # An epoch is saved now: the moment falls in the next one.  This attempt's own first
+                        # epoch bounds it: the run's mean epoch also counts the work after the last epoch
+                        # (test scoring, pictures), and a moment past the last epoch finds nothing to resume.
+                        epoch = min(self.epoch_seconds(stage), max(0.5, elapsed - START_UP_S))
+                        planned = elapsed + self.rng.uniform(0, 0.6) * epoch
+                        victim = (stage, p, planned)
                     if elapsed is None:   # it finished before its moment: no kill this attempt
                         self.record.append(Kill(self.runner, stage, attempt, planned, None, False))
                         victim = None

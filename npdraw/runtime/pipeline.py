@@ -164,6 +164,17 @@ _CLASSIFIER = {"classifier": REFERENCE_DIR + "/classifier.pt"}
 _LIVE = "DVCLive folder for the training curves"
 _CHECKPOINT = "best checkpoint .pt (state dict + configuration)"
 
+
+
+def _model_outputs(reconstructions: str, metrics: str) -> dict[str, Output]:
+    """What a model trainer writes (NP-DRAW's and the PixelVAE's alike), with the helps that differ."""
+    return {"out": Output(_variant("model/best.pt"), help=_CHECKPOINT),
+            "reconstructions": Output(_variant("model/reconstructions.png"), report=("reconstructions.rst", "3. Model"),
+                                      help=reconstructions),
+            "metrics": Output(_variant("metrics/model.json"), "metrics", help=metrics),
+            "live": Output(_variant("model/live"), "live", help=_LIVE)}
+
+
 STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("prepare_data", "dataset", inputs={},
           outputs={"out": Output(DATA_DIR, "dir", help="output folder, e.g. data/prepared/mnist")},
@@ -197,23 +208,13 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
     Stage("train_model", "variant",
           inputs={**_DATA, **_SPLITS, "parses": _variant("parses.npz"), "prior": _variant("prior/best.pt"),
                   **_CLASSIFIER},
-          outputs={"out": Output(_variant("model/best.pt"), help=_CHECKPOINT),
-                   "reconstructions": Output(_variant("model/reconstructions.png"),
-                                             report=("reconstructions.rst", "3. Model"),
-                                             help="PNG: validation images, canvases, decoded"),
-                   "metrics": Output(_variant("metrics/model.json"), "metrics",
-                                     help="JSON: elbo_nats, bce_nats, kl_nats, reg_nats (valid, test), history"),
-                   "live": Output(_variant("model/live"), "live", help=_LIVE)},
+          outputs=_model_outputs("PNG: validation images, canvases, decoded",
+                                 "JSON: elbo_nats, bce_nats, kl_nats, reg_nats (valid, test), history"),
           params=("datasets", "data", "method", "model", *MODEL_SELECTION, *NUMERICS), heavy=True, gpu=True,
           systems=("npdraw",)),
     Stage("train_pixelvae", "variant", inputs={**_DATA, **_SPLITS},
-          outputs={"out": Output(_variant("model/best.pt"), help=_CHECKPOINT),
-                   "reconstructions": Output(_variant("model/reconstructions.png"),
-                                             report=("reconstructions.rst", "3. Model"),
-                                             help="PNG: validation images and greedy decodes of z = mean of q"),
-                   "metrics": Output(_variant("metrics/model.json"), "metrics",
-                                     help="JSON: elbo_nats, bce_nats, kl_nats (valid, test), history"),
-                   "live": Output(_variant("model/live"), "live", help=_LIVE)},
+          outputs=_model_outputs("PNG: validation images and greedy decodes of z = mean of q",
+                                 "JSON: elbo_nats, bce_nats, kl_nats (valid, test), history"),
           params=("datasets", "data", "pixelvae", *NUMERICS), heavy=True, gpu=True, systems=("pixelvae",),
           engines=("snakemake",), fixed={"variant": "pixelvae"}),
     Stage("edit_latents", "variant", inputs={**_DATA, **_SPLITS, "model": _variant("model/best.pt")},

@@ -16,7 +16,7 @@ rule plot_curves:
         code=pipeline.code_closure("stages/plot_curves.py"),
     output:
         report(
-            "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/figures/training_curves.png",
+            pipeline.CURVES,
             caption="report/curves.rst",
             category="3. Model",
             subcategory=RUN_LABEL,

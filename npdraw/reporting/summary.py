@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from npdraw.runtime.config import load_params, resolve
-from npdraw.runtime.pipeline import VARIANT_DIR, output
+from npdraw.runtime.pipeline import CURVES, output
 from npdraw.runtime.snakemake import system_stages
 
 # What the summary lists, in order: label -> (stage, its output flag) in the stage table.
@@ -31,7 +31,7 @@ def run_paths(cfg) -> dict[str, str]:
     trainer = "train_model" if "train_model" in ran else "train_pixelvae"
     paths = {label: output(trainer if stage == "train_model" else stage, flag, cfg)
              for label, (stage, flag) in LISTED.items() if stage in ran or stage == "train_model"}
-    paths["training curves"] = VARIANT_DIR.format(**cfg) + "/figures/training_curves.png"
+    paths["training curves"] = CURVES.format(**cfg)
     return paths
 
 

@@ -252,6 +252,11 @@ def parse_variant(name: str) -> dict[str, Any]:
 SEED_MAX = 2**31 - 1
 
 
+def system_of(variant: str) -> str:
+    """The system a variant trains: 'pixelvae' (the baseline) or 'npdraw'."""
+    return parse_variant(variant).get("system", "npdraw")
+
+
 def check_choices(params: dict, choice: dict, as_keys: bool = False) -> None:
     """The run choices (dataset, profile, split, seed, variant) name something that exists and parse;
     one ParamsError naming the choice and what was expected (`as_keys`: worded as params.yaml's keys)."""

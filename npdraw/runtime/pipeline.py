@@ -37,8 +37,8 @@ from npdraw.runtime.config import (
     PRIOR_TOKENS,
     SECTIONS,
     VARIANT_KEYS,
-    parse_variant,
     resolve,
+    system_of,
     table_keys,
 )
 
@@ -50,6 +50,8 @@ DATA_DIR = "data/prepared/{dataset}"
 REFERENCE_DIR = "results/{dataset}/{profile}/reference"
 RUN_DIR = "results/{dataset}/{profile}/{split}/seed{seed}"
 VARIANT_DIR = RUN_DIR + "/{variant}"
+# A run's training-curves picture (Snakemake's plot_curves rule, from the stages' DVCLive folders).
+CURVES = VARIANT_DIR + "/figures/training_curves.png"
 
 # The run choices each scope of stage is named by (and takes as CLI flags, in this order).
 SCOPES = {
@@ -265,7 +267,7 @@ def engine_systems(engine: str) -> set[str]:
 
 def unbuildable(variant: str, s: Stage, engine: str) -> str | None:
     """Why stage `s`, run by `engine` (snakemake or dvc), must refuse `variant`; None if it need not."""
-    system = parse_variant(variant).get("system", "npdraw")
+    system = system_of(variant)
     builders = [e for e in ("snakemake", "dvc") if system in engine_systems(e)]
     if system in s.systems and system in engine_systems(engine):
         return None

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
-from npdraw.runtime.config import CHOICE_KEYS, VARIANT_PATTERN, ParamsError
-from npdraw.runtime.pipeline import STAGES, VARIANT_DIR, Stage, params_block
+from npdraw.runtime.config import CHOICE_KEYS, VARIANT_PATTERN, ParamsError, system_of
+from npdraw.runtime.pipeline import CURVES, STAGES, VARIANT_DIR, Stage, params_block
 
 # Run choices that `snakemake --config` may set; everything else comes from params.yaml.
 CHOICES = CHOICE_KEYS
@@ -32,7 +32,7 @@ DVC_ABLATION_VARIANTS = ["base", "K6", "K8", "M10", "M200", "lam0", "lam1", "lam
 
 def system_stages(variant: str) -> list[Stage]:
     """The per-run stages Snakemake runs for a variant (of its system, npdraw or the pixelvae baseline)."""
-    system = "pixelvae" if variant == "pixelvae" else "npdraw"
+    system = system_of(variant)
     return [s for s in STAGES.values() if system in s.systems and "snakemake" in s.engines]
 
 
@@ -41,7 +41,7 @@ def targets(config: dict) -> list[str]:
     (npdraw or the pixelvae baseline), and its training-curves picture."""
     choice = {k: config[k] for k in CHOICES}
     out = [p for s in system_stages(config["variant"]) if s.scope == "variant" for p in s.paths(choice)[1].values()]
-    return out + [VARIANT_DIR.format(**choice) + "/figures/training_curves.png"]
+    return out + [CURVES.format(**choice)]
 
 
 def live_dirs(wildcards) -> dict[str, str]:

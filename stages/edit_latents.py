@@ -11,9 +11,8 @@ import torch
 from npdraw.data.binarize import fixed_targets
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import load_splits
-from npdraw.evaluation.editing import paste_region
 from npdraw.models.checkpoints import load_model
-from npdraw.reporting.viz import image_grid, titled
+from npdraw.reporting.figures import latent_edit
 from npdraw.runtime.cli import main, run_config, stage_parser
 from npdraw.runtime.config import ParamsError
 from npdraw.runtime.io import save_image
@@ -34,16 +33,12 @@ def run() -> None:
     if len(test) < 2 * args.pairs:
         raise ParamsError(f"--pairs {args.pairs}: the run's test set has only {len(test)} images")
     images = torch.from_numpy(np.asarray(arrays["test_images"][test[:2 * args.pairs]]))
-    x = fixed_targets(images, cfg.ds.output == "bernoulli", cfg.seed)
+    x = fixed_targets(images, cfg.ds.output == "bernoulli", cfg.seed)   # (2P, C, H, W), pairs interleaved
     try:
-        out = paste_region(model, x[0::2], x[1::2], region)
+        figure = latent_edit(model, x, region)
     except ValueError as err:
         raise ParamsError(f"--region: {err}") from None
-    up = lambda c: torch.nn.functional.interpolate(c, size=cfg.ds.image_size)  # noqa: E731
-    columns = [x[0::2], out["decoded_a"], x[1::2], up(out["canvas_a"]), up(out["canvas_b"]), up(out["edited"]),
-               out["decoded_edited"]]
-    grid = image_grid(torch.stack(columns, 1).flatten(0, 1), ncol=len(columns), scale=3)
-    save_image(args.out, titled(grid, f"A | dec A | B | canvas A | canvas B | A + B[{region}] | decoded"))
+    save_image(args.out, figure)
 
 
 if __name__ == "__main__":

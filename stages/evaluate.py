@@ -11,6 +11,7 @@ from npdraw.data.splits import load_splits
 from npdraw.evaluation.features import FeatureExtractor, load_classifier, load_reference, score
 from npdraw.evaluation.importance import generate, importance_sampled, nll_summary, write_samples
 from npdraw.models.checkpoints import checkpoint_selection, load_model
+from npdraw.reporting.figures import canvases_and_samples
 from npdraw.reporting.viz import image_grid, titled
 from npdraw.runtime.cli import input_files, main, run_config, stage_parser
 from npdraw.runtime.distributed import relaunch, setup
@@ -101,18 +102,7 @@ def run() -> None:
     save_image(args.grid, titled(image_grid(gen["images"][:100], ncol=10, scale=2),
                                  f"{cfg.dataset}: samples" + ("" if domain["fid"] is None else
                                                               f" (FID domain {domain['fid']:.2f})")))
-    if gen["canvases"] is None:   # PixelVAE: no canvas; two rows of samples instead
-        save_image(args.figure, titled(image_grid(gen["images"][:24], ncol=12, scale=3),
-                                       f"{cfg.system}: samples (this model has no canvas)"))
-    else:
-        factor = cfg.ds.image_size // cfg.ds.canvas_size
-        canvas = gen["canvases"][:12]
-        canvas = torch.nn.functional.interpolate(canvas, scale_factor=factor) if factor > 1 else canvas
-        rows, title = [canvas, gen["images"][:12]], "sampled canvases (top) and their decoded images (bottom)"
-        if not colour and gen["means"] is not None:   # binary: the decoder's Bernoulli means above its draws
-            rows.insert(1, gen["means"][:12])
-            title = "sampled canvases (top), decoder's Bernoulli means (middle), Bernoulli draws (bottom)"
-        save_image(args.figure, titled(image_grid(torch.cat(rows), ncol=12, scale=3), title))
+    save_image(args.figure, canvases_and_samples(gen, cfg.ds.image_size, binary, system=cfg.system))
     log.info("NLL %.2f nats (S = %d, %d images); FID domain %s", metrics["nll_nats"], nll_samples,
              len(x), "n/a" if domain["fid"] is None else f"{domain['fid']:.3f}")
 

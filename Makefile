@@ -3,6 +3,8 @@
 #               configuration of params.yaml (MNIST, quick profile), build the
 #               HTML report and print where everything is, with the headline numbers
 #   make test   create .venv if needed, then run the whole test suite
+# and, without training anything:
+#   make demo   samples and the latent-editing figure from the committed reference model
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 PYTHON ?= python3.11
@@ -12,7 +14,7 @@ CORES ?= all
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export NPDRAW_DATA ?= $(abspath $(CURDIR)/../shared/data)
 
-.PHONY: install run test faults lint pythons bench clean-venv
+.PHONY: install run test demo faults lint pythons bench clean-venv
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml requirements.lock scripts/install-deps.sh
@@ -31,6 +33,9 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -q --durations=10
+
+demo: install
+	$(BIN)/python -m npdraw.reporting.demo --out results/demo
 
 faults: install
 	$(BIN)/python -m pytest -q -m fault

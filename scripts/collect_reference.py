@@ -9,10 +9,15 @@ Refuses (and copies nothing) unless the run has finished: every file below must 
 """
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pandas as pd
+
+from npdraw.reporting.tables import write_table
 
 # (file in the run, name in the committed folder).  {ref}: results/<dataset>/<profile>/reference,
 # {run}: results/<dataset>/<profile>/full/seed0, {var}: {run}/base.
@@ -35,6 +40,18 @@ FILES = [
     ("{var}/model/best.pt", "model.pt"),   # NP-DRAW with its prior inside: what `make demo` loads
 ]
 CURVES = ("prior", "model")   # DVCLive's per-epoch .tsv files of each trainer, under curves/<trainer>/
+
+
+def epochs(history: list[dict], out: Path) -> None:
+    """The model's curve, one row per epoch, from metrics/model.json's history."""
+    df = pd.DataFrame([{"epoch": h["epoch"], "valid ELBO (nats)": h["valid_elbo_nats"],
+                        "valid BCE": h["valid_bce_nats"], "valid KL": h["valid_kl_nats"],
+                        "valid domain FID": h.get("valid_fid"), "train images/s": h["images_per_s"],
+                        "seconds": h["seconds"] + h.get("select_seconds", 0.0)} for h in history])
+    write_table(df, out / "model_epochs.md", out / "model_epochs.csv", title=(
+        "The full model, per epoch (metrics/model.json): validation ELBO = -(BCE + KL) on the 1,000 validation "
+        "images, the domain FID of the samples the checkpoint is chosen by (every model.select_every epochs), "
+        "training throughput, and the epoch's seconds with that FID's."))
 
 
 def main() -> None:
@@ -63,6 +80,7 @@ def main() -> None:
     # Table 1 and the NLL table, with the paper's numbers beside ours (npdraw.reporting.tables.PAPER).
     subprocess.run([sys.executable, "stages/make_tables.py", "--out", str(out / "tables"),
                     str(root / where["var"] / "metrics/eval.json")], check=True)
+    epochs(json.loads((out / "metrics/model.json").read_text())["history"], out / "tables")
     print(f"{out}: {len(FILES)} files, curves of {', '.join(CURVES)}, tables")
 
 

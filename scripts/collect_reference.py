@@ -60,15 +60,17 @@ def main() -> None:
     p.add_argument("--dataset", default="mnist")
     p.add_argument("--profile", default="reference")
     p.add_argument("--out", help="committed folder (default results/reference/<dataset>)")
+    p.add_argument("--without-model", action="store_true", help="leave the checkpoint out (8 MB at MNIST settings)")
     args = p.parse_args()
     root = Path(args.root)
     base = f"results/{args.dataset}/{args.profile}"
     where = {"ref": f"{base}/reference", "run": f"{base}/full/seed0", "var": f"{base}/full/seed0/base"}
     out = Path(args.out or f"results/reference/{args.dataset}")
-    missing = [src.format(**where) for src, _ in FILES if not (root / src.format(**where)).is_file()]
+    files = [(src, dest) for src, dest in FILES if not (args.without_model and dest == "model.pt")]
+    missing = [src.format(**where) for src, _ in files if not (root / src.format(**where)).is_file()]
     if missing:
         sys.exit(f"error: the run under {root / base} has not finished: missing {', '.join(missing)}")
-    for src, dest in FILES:
+    for src, dest in files:
         (out / dest).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(root / src.format(**where), out / dest)
     for trainer in CURVES:
@@ -81,7 +83,7 @@ def main() -> None:
     subprocess.run([sys.executable, "stages/make_tables.py", "--out", str(out / "tables"),
                     str(root / where["var"] / "metrics/eval.json")], check=True)
     epochs(json.loads((out / "metrics/model.json").read_text())["history"], out / "tables")
-    print(f"{out}: {len(FILES)} files, curves of {', '.join(CURVES)}, tables")
+    print(f"{out}: {len(files)} files, curves of {', '.join(CURVES)}, tables")
 
 
 if __name__ == "__main__":

@@ -25,8 +25,7 @@ def run() -> None:
                    help="canvas rows R0:R1 and columns C0:C1 taken from B (default: the right half)")
     args = p.parse_args()
     cfg = run_config(args)
-    side = cfg.ds.canvas_size
-    region = tuple(args.region) if args.region else (0, side, side // 2, side)
+    region = tuple(args.region) if args.region else None   # None: the canvas's right half
     model = load_model(args.model, cfg=cfg)
     arrays = load_prepared(args.data, cfg)
     test = load_splits(args.splits, arrays)["test"]

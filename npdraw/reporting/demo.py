@@ -29,16 +29,18 @@ from npdraw.evaluation.importance import generate
 from npdraw.models.checkpoints import load_model
 from npdraw.reporting.figures import canvases_and_samples, latent_edit
 from npdraw.reporting.viz import image_grid, titled
-from npdraw.runtime.cli import main
+from npdraw.runtime.cli import CHOICE_ARGS, main
 from npdraw.runtime.config import ParamsError, load_params, resolve
 from npdraw.runtime.io import save_image
 from npdraw.runtime.pipeline import DATA_DIR, resolved_value
 
-REFERENCE_MODEL = "results/reference/mnist/model.pt"
+# The committed reference run: its choices, and where scripts/collect_reference.py puts its model.
+REFERENCE_RUN = {"dataset": "mnist", "profile": "reference", "split": "full", "seed": 0, "variant": "base"}
+REFERENCE_MODEL = f"results/reference/{REFERENCE_RUN['dataset']}/model.pt"
 log = logging.getLogger("demo")
 
 
-def test_images(cfg, data: str | None, n: int) -> torch.Tensor:
+def first_test_images(cfg, data: str | None, n: int) -> torch.Tensor:
     """The first n test images (n, C, H, W) uint8: from `data` (a prepared folder), else from
     data/prepared/<dataset> if it exists, else prepared afresh into a temporary folder."""
     folder = Path(data or DATA_DIR.format(dataset=cfg.dataset))
@@ -46,7 +48,7 @@ def test_images(cfg, data: str | None, n: int) -> torch.Tensor:
         with tempfile.TemporaryDirectory() as tmp:
             log.info("%s: not built; reading the dataset's files into a temporary folder", folder)
             prepare(cfg.dataset, resolved_value(cfg, "datasets"), Path(tmp) / cfg.dataset)
-            return test_images(cfg, str(Path(tmp) / cfg.dataset), n)
+            return first_test_images(cfg, str(Path(tmp) / cfg.dataset), n)
     images = load_prepared(folder, cfg)["test_images"]
     if len(images) < n:
         raise ParamsError(f"--pairs {n // 2}: {folder} has only {len(images)} test images")
@@ -57,11 +59,9 @@ def run() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=REFERENCE_MODEL, help="NP-DRAW checkpoint (a run's model/best.pt)")
     p.add_argument("--params", default="params.yaml", help="parameters file the run's configuration comes from")
-    p.add_argument("--dataset", default="mnist", help="the checkpoint's run: dataset")
-    p.add_argument("--profile", default="reference", help="the checkpoint's run: profile")
-    p.add_argument("--split", default="full", help="the checkpoint's run: split")
-    p.add_argument("--seed", type=int, default=0, help="the checkpoint's run: seed")
-    p.add_argument("--variant", default="base", help="the checkpoint's run: variant (an NP-DRAW one)")
+    for choice, value in REFERENCE_RUN.items():   # the checkpoint's run (default: the reference run)
+        p.add_argument(f"--{choice}", **{**CHOICE_ARGS[choice], "default": value,
+                                         "help": f"the checkpoint's run: {choice} (default: {value})"})
     p.add_argument("--data", help="prepared dataset folder (default: data/prepared/<dataset>, else the mirror)")
     p.add_argument("--out", default="results/demo", help="folder of the three pictures")
     p.add_argument("--samples", type=int, default=100, help="images sampled from the prior and decoder")
@@ -89,9 +89,8 @@ def run() -> None:
                                            f"{cfg.dataset}: {args.samples} samples of {args.model}"))
     save_image(out / "canvases_and_samples.png", canvases_and_samples(gen, cfg.ds.image_size, binary))
 
-    x = fixed_targets(test_images(cfg, args.data, 2 * args.pairs), binary, args.sample_seed)   # (2P, C, H, W)
-    side = cfg.ds.canvas_size
-    save_image(out / "latent_edit.png", latent_edit(model, x, (0, side, side // 2, side)))
+    x = fixed_targets(first_test_images(cfg, args.data, 2 * args.pairs), binary, args.sample_seed)   # (2P, C, H, W)
+    save_image(out / "latent_edit.png", latent_edit(model, x))
     log.info("wrote %s/{samples,canvases_and_samples,latent_edit}.png in %.1f s (no training)", out,
              time.perf_counter() - start)
 

@@ -35,11 +35,14 @@ def canvases_and_samples(gen: dict, image_size: int, binary: bool, columns: int 
     return titled(image_grid(torch.cat(rows), ncol=columns, scale=3), title)
 
 
-def latent_edit(model, x: torch.Tensor, region: tuple[int, int, int, int]) -> Image.Image:
+def latent_edit(model, x: torch.Tensor, region: tuple[int, int, int, int] | None = None) -> Image.Image:
     """Fig. 4 from test images x (2P, C, H, W), pairs (A, B) = (x[2i], x[2i + 1]): canvas B's pixels in
-    `region` (rows r0:r1, columns c0:c1 of the canvas) pasted onto canvas A and decoded.  One row per
-    pair: A | decoded A | B | canvas A | canvas B | edited canvas | decoded edit.  Raises ValueError
-    for a region outside the canvas."""
+    `region` (rows r0:r1, columns c0:c1 of the canvas; default its right half) pasted onto canvas A
+    and decoded.  One row per pair: A | decoded A | B | canvas A | canvas B | edited canvas | decoded
+    edit.  Raises ValueError for a region outside the canvas."""
+    if region is None:
+        side = model.grid.side
+        region = (0, side, side // 2, side)
     out = paste_region(model, x[0::2], x[1::2], region)
     size = x.shape[-1]
     columns = [x[0::2], out["decoded_a"], x[1::2], upscale(out["canvas_a"], size), upscale(out["canvas_b"], size),

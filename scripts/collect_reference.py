@@ -17,29 +17,29 @@ from pathlib import Path
 
 import pandas as pd
 
+from npdraw.reporting.demo import REFERENCE_RUN
 from npdraw.reporting.tables import write_table
+from npdraw.runtime.pipeline import CURVES, output
 
-# (file in the run, name in the committed folder).  {ref}: results/<dataset>/<profile>/reference,
-# {run}: results/<dataset>/<profile>/full/seed0, {var}: {run}/base.
+# (stage, its output flag in the stage table, name in the committed folder).
 FILES = [
-    ("{run}/splits.json", "metrics/splits.json"),
-    ("{ref}/classifier.json", "metrics/classifier.json"),
-    ("{var}/metrics/bank.json", "metrics/bank.json"),
-    ("{var}/metrics/parse.json", "metrics/parse.json"),
-    ("{var}/metrics/prior.json", "metrics/prior.json"),
-    ("{var}/metrics/model.json", "metrics/model.json"),
-    ("{var}/metrics/eval.json", "metrics/eval.json"),
-    ("{var}/bank.png", "pictures/bank.png"),
-    ("{var}/parse.png", "pictures/parse.png"),
-    ("{var}/prior/samples.png", "pictures/prior_samples.png"),
-    ("{var}/model/reconstructions.png", "pictures/reconstructions.png"),
-    ("{var}/eval/samples.png", "pictures/samples.png"),
-    ("{var}/figures/canvases_and_samples.png", "pictures/canvases_and_samples.png"),
-    ("{var}/figures/latent_edit.png", "pictures/latent_edit.png"),
-    ("{var}/figures/training_curves.png", "pictures/training_curves.png"),
-    ("{var}/model/best.pt", "model.pt"),   # NP-DRAW with its prior inside: what `make demo` loads
+    ("make_splits", "summary", "metrics/splits.json"),
+    ("train_classifier", "metrics", "metrics/classifier.json"),
+    ("build_bank", "metrics", "metrics/bank.json"),
+    ("parse", "metrics", "metrics/parse.json"),
+    ("train_prior", "metrics", "metrics/prior.json"),
+    ("train_model", "metrics", "metrics/model.json"),
+    ("evaluate", "metrics", "metrics/eval.json"),
+    ("build_bank", "picture", "pictures/bank.png"),
+    ("parse", "picture", "pictures/parse.png"),
+    ("train_prior", "samples", "pictures/prior_samples.png"),
+    ("train_model", "reconstructions", "pictures/reconstructions.png"),
+    ("evaluate", "grid", "pictures/samples.png"),
+    ("evaluate", "figure", "pictures/canvases_and_samples.png"),
+    ("edit_latents", "out", "pictures/latent_edit.png"),
+    ("train_model", "out", "model.pt"),   # NP-DRAW with its prior inside: what `make demo` loads
 ]
-CURVES = ("prior", "model")   # DVCLive's per-epoch .tsv files of each trainer, under curves/<trainer>/
+LIVE = ("train_prior", "train_model")   # DVCLive's per-epoch .tsv files of each, under curves/<prior|model>/
 
 
 def epochs(history: list[dict], out: Path) -> None:
@@ -57,33 +57,35 @@ def epochs(history: list[dict], out: Path) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", default=".", help="checkout the run ran in")
-    p.add_argument("--dataset", default="mnist")
-    p.add_argument("--profile", default="reference")
+    p.add_argument("--dataset", default=REFERENCE_RUN["dataset"])
+    p.add_argument("--profile", default=REFERENCE_RUN["profile"])
     p.add_argument("--out", help="committed folder (default results/reference/<dataset>)")
     p.add_argument("--without-model", action="store_true", help="leave the checkpoint out (8 MB at MNIST settings)")
     args = p.parse_args()
     root = Path(args.root)
-    base = f"results/{args.dataset}/{args.profile}"
-    where = {"ref": f"{base}/reference", "run": f"{base}/full/seed0", "var": f"{base}/full/seed0/base"}
+    run = {**REFERENCE_RUN, "dataset": args.dataset, "profile": args.profile}
     out = Path(args.out or f"results/reference/{args.dataset}")
-    files = [(src, dest) for src, dest in FILES if not (args.without_model and dest == "model.pt")]
-    missing = [src.format(**where) for src, _ in files if not (root / src.format(**where)).is_file()]
+    files = [(output(stage, flag, run), dest) for stage, flag, dest in FILES
+             if not (args.without_model and dest == "model.pt")] + [(CURVES.format(**run),
+                                                                     "pictures/training_curves.png")]
+    missing = [src for src, _ in files if not (root / src).is_file()]
     if missing:
-        sys.exit(f"error: the run under {root / base} has not finished: missing {', '.join(missing)}")
+        sys.exit(f"error: the {args.dataset} run of profile {args.profile} under {root} has not finished: "
+                 f"missing {', '.join(missing)}")
     for src, dest in files:
         (out / dest).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(root / src.format(**where), out / dest)
-    for trainer in CURVES:
-        live = root / where["var"] / trainer / "live/plots/metrics"
+        shutil.copyfile(root / src, out / dest)
+    for stage in LIVE:
+        live = root / output(stage, "live", run) / "plots/metrics"
         for tsv in live.rglob("*.tsv"):
-            dest = out / "curves" / trainer / tsv.relative_to(live)
+            dest = out / "curves" / stage.removeprefix("train_") / tsv.relative_to(live)
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(tsv, dest)
     # Table 1 and the NLL table, with the paper's numbers beside ours (npdraw.reporting.tables.PAPER).
     subprocess.run([sys.executable, "stages/make_tables.py", "--out", str(out / "tables"),
-                    str(root / where["var"] / "metrics/eval.json")], check=True)
+                    str(root / output("evaluate", "metrics", run))], check=True)
     epochs(json.loads((out / "metrics/model.json").read_text())["history"], out / "tables")
-    print(f"{out}: {len(files)} files, curves of {', '.join(CURVES)}, tables")
+    print(f"{out}: {len(files)} files, curves of {', '.join(LIVE)}, tables")
 
 
 if __name__ == "__main__":

@@ -15,14 +15,15 @@ import time
 import torch
 
 from benchmarks.bench_model import build
-from benchmarks.common import add_compute_options, compute_choice, flops, gemm_roofs, machine, roofline
+from benchmarks.common import Usage, add_compute_options, compute_choice, flops, gemm_roofs, machine, roofline
 from npdraw.evaluation.importance import generate, importance_sampled
 from npdraw.runtime.precision import PRECISIONS, layout, use_layout
 
 
 def nll_rate(precision: str, channels_last: bool, images: int, samples: int,
-             compile: bool = False) -> tuple[float, float]:
-    """(NLL images/s, seconds of the warm-up call: kernel choice, and compiling with `compile`)."""
+             compile: bool = False) -> tuple[float, float, Usage]:
+    """(NLL images/s, seconds of the warm-up call: kernel choice, and compiling with `compile`; what the
+    timed call spent)."""
     torch.manual_seed(0)
     model = use_layout(build().eval(), channels_last)
     x = layout(torch.bernoulli(torch.full((images, 1, 28, 28), 0.15)), channels_last)
@@ -31,9 +32,9 @@ def nll_rate(precision: str, channels_last: bool, images: int, samples: int,
     start = time.perf_counter()
     run(x[:images], 1)   # warm-up at the measured batch shape
     warm = time.perf_counter() - start
-    start = time.perf_counter()
-    run(x, samples)
-    return images / (time.perf_counter() - start), warm
+    with Usage() as usage:
+        run(x, samples)
+    return images / usage.wall, warm, usage
 
 
 def main() -> None:
@@ -44,9 +45,10 @@ def main() -> None:
     add_compute_options(p)
     args = p.parse_args()
     precision, cl, comp = compute_choice(args)
-    rate, warm = nll_rate(precision, cl, args.images, args.samples, comp)
+    rate, warm, usage = nll_rate(precision, cl, args.images, args.samples, comp)
     print(f"NLL, S={args.samples}: {rate:.2f} images/s ({args.images / rate:.1f} s for {args.images} images; "
           f"{precision}, {'channels_last' if cl else 'NCHW'}{', compiled' if comp else ''}; first call {warm:.1f} s)")
+    print(f"{usage.host_memory('image', args.images)}; malloc: {args.malloc}")
     model = build().eval()
     start = time.perf_counter()
     generate(model, args.generate, seed=0, precision=precision)
@@ -62,7 +64,7 @@ def main() -> None:
     if args.grid:
         for prec in PRECISIONS:
             for layout_cl, comp in ((False, False), (True, False), (True, True)):
-                r, warm = nll_rate(prec, layout_cl, args.images, args.samples, comp)
+                r, warm, _ = nll_rate(prec, layout_cl, args.images, args.samples, comp)
                 print(f"  {prec:4} {'channels_last' if layout_cl else 'NCHW':13} {'compiled' if comp else 'eager':8} "
                       f"{r:7.2f} NLL images/s (first call {warm:.1f} s)")
 

@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from benchmarks.common import add_compute_options, compute_choice, flops, gemm_roofs, machine, roofline
+from benchmarks.common import Usage, add_compute_options, compute_choice, flops, gemm_roofs, machine, roofline
 from npdraw.models.npdraw import ModelConfig, NPDraw
 from npdraw.models.prior import Prior, PriorConfig
 from npdraw.parts.canvas import Grid
@@ -49,16 +49,17 @@ def trainer(precision: str, channels_last: bool, batch: int, compile: bool = Fal
     return step
 
 
-def images_per_s(step, batch: int, steps: int) -> tuple[float, float]:
-    """(images/s over `steps` steps, seconds of the two warm-up steps: oneDNN's kernel choice, compiling)."""
+def images_per_s(step, batch: int, steps: int) -> tuple[float, float, Usage]:
+    """(images/s over `steps` steps, seconds of the two warm-up steps: oneDNN's kernel choice, compiling;
+    what the timed steps spent)."""
     start = time.perf_counter()
     for _ in range(2):
         step()
     warm = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    return steps * batch / (time.perf_counter() - start), warm
+    with Usage() as usage:
+        for _ in range(steps):
+            step()
+    return steps * batch / usage.wall, warm, usage
 
 
 def main() -> None:
@@ -69,10 +70,11 @@ def main() -> None:
     args = p.parse_args()
     precision, cl, comp = compute_choice(args)
     b = args.batch
-    rate, warm = images_per_s(trainer(precision, cl, b, comp), b, args.steps)
+    rate, warm, usage = images_per_s(trainer(precision, cl, b, comp), b, args.steps)
     print(f"training at MNIST settings, batch {b}: {rate:.1f} images/s ({b / rate:.3f} s per step; "
           f"{precision}, {'channels_last' if cl else 'NCHW'}{', compiled' if comp else ''}; "
           f"warm-up {warm:.1f} s)")
+    print(f"{usage.host_memory('step', args.steps)}; malloc: {args.malloc}")
     print(f"machine: {machine()}")
     per_image = flops(trainer("fp32", False, b)) // b
     roofs = gemm_roofs()
@@ -82,7 +84,7 @@ def main() -> None:
     if args.grid:
         for prec in PRECISIONS:
             for layout_cl, comp in ((False, False), (True, False), (True, True)):
-                r, warm = images_per_s(trainer(prec, layout_cl, b, comp), b, args.steps)
+                r, warm, _ = images_per_s(trainer(prec, layout_cl, b, comp), b, args.steps)
                 print(f"  {prec:4} {'channels_last' if layout_cl else 'NCHW':13} {'compiled' if comp else 'eager':8} "
                       f"{r:7.1f} images/s (warm-up {warm:.1f} s)")
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
+import time
+from dataclasses import dataclass
 
 import torch
 
 from npdraw.data.prepare import load_source
 from npdraw.runtime.config import load_params
+from npdraw.runtime.memory import keep_freed_memory
 from npdraw.runtime.precision import PRECISIONS
 
 
@@ -66,11 +70,44 @@ def add_compute_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channels-last", choices=("yes", "no"), help="default: params.yaml compute.channels_last")
     p.add_argument("--compile", choices=("yes", "no"), help="default: params.yaml compute.compile")
     p.add_argument("--grid", action="store_true", help="also time every precision x layout, and compiled")
+    p.add_argument("--malloc", choices=("keep", "default"), default="keep",
+                   help="keep: glibc keeps freed memory for reuse, as every stage sets it "
+                        "(npdraw.runtime.memory); default: the C library's own policy, for comparison")
 
 
 def compute_choice(args: argparse.Namespace) -> tuple[str, bool, bool]:
-    """(precision, channels_last, compile) of the run: the options given, else params.yaml's."""
+    """(precision, channels_last, compile) of the run: the options given, else params.yaml's.  Also sets
+    the allocator policy --malloc names, before anything is timed."""
+    if args.malloc == "keep":
+        keep_freed_memory()
     compute = load_params("params.yaml")["compute"]
     return (args.precision or compute["precision"],
             compute["channels_last"] if args.channels_last is None else args.channels_last == "yes",
             compute["compile"] if args.compile is None else args.compile == "yes")
+
+
+@dataclass
+class Usage:
+    """What the process spent over a `with` block: wall seconds, CPU seconds in user and kernel mode,
+    and minor page faults (getrusage)."""
+    wall: float = 0.0
+    user: float = 0.0
+    system: float = 0.0
+    faults: int = 0
+
+    def __enter__(self) -> Usage:
+        self._start = (time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        wall, r0 = self._start
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
+        self.wall = time.perf_counter() - wall
+        self.user, self.system = r1.ru_utime - r0.ru_utime, r1.ru_stime - r0.ru_stime
+        self.faults = r1.ru_minflt - r0.ru_minflt
+
+    def host_memory(self, per: str, n: int) -> str:
+        """'host memory: F page faults and S s of system time per <per> (P % of the CPU time)'."""
+        share = self.system / max(self.user + self.system, 1e-9)
+        return (f"host memory: {self.faults / n:,.0f} page faults and {self.system / n:.3f} s of system time per "
+                f"{per} ({share:.0%} of the CPU time)")

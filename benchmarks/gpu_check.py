@@ -41,6 +41,7 @@ from npdraw.parts.bank import build_bank, load_bank
 from npdraw.parts.canvas import Grid
 from npdraw.parts.parser import Latents, parse_dataset
 from npdraw.runtime.config import resolve
+from npdraw.runtime.memory import keep_freed_memory
 from npdraw.runtime.precision import autocast, compiled, layout, use_layout
 from npdraw.training.model import objective, temperature, train_model
 from npdraw.training.prior import train_prior
@@ -265,6 +266,7 @@ def main() -> None:
         sys.exit(f"error: {args.bundle}/bank.npy not found: run `bash benchmarks/gpu_check.sh --prepare"
                  f"{' --tiny' if args.tiny else ''} --bundle {args.bundle}` first (it needs the data mirror and "
                  f"kmedoids), then carry {args.bundle} to the GPU machine")
+    keep_freed_memory()   # as every stage does (npdraw.runtime.memory)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     tiny = args.tiny
     grid_s = args.grid_seconds if args.grid_seconds is not None else (0 if tiny else 150)

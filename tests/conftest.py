@@ -7,9 +7,12 @@ from pathlib import Path
 import pytest
 
 from npdraw.runtime.config import load_params, resolve
+from npdraw.runtime.memory import keep_freed_memory
 
 REPO = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("NPDRAW_DATA", REPO.parent / "shared" / "data"))
+
+keep_freed_memory()   # the tests that train in this process run as the stages do (npdraw.runtime.memory)
 
 
 @pytest.fixture(scope="session")

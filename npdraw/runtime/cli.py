@@ -73,7 +73,7 @@ def main(body: Callable[[], None]) -> None:
     """Run a stage: log to stderr; known failures exit 2 with one clear message."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    keep_freed_memory()   # before the first large tensor: 11 % of a training step's CPU time (npdraw.runtime.memory)
+    keep_freed_memory()   # before the first large tensor: 10 % of a training step's CPU time (npdraw.runtime.memory)
     try:
         body()
     except NpdrawError as err:   # params, data, artifact, checkpoint, machine: one paragraph (npdraw.runtime.errors)

@@ -1,15 +1,15 @@
 """Host memory: keep the memory PyTorch frees for its next allocation instead of giving it back.
 
 PyTorch's CPU tensors come from the C library's malloc.  glibc serves a request above its mmap
-threshold (128 kiB, rising to at most 32 MiB as blocks are freed) with a fresh mmap and unmaps it
-on free, and trims the heap's free top above 128 kiB; a training step allocates and frees the same large activations every step (at
-MNIST settings, batch 150: the decoder's (150, 128, 28, 28) maps, the prior's 5,400 prefix
-canvases), so each step faults all their pages in again and the kernel zeroes them.  Measured with
-benchmarks/bench_model.py's counters (one thread, bf16 + channels_last): 68,000 page faults and
-0.15 s of system time per step, 1.46 s of CPU time a step in all.  With mmap off and trimming at its
-ceiling, freed blocks stay in the heap and later steps reuse them: after a few steps, in which the
-heap settles on a layout, about 4,000 faults, 0.007 s, 1.21 s of CPU a step (18 % less), for a peak
-resident size about 10 % higher (1,014 against 921 MB).
+threshold (128 kiB, rising to at most 32 MiB as blocks are freed) with a fresh mmap and unmaps it on
+free, and trims the heap's free top above 128 kiB.  A training step allocates and frees the same large
+activations every step (at MNIST settings, batch 150: the decoder's (150, 128, 28, 28) maps, the
+prior's 5,400 prefix canvases), so each step faulted all their pages in again and the kernel zeroed
+them: 72,000 page faults and 0.15 s of system time a step, 10 % of its CPU time (benchmarks/bench_model.py
+--malloc default, two threads).  With mmap off and trimming at its ceiling, freed blocks stay in the
+heap and later steps reuse them once the heap has settled on a layout (a few steps): 700 faults a
+step, 1.18x the training images/s and 1.38x the NLL's, for a peak resident size 3 to 7 % higher
+(docs/performance.md).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from npdraw.models.layers import ConvTranspose2d
 from npdraw.models.pixelcnn import PixelCNNBernoulli
 from npdraw.models.prior import Prior, draw_from_uniforms
 from npdraw.parts.canvas import Grid, render_relaxed
@@ -120,7 +121,7 @@ class Decoder(nn.Module):
         ups = 2 + int(round(math.log2(cfg.image_size // cfg.canvas_size)))
         up = []
         for _ in range(ups):
-            up += [nn.ConvTranspose2d(w, w, 4, 2, 1), nn.BatchNorm2d(w), nn.ReLU()]
+            up += [ConvTranspose2d(w, w, 4, 2, 1), nn.BatchNorm2d(w), nn.ReLU()]
         self.body = nn.Sequential(conv_bn(cfg.channels, w, 2), conv_bn(w, w, 2), *mid, *up)
         self.out = nn.Conv2d(w, out_params, 1)
         self.image_size = cfg.image_size

@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from npdraw.models.layers import ConvTranspose2d
 from npdraw.models.npdraw import stacked_passes
 from npdraw.models.pixelcnn import PixelCNNBernoulli
 from npdraw.runtime.precision import compiled_method, fp32
@@ -41,7 +42,7 @@ def conv(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
 
 
 def up(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1), nn.ReLU())
+    return nn.Sequential(ConvTranspose2d(c_in, c_out, 4, 2, 1), nn.ReLU())
 
 
 def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:

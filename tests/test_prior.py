@@ -8,7 +8,7 @@ import torch
 
 from npdraw.models.checkpoints import load_prior
 from npdraw.models.prior import Prior, PriorConfig
-from npdraw.parts.canvas import Grid, cell_masks, prefix_canvases, render
+from npdraw.parts.canvas import Grid, prefix_canvases, render
 from npdraw.parts.parser import Latents
 from npdraw.training.prior import evaluate_nll, train_prior
 
@@ -38,8 +38,11 @@ def test_prefix_canvases_match_rendering_step_by_step():
     for t in range(1, model.cfg.steps):
         expected = render(model.bank, z_id[:, :t], z_loc[:, :t], z_is[:, :t], model.grid)
         torch.testing.assert_close(prefixes[:, t], expected)
-    masks = cell_masks(z_loc, z_is, model.grid)
-    assert torch.equal(masks.sum((2, 3, 4)), z_is.to(masks.dtype) * 16)  # one K x K cell where drawn
+    tokens = model.tokens(z_id, z_loc, z_is).reshape(*z_id.shape, 2, model.grid.side, model.grid.side)
+    torch.testing.assert_close(tokens[:, :, 0], prefixes[:, :, 0])
+    mask = tokens[:, :, 1]                                      # the cell of step t-1, a K x K block where drawn
+    assert torch.count_nonzero(mask[:, 0]) == 0 and set(mask.unique().tolist()) <= {0.0, 1.0}
+    assert torch.equal(mask.sum((2, 3))[:, 1:], z_is[:, :-1].to(mask.dtype) * 16)
 
 
 @pytest.mark.parametrize("t", [0, 3, 6])

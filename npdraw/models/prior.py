@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from npdraw.parts.canvas import Grid, cell_masks, from_cells, prefix_canvases, render, step_parts
+from npdraw.parts.canvas import Grid, cell_masks, prefix_cells, render, step_parts, token_images
 from npdraw.runtime.precision import fp32
 
 
@@ -65,6 +65,12 @@ class TokenEncoder(nn.Module):
         self.conv2 = nn.Conv2d(c, c, 3, stride=2, padding=1)
         reduced = math.ceil(math.ceil(cfg.side / 2) / 2)  # two stride-2 convs with padding 1
         self.proj = nn.Linear(c * reduced * reduced, cfg.width)
+
+    @property
+    def channels_last(self) -> bool:
+        """Whether the convolutions' weights are in channels_last (npdraw.runtime.precision.use_layout): the
+        layout the tokens are then built in, so that the convolution does not convert them."""
+        return self.conv1.weight.is_contiguous(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(self.conv2(F.relu(self.conv1(x))).flatten(1))
@@ -161,11 +167,12 @@ class Prior(nn.Module):
     # --- teacher-forced pass ---------------------------------------------------------------
 
     def tokens(self, z_id, z_loc, z_is) -> torch.Tensor:
-        """Input images of all T steps: (B, T, C+1, S, S), built at once."""
-        canvas = prefix_canvases(self.bank, z_id, z_loc, z_is, self.grid)       # c_0 .. c_{T-1}
-        masks = cell_masks(z_loc, z_is, self.grid)                               # cells of steps 1..T
-        masks = torch.cat([torch.zeros_like(masks[:, :1]), masks[:, :-1]], 1)  # mask of step t-1 at t
-        return torch.cat([canvas, masks.to(canvas.dtype)], dim=2)
+        """Input images of all T steps, built at once: (B * T, C+1, S, S), sequence-major, in the token
+        CNN's memory layout (channels_last when its weights are, npdraw.runtime.precision.use_layout)."""
+        canvas = prefix_cells(self.bank, z_id, z_loc, z_is, self.grid)          # c_0 .. c_{T-1}: (B, T, T_c, D)
+        drew = cell_masks(z_loc, z_is, self.grid)                                # cells of steps 1..T: (B, T, T_c)
+        drew = torch.cat([torch.zeros_like(drew[:, :1]), drew[:, :-1]], 1)     # the cell of step t-1 at t
+        return token_images(canvas.flatten(0, 1), drew.flatten(0, 1), self.grid, self.encode.channels_last)
 
     def heads(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Logits of the three conditionals, fp32 whatever the precision of the pass (npdraw.runtime.precision)."""
@@ -174,9 +181,8 @@ class Prior(nn.Module):
 
     def logits(self, z_id, z_loc, z_is):
         """Conditionals of every step given the true past: (B, T, M), (B, T, T_c), (B, T)."""
-        x = self.tokens(z_id, z_loc, z_is)
-        b, t = x.shape[:2]
-        h = self.encode(x.flatten(0, 1)).reshape(b, t, -1) + self.position[:t]
+        b, t = z_id.shape[:2]
+        h = self.encode(self.tokens(z_id, z_loc, z_is)).reshape(b, t, -1) + self.position[:t]
         for block in self.blocks:
             h = block(h)
         return self.heads(h)
@@ -212,11 +218,11 @@ class Prior(nn.Module):
         z_is = torch.zeros(n, t_max, dtype=torch.bool, device=device)
         grid = self.grid
         cells = self.bank.new_zeros(n, grid.cells, grid.dim)        # running canvas, per cell
-        mask = self.bank.new_zeros(n, 1, grid.side, grid.side)       # cell drawn at the previous step
+        drew = self.bank.new_zeros(n, grid.cells)                    # cell drawn at the previous step
         caches = [{} for _ in self.blocks]
         for t in range(t_max):
             if cached:
-                token = torch.cat([from_cells(cells, grid), mask], dim=1)                # (n, C+1, S, S)
+                token = token_images(cells, drew, grid, self.encode.channels_last)       # (n, C+1, S, S)
                 h = self.encode(token)[:, None] + self.position[t]
                 for block, cache in zip(self.blocks, caches):
                     h = block(h, cache)
@@ -230,5 +236,5 @@ class Prior(nn.Module):
                 part = step_parts(self.bank, i[:, None], draw[:, None])[:, 0]            # (n, D)
                 cells = cells.scatter_reduce(1, loc[:, None, None].expand(-1, 1, grid.dim), part[:, None],
                                              reduce="amax", include_self=True)
-                mask = cell_masks(loc[:, None], draw[:, None], grid)[:, 0].to(mask.dtype)
+                drew = cell_masks(loc[:, None], draw[:, None], grid)[:, 0].to(drew.dtype)
         return z_id, z_loc, z_is, render(self.bank, z_id, z_loc, z_is, grid)

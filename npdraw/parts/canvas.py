@@ -71,6 +71,24 @@ def from_cells(cells: torch.Tensor, grid: Grid) -> torch.Tensor:
     return x[..., before:before + grid.side, before:before + grid.side]
 
 
+def token_images(canvas: torch.Tensor, drew: torch.Tensor, grid: Grid, channels_last: bool = False) -> torch.Tensor:
+    """The prior's token images (method §7): a canvas and, as one more channel, the mask of a cell.
+
+    canvas (N, T_c, D) in cells; drew (N, T_c) the weight of each cell in the mask (a one-hot, gated by
+    z_is; zero for none).  Returns (N, C+1, S, S), contiguous in channels_last (what a channels_last
+    convolution reads without converting it) or in NCHW.  Assembled with the channel innermost, so that
+    the one reordering copy moves runs of K * (C+1) values, not single ones."""
+    n, cells = drew.shape
+    c, k, g = grid.channels, grid.patch, grid.n
+    pixels = canvas.reshape(n, cells, c, k * k).transpose(2, 3)                        # (N, T_c, K*K, C)
+    mask = drew.to(canvas.dtype)[..., None, None].expand(n, cells, k * k, 1)
+    both = torch.cat([pixels, mask], dim=3)                                            # (N, T_c, K*K, C+1)
+    x = both.reshape(n, g, g, k, k, c + 1).permute(0, 1, 3, 2, 4, 5).reshape(n, g * k, g * k, c + 1)
+    crop = slice(grid.pad[0], grid.pad[0] + grid.side)
+    x = x[:, crop, crop].permute(0, 3, 1, 2)                                           # (N, C+1, S, S) view
+    return x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
 def render(bank: torch.Tensor, z_id: torch.Tensor, z_loc: torch.Tensor, z_is: torch.Tensor, grid: Grid) -> torch.Tensor:
     """Final canvas c_T from hard latents (method §6, Eq. 3).
 
@@ -101,32 +119,73 @@ def location_weights(z_loc: torch.Tensor, cells: int, dtype=torch.float32) -> to
     return F.one_hot(z_loc, cells).to(dtype) if z_loc.dtype == torch.long else z_loc.to(dtype)
 
 
-def prefix_canvases(bank: torch.Tensor, z_id, z_loc, z_is, grid: Grid) -> torch.Tensor:
-    """Every canvas *before* each step, c_0 .. c_{T-1}, at once: (B, T, C, S, S).
+class _PrefixMax(torch.autograd.Function):
+    """before[:, t] = max over s < t of where[:, s, :, None] * parts[:, s, None, :], zero at t = 0:
+    (B, T, T_c) x (B, T, D) -> (B, T, T_c, D), in the inputs' (common) dtype.
 
-    Each step's contribution is its part placed in its cell; the canvas after
-    step t is the running (cumulative) max of the contributions, so all T prefixes
-    come from one cummax over the step axis, without a loop over steps.
-    """
+    The gradient is the running max's (torch.cummax's): each output element's gradient goes to the step
+    that set the max, the latest of any tied steps (so a cell still blank at step t passes its gradient
+    to step t - 1's contribution there, which is zero).  Written as a loop over the T steps of
+    (B, T_c * D) slabs, because torch.cummax over the step axis, with the copies that put that axis last
+    and its scatter_add backward, is several times slower on a CPU (benchmarks/bench_layers.py); the
+    backward sums the gradients in fp32 at least."""
+
+    @staticmethod
+    def forward(ctx, where: torch.Tensor, parts: torch.Tensor) -> torch.Tensor:
+        b, t, cells = where.shape
+        out = parts.new_empty(b, t, cells, parts.shape[-1])
+        out[:, 0] = 0
+        grad = any(ctx.needs_input_grad)
+        # took[:, s]: step s set the max (>=: of tied steps, the latest); the last step reaches no output.
+        took = torch.empty(b, t - 1, *out.shape[2:], dtype=torch.bool, device=out.device) if grad else None
+        for s in range(t - 1):
+            contrib = where[:, s, :, None] * parts[:, s, None, :]            # (B, T_c, D)
+            if took is not None:
+                torch.ge(contrib, out[:, s], out=took[:, s])
+            torch.maximum(out[:, s], contrib, out=out[:, s + 1])
+        if took is not None:
+            ctx.save_for_backward(where, parts, took)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        where, parts, took = ctx.saved_tensors
+        t = where.shape[1]
+        wide = torch.promote_types(grad.dtype, torch.float32)                    # sums in fp32 at least
+        g_contrib = grad.new_zeros(grad.shape, dtype=wide)                      # (B, T, T_c, D)
+        carried = grad.new_zeros(grad[:, 0].shape, dtype=wide)                  # gradient waiting for its step
+        zero = carried.new_zeros(())
+        for s in range(t - 2, -1, -1):
+            carried += grad[:, s + 1]
+            torch.where(took[:, s], carried, zero, out=g_contrib[:, s])
+            carried.masked_fill_(took[:, s], 0.0)
+        g_where = torch.einsum("btcd,btd->btc", g_contrib, parts.to(wide)) if ctx.needs_input_grad[0] else None
+        g_parts = torch.einsum("btcd,btc->btd", g_contrib, where.to(wide)) if ctx.needs_input_grad[1] else None
+        return (g_where.to(where.dtype) if g_where is not None else None,
+                g_parts.to(parts.dtype) if g_parts is not None else None)
+
+
+def prefix_cells(bank: torch.Tensor, z_id, z_loc, z_is, grid: Grid) -> torch.Tensor:
+    """Every canvas *before* each step, c_0 .. c_{T-1}, at once, cut into cells: (B, T, T_c, D).
+
+    Each step's contribution is its part placed in its cell; the canvas after step t is the running
+    max of the contributions (parts are >= 0), so no step renders a canvas from scratch."""
     parts = step_parts(bank, z_id, z_is)                               # (B, T, D)
     where = location_weights(z_loc, grid.cells, parts.dtype)           # (B, T, T_c)
-    contrib = where.unsqueeze(-1) * parts.unsqueeze(2)                 # (B, T, T_c, D)
-    b, t = contrib.shape[:2]
-    # cummax along a contiguous last axis: (B, T_c * D, T) is 4x faster than along the strided T axis
-    # of (B, T, T_c, D) on a CPU (same values, same gradient rule).
-    steps_last = contrib.reshape(b, t, -1).transpose(1, 2).contiguous()   # (B, T_c * D, T)
-    after = steps_last.cummax(dim=-1).values.transpose(1, 2).reshape(contrib.shape)   # c_1 .. c_T
-    before = torch.cat([torch.zeros_like(after[:, :1]), after[:, :-1]], dim=1)
-    return from_cells(before.reshape(b * t, grid.cells, -1), grid).reshape(b, t, grid.channels, grid.side, grid.side)
+    return _PrefixMax.apply(where, parts)
+
+
+def prefix_canvases(bank: torch.Tensor, z_id, z_loc, z_is, grid: Grid) -> torch.Tensor:
+    """Every canvas before each step as images: (B, T, C, S, S) (prefix_cells, assembled)."""
+    cells = prefix_cells(bank, z_id, z_loc, z_is, grid)
+    b, t = cells.shape[:2]
+    return from_cells(cells.reshape(b * t, grid.cells, -1), grid).reshape(b, t, grid.channels, grid.side, grid.side)
 
 
 def cell_masks(z_loc, z_is, grid: Grid) -> torch.Tensor:
-    """Binary image of the cell each step drew in, gated by z_is: (B, T, 1, S, S)."""
-    where = location_weights(z_loc, grid.cells) * z_is.unsqueeze(-1).to(torch.float32)   # (B, T, T_c)
-    b, t = where.shape[:2]
-    ones = where.reshape(b * t, grid.cells, 1).expand(-1, -1, grid.patch * grid.patch)
-    mask_grid = Grid(side=grid.side, patch=grid.patch, channels=1)
-    return from_cells(ones, mask_grid).reshape(b, t, 1, grid.side, grid.side)
+    """Weight of each cell in the mask of the cell each step drew in, gated by z_is: (B, T, T_c)
+    (one-hot where a step draws, zero where it skips; relaxed weights pass through)."""
+    return location_weights(z_loc, grid.cells) * z_is.unsqueeze(-1).to(torch.float32)
 
 
 def render_relaxed(bank: torch.Tensor, z_id, z_loc, z_is, grid: Grid) -> torch.Tensor:

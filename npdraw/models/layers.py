@@ -26,3 +26,78 @@ class ConvTranspose2d(nn.ConvTranspose2d):
         if self.bias is None:
             return y
         return y + self.bias.to(y.dtype).view(1, -1, 1, 1)   # (1, C_out, 1, 1) over (B, C_out, H, W)
+
+
+class _PhaseGradConv(torch.autograd.Function):
+    """y = conv2d(x, weight, bias), 3 x 3, stride 2, padding 1, with the input gradient computed as one
+    matmul and four phase sums (see StridedConv2d); weight and bias gradients by PyTorch's kernel."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return F.conv2d(x, weight, bias, 2, 1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, weight = ctx.saved_tensors
+        g_x = _phase_input_grad(grad, weight) if ctx.needs_input_grad[0] else None
+        g_w = g_b = None
+        if ctx.needs_input_grad[1] or (ctx.has_bias and ctx.needs_input_grad[2]):
+            _, g_w, g_b = torch.ops.aten.convolution_backward(
+                grad, x, weight, [weight.shape[0]] if ctx.has_bias else None, [2, 2], [1, 1], [1, 1], False,
+                [0, 0], 1, [False, ctx.needs_input_grad[1], ctx.has_bias and ctx.needs_input_grad[2]])
+        return g_x, g_w, g_b
+
+
+def _phase_input_grad(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Gradient (N, C_in, 2H, 2W) of a 3 x 3, stride-2, padding-1 convolution's input from its output's
+    gradient (N, C_out, H, W), summed in fp32 at least (as oneDNN does), returned channels_last in grad's dtype.
+
+    Input pixel (2i + a, 2j + b) receives tap ky = 1 of output row i when a = 0, and taps ky = 2 of row i
+    and ky = 0 of row i + 1 when a = 1; the same for columns.  So one matmul gives every tap's
+    contribution, (3, 3, C_in, N, H, W), and the four phases (a, b) are sums of 1, 2, 2 and 4 shifted taps."""
+    n, c_out, h, w = grad.shape
+    c_in = weight.shape[1]
+    wide = torch.promote_types(grad.dtype, torch.float32)                              # sums in fp32 at least
+    g = grad.permute(0, 2, 3, 1).reshape(-1, c_out).to(wide)                            # (N*H*W, C_out)
+    taps = torch.mm(weight.to(wide).permute(2, 3, 1, 0).reshape(9 * c_in, c_out), g.t())
+    taps = taps.view(3, 3, c_in, n, h, w)                                             # [ky, kx, c, n, i, j]
+    phase = torch.empty(2, 2, c_in, n, h, w, dtype=taps.dtype, device=taps.device)  # [a, b, c, n, i, j]
+    phase[0, 0] = taps[1, 1]
+    phase[0, 1] = taps[1, 2]
+    phase[0, 1, ..., :-1] += taps[1, 0, ..., 1:]
+    phase[1, 0] = taps[2, 1]
+    phase[1, 0, ..., :-1, :] += taps[0, 1, ..., 1:, :]
+    phase[1, 1] = taps[2, 2]
+    phase[1, 1, ..., :-1] += taps[2, 0, ..., 1:]
+    phase[1, 1, ..., :-1, :] += taps[0, 2, ..., 1:, :]
+    phase[1, 1, ..., :-1, :-1] += taps[0, 0, ..., 1:, 1:]
+    out = torch.empty(n, h, 2, w, 2, c_in, dtype=grad.dtype, device=grad.device)   # (N, 2H, 2W, C_in)
+    out.copy_(phase.permute(3, 4, 0, 5, 1, 2))
+    return out.view(n, 2 * h, 2 * w, c_in).permute(0, 3, 1, 2)
+
+
+class StridedConv2d(nn.Conv2d):
+    """3 x 3, stride-2, padding-1 nn.Conv2d (same parameters, same outputs) for the prior's token CNN,
+    whose binary token images have two channels and need their input gradient in model training.
+
+    On a CPU, oneDNN's input gradient of such a convolution is slow for few input channels: the 5,400
+    MNIST token images of a training step (2 x 28 x 28, 16 outputs, bf16) take 40 ms, a matmul and
+    phase sums with the same fp32 sums (_phase_input_grad) 25 (`python -m benchmarks.bench_layers`
+    times the layer both ways).  From three input channels (colour tokens have four) the matmul is the
+    slower, so there, on CUDA, for odd sides, when the input needs no gradient and under torch.compile
+    (which made the custom function slower than oneDNN's), the layer is nn.Conv2d."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__(c_in, c_out, 3, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.compiler.is_compiling() or not (x.requires_grad and x.device.type == "cpu" and self.in_channels <= 2
+                and x.shape[-1] % 2 == 0 and x.shape[-2] % 2 == 0):
+            return super().forward(x)
+        cast = torch.is_autocast_enabled("cpu") and x.dtype != torch.float64     # autocast leaves fp64 alone
+        dtype = torch.get_autocast_dtype("cpu") if cast else x.dtype
+        with torch.autocast("cpu", enabled=False):       # the function sees the dtypes autocast would give
+            bias = self.bias.to(dtype) if self.bias is not None else None
+            return _PhaseGradConv.apply(x.to(dtype), self.weight.to(dtype), bias)

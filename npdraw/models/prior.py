@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from npdraw.models.layers import StridedConv2d
 from npdraw.parts.canvas import Grid, cell_masks, prefix_cells, render, step_parts, token_images
 from npdraw.runtime.precision import fp32
 
@@ -56,12 +57,13 @@ def sinusoidal(positions: int, width: int) -> torch.Tensor:
 
 
 class TokenEncoder(nn.Module):
-    """Shallow CNN: (N, C+1, S, S) -> (N, W). Two 3x3 stride-2 convs, ReLU after the first."""
+    """Shallow CNN: (N, C+1, S, S) -> (N, W). Two 3x3 stride-2 convs, ReLU after the first, a linear
+    projection.  Frozen (model training), everything after the ReLU runs as one matmul (`composed`)."""
 
     def __init__(self, cfg: PriorConfig):
         super().__init__()
         c = cfg.conv_channels
-        self.conv1 = nn.Conv2d(cfg.channels + 1, c, 3, stride=2, padding=1)
+        self.conv1 = StridedConv2d(cfg.channels + 1, c)
         self.conv2 = nn.Conv2d(c, c, 3, stride=2, padding=1)
         reduced = math.ceil(math.ceil(cfg.side / 2) / 2)  # two stride-2 convs with padding 1
         self.proj = nn.Linear(c * reduced * reduced, cfg.width)
@@ -73,7 +75,36 @@ class TokenEncoder(nn.Module):
         return self.conv1.weight.is_contiguous(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(self.conv2(F.relu(self.conv1(x))).flatten(1))
+        h = F.relu(self.conv1(x))                                              # (N, c, S/2, S/2)
+        frozen = not any(p.requires_grad for p in (*self.conv2.parameters(), *self.proj.parameters()))
+        if h.requires_grad and frozen and not torch.compiler.is_compiling():
+            # Model training (the prior frozen, its input carrying the encoder's gradient): conv2, the
+            # flattening and proj are one linear map, applied as one matmul; its input gradient is a
+            # matmul too, where oneDNN's for conv2 (16 channels) is slow (benchmarks/bench_layers.py).
+            weight, bias = self.composed(h.shape[1:], h.device)
+            return F.linear(h.permute(0, 2, 3, 1).flatten(1), weight, bias)  # h read in (i, j, c) order
+        return self.proj(self.conv2(h).flatten(1))
+
+    def composed(self, shape: torch.Size, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """proj(conv2(h).flatten(1)) = h' @ weight.T + bias, for h' = h (c, H, W) flattened in (i, j, c)
+        order: weight (W, H * W * c), bias (W,), in the parameters' dtype.  Built by passing the basis
+        images through conv2, and kept while the parameters stay the same (the prior is frozen while the
+        model trains; loading or updating them changes their storage or version)."""
+        params = (*self.conv2.parameters(), *self.proj.parameters())
+        key = (tuple(shape), device, *((p.data_ptr(), p._version) for p in params))
+        cached = self.__dict__.get("_composed")
+        if cached is None or cached[0] != key:
+            c, h, w = shape
+            dtype = self.proj.weight.dtype
+            with torch.no_grad(), torch.autocast(device.type, enabled=False):
+                basis = torch.eye(h * w * c, device=device, dtype=dtype).reshape(-1, h, w, c).permute(0, 3, 1, 2)
+                linear_part = F.conv2d(basis, self.conv2.weight, None, 2, 1).flatten(1)   # (H*W*c, c * H' * W')
+                weight = (linear_part @ self.proj.weight.t()).t().contiguous()
+                positions = linear_part.shape[1] // self.conv2.out_channels            # H' * W'
+                bias = self.proj(self.conv2.bias.repeat_interleave(positions))
+            cached = (key, weight, bias)
+            self.__dict__["_composed"] = cached
+        return cached[1], cached[2]
 
 
 class Block(nn.Module):
@@ -117,10 +148,19 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, d
     fwd + bwd at batch 150: 24 ms against 3.4); fp32 and CUDA: F.scaled_dot_product_attention."""
     if not (q.is_cpu and q.dtype == torch.bfloat16):
         return F.scaled_dot_product_attention(q, k, v, is_causal=causal, dropout_p=dropout)
-    scores = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5                   # (B, H, t, t_k)
+    # q is scaled rather than the scores, a larger tensor: the same values when d is a power of 4 (16 and
+    # 64, the default and the authors' head widths: the factor is then a power of 2), else up to rounding.
+    # The causal mask is added (-inf above the diagonal) by the batched matmul itself.
+    *lead, t, d = q.shape
+    t_k = k.shape[-2]
+    q, k_t = (q * d ** -0.5).reshape(-1, t, d), k.reshape(-1, t_k, d).transpose(1, 2)
     if causal:
-        t = q.shape[-2]
-        scores = scores.masked_fill(~torch.ones(t, t, dtype=torch.bool, device=q.device).tril(), float("-inf"))
+        mask = torch.zeros(1, t, t_k, dtype=q.dtype, device=q.device).masked_fill_(
+            torch.ones(t, t_k, dtype=torch.bool, device=q.device).triu_(1), float("-inf"))
+        scores = torch.baddbmm(mask, q, k_t)
+    else:
+        scores = torch.bmm(q, k_t)
+    scores = scores.view(*lead, t, t_k)                                            # (B, H, t, t_k)
     weights = F.dropout(scores.softmax(-1), dropout, training=dropout > 0)
     return weights @ v
 

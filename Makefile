@@ -52,6 +52,7 @@ bench: install
 	$(BIN)/python -m benchmarks.bench_bank
 	$(BIN)/python -m benchmarks.bench_prior
 	$(BIN)/python -m benchmarks.bench_model
+	$(BIN)/python -m benchmarks.bench_layers
 	$(BIN)/python -m benchmarks.bench_evaluate
 	$(BIN)/python -m benchmarks.bench_pixelcnn
 

@@ -60,7 +60,7 @@ def run() -> None:
         log.info("NLL on %d of the %d test images (evaluate.nll_images)", len(x), len(test))
     if "static_test_images" in arrays:  # MNIST: also Larochelle's statically binarized test set
         static = arrays["static_test_images"][:ev.nll_images or None]
-        xs = layout(as_float(torch.from_numpy(np.asarray(static))).to(device), cl)   # already binary
+        xs = layout(as_float(torch.from_numpy(np.array(static))).to(device), cl)   # already binary; a writable copy
         metrics["static_binarized_test"] = {
             **nll(xs),
             "images": len(xs), "source": "Larochelle binarized MNIST test set (static binarization)"}

@@ -175,13 +175,6 @@ def prefix_cells(bank: torch.Tensor, z_id, z_loc, z_is, grid: Grid) -> torch.Ten
     return _PrefixMax.apply(where, parts)
 
 
-def prefix_canvases(bank: torch.Tensor, z_id, z_loc, z_is, grid: Grid) -> torch.Tensor:
-    """Every canvas before each step as images: (B, T, C, S, S) (prefix_cells, assembled)."""
-    cells = prefix_cells(bank, z_id, z_loc, z_is, grid)
-    b, t = cells.shape[:2]
-    return from_cells(cells.reshape(b * t, grid.cells, -1), grid).reshape(b, t, grid.channels, grid.side, grid.side)
-
-
 def cell_masks(z_loc, z_is, grid: Grid) -> torch.Tensor:
     """Weight of each cell in the mask of the cell each step drew in, gated by z_is: (B, T, T_c)
     (one-hot where a step draws, zero where it skips; relaxed weights pass through)."""

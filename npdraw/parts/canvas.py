@@ -36,6 +36,11 @@ class Grid:
         return total // 2, total - total // 2
 
     @property
+    def crop(self) -> slice:
+        """Rows (and columns) of the padded n*K canvas that are the S x S canvas."""
+        return slice(self.pad[0], self.pad[0] + self.side)
+
+    @property
     def dim(self) -> int:
         return self.channels * self.patch * self.patch
 
@@ -67,8 +72,7 @@ def from_cells(cells: torch.Tensor, grid: Grid) -> torch.Tensor:
     """(B, T_c, D) -> (B, C, S, S): inverse of to_cells, padding cropped away."""
     b, c, k, n = cells.shape[0], grid.channels, grid.patch, grid.n
     x = cells.reshape(b, n, n, c, k, k).permute(0, 3, 1, 4, 2, 5).reshape(b, c, n * k, n * k)
-    before, _ = grid.pad
-    return x[..., before:before + grid.side, before:before + grid.side]
+    return x[..., grid.crop, grid.crop]
 
 
 def token_images(canvas: torch.Tensor, drew: torch.Tensor, grid: Grid, channels_last: bool = False) -> torch.Tensor:
@@ -84,8 +88,7 @@ def token_images(canvas: torch.Tensor, drew: torch.Tensor, grid: Grid, channels_
     mask = drew.to(canvas.dtype)[..., None, None].expand(n, cells, k * k, 1)
     both = torch.cat([pixels, mask], dim=3)                                            # (N, T_c, K*K, C+1)
     x = both.reshape(n, g, g, k, k, c + 1).permute(0, 1, 3, 2, 4, 5).reshape(n, g * k, g * k, c + 1)
-    crop = slice(grid.pad[0], grid.pad[0] + grid.side)
-    x = x[:, crop, crop].permute(0, 3, 1, 2)                                           # (N, C+1, S, S) view
+    x = x[:, grid.crop, grid.crop].permute(0, 3, 1, 2)                                 # (N, C+1, S, S) view
     return x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 

@@ -10,7 +10,7 @@ from npdraw.models.layers import ConvTranspose2d, StridedConv2d
 from npdraw.models.npdraw import gumbel_softmax
 from npdraw.models.prior import PriorConfig, TokenEncoder
 from npdraw.parts.canvas import Grid, prefix_cells, token_images
-from npdraw.runtime.precision import autocast
+from npdraw.runtime.precision import autocast, layout
 
 
 def relaxed_latents(b=6, t=36, parts=7, cells=36, seed=0, dtype=torch.float64):
@@ -54,15 +54,18 @@ def test_token_images_are_the_same_in_both_layouts():
 
 
 @pytest.mark.parametrize("trainable", [False, True])
-def test_strided_conv_matches_conv2d(trainable):
-    """Outputs and every gradient equal nn.Conv2d's (fp64); the weight trains or is frozen."""
+@pytest.mark.parametrize("c_in, side, channels_last", [(2, 28, False), (2, 28, True), (4, 32, True), (1, 6, False)])
+def test_strided_conv_matches_conv2d(trainable, c_in, side, channels_last):
+    """Outputs and every gradient equal nn.Conv2d's (fp64), for the MNIST and the colour token images
+    and a small one, in either layout; the weight trains or is frozen."""
     torch.manual_seed(0)
-    ours, ref = StridedConv2d(2, 16).double(), nn.Conv2d(2, 16, 3, 2, 1).double()
+    ours, ref = StridedConv2d(c_in, 16).double(), nn.Conv2d(c_in, 16, 3, 2, 1).double()
     ref.load_state_dict(ours.state_dict())
     for p in (*ours.parameters(), *ref.parameters()):
         p.requires_grad_(trainable)
-    x = torch.randn(5, 2, 28, 28, dtype=torch.float64, requires_grad=True)
+    x = layout(torch.randn(5, c_in, side, side, dtype=torch.float64), channels_last).requires_grad_()
     y_ours, y_ref = ours(x), ref(x)
+    assert type(y_ours.grad_fn).__name__ == "_PhaseGradConvBackward"      # the fast path, not the fallback
     torch.testing.assert_close(y_ours, y_ref, rtol=0, atol=0)
     w = torch.randn_like(y_ref)
     wrt = [x, *ours.parameters()] if trainable else [x]

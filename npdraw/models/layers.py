@@ -30,7 +30,8 @@ class ConvTranspose2d(nn.ConvTranspose2d):
 
 class _PhaseGradConv(torch.autograd.Function):
     """y = conv2d(x, weight, bias), 3 x 3, stride 2, padding 1, with the input gradient computed as one
-    matmul and four phase sums (see StridedConv2d); weight and bias gradients by PyTorch's kernel."""
+    stride-1 convolution and a pixel shuffle (see StridedConv2d); weight and bias gradients by PyTorch's
+    kernel."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -50,51 +51,59 @@ class _PhaseGradConv(torch.autograd.Function):
         return g_x, g_w, g_b
 
 
+# Tap of the 3 x 3 kernel that links input row 2i + a to output row i + d, indexed [a, d]; 3 is the
+# zero tap of the padded kernel (row 2i reaches no tap of row i + 1).
+_PHASE_TAPS = torch.tensor([[1, 3], [2, 0]])
+
+
+def _phase_kernel(weight: torch.Tensor) -> torch.Tensor:
+    """(C_out, C_in, 3, 3) kernel of the stride-2 convolution -> (4 * C_in, C_out, 2, 2) kernel of the
+    stride-1 convolution of its output gradient that gives the four phases of its input gradient, output
+    channels ordered (a, b, c)."""
+    c_out, c_in = weight.shape[:2]
+    padded = F.pad(weight, (0, 1, 0, 1))                                            # tap 3 is zero
+    taps = _PHASE_TAPS.to(weight.device)
+    k = padded[:, :, taps[:, None, :, None], taps[None, :, None, :]]               # [o, c, a, b, dy, dx]
+    return k.permute(2, 3, 1, 0, 4, 5).reshape(4 * c_in, c_out, 2, 2)
+
+
 def _phase_input_grad(grad: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Gradient (N, C_in, 2H, 2W) of a 3 x 3, stride-2, padding-1 convolution's input from its output's
-    gradient (N, C_out, H, W), summed in fp32 at least (as oneDNN does), returned channels_last in grad's dtype.
+    gradient (N, C_out, H, W), returned channels_last in grad's dtype.
 
     Input pixel (2i + a, 2j + b) receives tap ky = 1 of output row i when a = 0, and taps ky = 2 of row i
-    and ky = 0 of row i + 1 when a = 1; the same for columns.  So one matmul gives every tap's
-    contribution, (3, 3, C_in, N, H, W), and the four phases (a, b) are sums of 1, 2, 2 and 4 shifted taps."""
-    n, c_out, h, w = grad.shape
+    and ky = 0 of row i + 1 when a = 1; the same for columns.  So each phase (a, b) is a 2 x 2 stride-1
+    convolution of the gradient over rows i, i + 1 and columns j, j + 1 with some taps zero, and the four
+    are one convolution with 4 * C_in outputs (summed in fp32 by the convolution kernel, rounded once,
+    as oneDNN's own input gradient), then interleaved by one copy."""
+    n, _, h, w = grad.shape
     c_in = weight.shape[1]
-    wide = torch.promote_types(grad.dtype, torch.float32)                              # sums in fp32 at least
-    g = grad.permute(0, 2, 3, 1).reshape(-1, c_out).to(wide)                            # (N*H*W, C_out)
-    taps = torch.mm(weight.to(wide).permute(2, 3, 1, 0).reshape(9 * c_in, c_out), g.t())
-    taps = taps.view(3, 3, c_in, n, h, w)                                             # [ky, kx, c, n, i, j]
-    phase = torch.empty(2, 2, c_in, n, h, w, dtype=taps.dtype, device=taps.device)  # [a, b, c, n, i, j]
-    phase[0, 0] = taps[1, 1]
-    phase[0, 1] = taps[1, 2]
-    phase[0, 1, ..., :-1] += taps[1, 0, ..., 1:]
-    phase[1, 0] = taps[2, 1]
-    phase[1, 0, ..., :-1, :] += taps[0, 1, ..., 1:, :]
-    phase[1, 1] = taps[2, 2]
-    phase[1, 1, ..., :-1] += taps[2, 0, ..., 1:]
-    phase[1, 1, ..., :-1, :] += taps[0, 2, ..., 1:, :]
-    phase[1, 1, ..., :-1, :-1] += taps[0, 0, ..., 1:, 1:]
+    fmt = torch.channels_last if grad.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+    kernel = _phase_kernel(weight.to(grad.dtype)).contiguous(memory_format=fmt)
+    # Padding 1 on every side, then the first row and column cropped: rows i, i + 1 with row H zero.
+    phases = F.conv2d(grad, kernel, None, 1, 1)[..., 1:, 1:]                         # (N, [a, b, c], H, W)
     out = torch.empty(n, h, 2, w, 2, c_in, dtype=grad.dtype, device=grad.device)   # (N, 2H, 2W, C_in)
-    out.copy_(phase.permute(3, 4, 0, 5, 1, 2))
+    out.copy_(phases.reshape(n, 2, 2, c_in, h, w).permute(0, 4, 1, 5, 2, 3))
     return out.view(n, 2 * h, 2 * w, c_in).permute(0, 3, 1, 2)
 
 
 class StridedConv2d(nn.Conv2d):
     """3 x 3, stride-2, padding-1 nn.Conv2d (same parameters, same outputs) for the prior's token CNN,
-    whose binary token images have two channels and need their input gradient in model training.
+    whose token images (C + 1 channels) need their input gradient in model training.
 
-    On a CPU, oneDNN's input gradient of such a convolution is slow for few input channels: the 5,400
-    MNIST token images of a training step (2 x 28 x 28, 16 outputs, bf16) take 40 ms, a matmul and
-    phase sums with the same fp32 sums (_phase_input_grad) 25 (`python -m benchmarks.bench_layers`
-    times the layer both ways).  From three input channels (colour tokens have four) the matmul is the
-    slower, so there, on CUDA, for odd sides, when the input needs no gradient and under torch.compile
-    (which made the custom function slower than oneDNN's), the layer is nn.Conv2d."""
+    On a CPU, oneDNN's input gradient of such a convolution is slow for few input channels: for the
+    5,400 MNIST token images of a training step (2 x 28 x 28, 16 outputs, bf16, channels_last) it takes
+    42 ms, the phase convolution and its interleaving copy (_phase_input_grad) 19; with four input
+    channels (colour tokens) 69 against 44 (`python -m benchmarks.bench_layers` times the layer both
+    ways).  On CUDA, for odd sides, when the input needs no gradient and under torch.compile (which
+    made the custom function slower than PyTorch's), the layer is nn.Conv2d."""
 
     def __init__(self, c_in: int, c_out: int):
         super().__init__(c_in, c_out, 3, 2, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.compiler.is_compiling() or not (x.requires_grad and x.device.type == "cpu" and self.in_channels <= 2
-                and x.shape[-1] % 2 == 0 and x.shape[-2] % 2 == 0):
+        if torch.compiler.is_compiling() or not (x.requires_grad and x.device.type == "cpu"
+                                                       and x.shape[-1] % 2 == 0 and x.shape[-2] % 2 == 0):
             return super().forward(x)
         cast = torch.is_autocast_enabled("cpu") and x.dtype != torch.float64     # autocast leaves fp64 alone
         dtype = torch.get_autocast_dtype("cpu") if cast else x.dtype

@@ -6,7 +6,8 @@ params.yaml selects (bf16 autocast and channels_last by default): the decoder's 
 convolution (npdraw.models.layers.ConvTranspose2d), the token CNN's first convolution over the
 5,400 token images of a batch of 150 (StridedConv2d) and the rest of the frozen token CNN (one
 matmul, npdraw.models.prior.TokenEncoder), the prefix canvases (npdraw.parts.canvas.prefix_cells
-against torch.cummax) and the Gumbel-softmax noise (npdraw.models.npdraw.gumbel_softmax).
+against torch.cummax), the final canvas (render_relaxed as autocast runs it, against the model's
+fp32 rendering, NPDraw.canvas) and the Gumbel-softmax noise (npdraw.models.npdraw.gumbel_softmax).
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from benchmarks.bench_model import build
 from benchmarks.common import add_compute_options, compute_choice, machine
 from npdraw.models.layers import ConvTranspose2d, StridedConv2d
 from npdraw.models.npdraw import gumbel_softmax
 from npdraw.models.prior import PriorConfig, TokenEncoder
-from npdraw.parts.canvas import Grid, location_weights, prefix_cells, step_parts
+from npdraw.parts.canvas import Grid, location_weights, prefix_cells, render_relaxed, step_parts
 from npdraw.runtime.precision import autocast, layout, use_layout
 
 B, T, M, GRID = 150, 36, 50, Grid(28, 5, 1)      # batch, steps, parts, canvas: MNIST settings
@@ -96,6 +98,11 @@ def cases(precision: str, cl: bool):
     yield ("prefix canvases (150 x 36 steps, relaxed latents), fwd + bwd",
            backward_of(lambda: cummax_prefix(bank, *latents(), GRID), precision),
            backward_of(lambda: prefix_cells(bank, *latents(), GRID), precision))
+    model = build()
+    model.prior.bank.copy_(bank)
+    yield ("final canvas (150 x 36 steps, relaxed latents), fwd + bwd",
+           backward_of(lambda: render_relaxed(bank, *latents(), GRID), precision),
+           backward_of(lambda: model.canvas(*latents()), precision))
 
     logits = torch.randn(B, T, M)
     yield ("Gumbel-softmax sample of the part logits (150 x 36 x 50), forward",

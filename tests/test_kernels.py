@@ -6,10 +6,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from benchmarks.bench_layers import cummax_prefix
+from benchmarks.bench_model import build
 from npdraw.models.layers import ConvTranspose2d, StridedConv2d
 from npdraw.models.npdraw import gumbel_softmax
 from npdraw.models.prior import PriorConfig, TokenEncoder
-from npdraw.parts.canvas import Grid, prefix_cells, token_images
+from npdraw.parts.canvas import Grid, prefix_cells, render, render_relaxed, token_images
 from npdraw.runtime.precision import autocast, layout
 
 
@@ -41,6 +42,29 @@ def test_prefix_cells_match_the_cummax_formulation():
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
     with torch.no_grad():
         assert torch.equal(prefix_cells(bank, *z, grid), ref)
+
+
+def test_model_canvas_is_rendered_in_fp32_under_autocast():
+    """Relaxed latents: render_relaxed's fp32 canvas, gradients included, whatever the autocast; hard
+    latents: render()'s canvas, the same as their one-hots give."""
+    model = build()
+    leaves, z = relaxed_latents(parts=50, dtype=torch.float32)
+    with autocast("cpu", "bf16"):
+        canvas = model.canvas(*z)
+    want = render_relaxed(model.bank, *z, model.grid)
+    assert canvas.dtype == torch.float32 and torch.equal(canvas, want)
+    w = torch.randn(want.shape)
+    got = torch.autograd.grad((canvas * w).sum(), leaves, retain_graph=True)
+    for a, b in zip(got, torch.autograd.grad((want * w).sum(), leaves)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    g = torch.Generator().manual_seed(3)
+    z_id, z_loc = torch.randint(0, 50, (6, 36), generator=g), torch.randint(0, 36, (6, 36), generator=g)
+    z_is = torch.rand(6, 36, generator=g) < 0.5
+    with autocast("cpu", "bf16"):
+        hard = model.canvas(z_id, z_loc, z_is)
+    one_hot = render_relaxed(model.bank, F.one_hot(z_id, 50).float(), F.one_hot(z_loc, 36).float(), z_is.float(),
+                             model.grid)
+    assert torch.equal(hard, render(model.bank, z_id, z_loc, z_is, model.grid)) and torch.equal(hard, one_hot)
 
 
 def test_token_images_are_the_same_in_both_layouts():

@@ -343,9 +343,11 @@ class NPDraw(nn.Module):
     def canvas(self, z_id, z_loc, z_is) -> torch.Tensor:
         """Final canvas (B, C, S, S) in the bank's dtype whatever the precision of the pass: from hard
         latents (indices) by a scatter-max, from relaxed ones (B, T, M), (B, T, T_c), (B, T) by
-        render_relaxed, equal for one-hots.  Rendering is maxima of parts, nothing for bf16 to speed up:
-        under autocast the part mixture came out in bf16, and amax's backward then converted the
-        (B, T, T_c, D) tie mask to fp32 (fwd + bwd at MNIST settings: 21.5 ms in bf16, 14 in fp32)."""
+        render_relaxed, equal for one-hots.  Rendering is maxima of parts, no matmul for bf16 to speed up,
+        while a CPU's element-wise kernels and amax's backward over the (B, T, T_c, D) contributions
+        are slower in bf16, which autocast gave the part mixture (fwd + bwd at MNIST settings: 24
+        against 17 ms, benchmarks/bench_layers.py).  The decoder's first convolution rounds the canvas
+        to the pass's precision."""
         with torch.autocast(self.bank.device.type, enabled=False):
             if z_id.dtype == torch.long:
                 return render(self.bank, z_id, z_loc, z_is, self.grid)

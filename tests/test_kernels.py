@@ -4,6 +4,8 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from functorch.compile import make_boxed_func
+from torch._dynamo.backends.common import aot_autograd
 
 from benchmarks.bench_layers import cummax_prefix
 from benchmarks.bench_model import build
@@ -97,6 +99,31 @@ def test_strided_conv_matches_conv2d(trainable, c_in, side, channels_last):
     want = torch.autograd.grad((y_ref * w).sum(), [x, *ref.parameters()] if trainable else [x])
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_strided_conv_traces_under_torch_compile():
+    """The phase-convolution gradient traces as one graph under torch.compile (AOTAutograd; inductor's
+    code generation is left out to keep the test fast) and gives the eager values and input gradient."""
+    torch.manual_seed(0)
+    layer = StridedConv2d(2, 16).double().requires_grad_(False)
+    x = torch.randn(3, 2, 8, 8, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 16, 4, 4, dtype=torch.float64)
+    backward_graphs = []
+
+    def keep_backward(gm, _):
+        backward_graphs.append(gm.code)
+        return make_boxed_func(gm.forward)
+    backend = aot_autograd(fw_compiler=lambda gm, _: make_boxed_func(gm.forward), bw_compiler=keep_backward)
+    torch._dynamo.reset()
+    traced = torch.compile(layer, backend=backend, fullgraph=True)
+    y_eager, y_traced = layer(x), traced(x)
+    torch.testing.assert_close(y_traced, y_eager, rtol=0, atol=0)
+    g_eager, = torch.autograd.grad((y_eager * w).sum(), x)
+    g_traced, = torch.autograd.grad((y_traced * w).sum(), x)
+    torch.testing.assert_close(g_traced, g_eager, rtol=1e-12, atol=1e-12)
+    # The traced backward is the phase convolution, not PyTorch's convolution_backward.
+    assert len(backward_graphs) == 1 and "convolution_backward" not in backward_graphs[0]
+    assert "convolution" in backward_graphs[0]
 
 
 def test_strided_conv_in_bf16_is_as_accurate_as_the_plain_conv():

@@ -16,11 +16,9 @@ from npdraw.parts import canvas
 from npdraw.parts.canvas import (
     KERNELS,
     Grid,
-    cell_masks,
     prefix_cells,
     render,
     render_relaxed,
-    step_token_images,
     token_images,
 )
 from npdraw.runtime import native
@@ -73,16 +71,15 @@ def tied_latents(dtype, b=7, t=36, parts=3, cells=36, seed=4):
 
 @needs_compiler
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("which", ["prefix", "final", "tokens", "colour tokens"])
+@pytest.mark.parametrize("which", ["prefix", "final", "colour prefix"])
 @pytest.mark.parametrize("latents", ["tied", "relaxed"])
 def test_c_kernels_compute_what_pytorch_computes(monkeypatch, dtype, which, latents):
-    """prefix_cells, render_relaxed and step_token_images by the C kernels and by their PyTorch
-    formulation (NPDRAW_NATIVE=0): the same values bit for bit, gradients to rounding, ties included
-    (the prefix's gradient to the latest tied step, the final canvas's shared by all), the token images'
-    mask channel and the cells the crop cuts (MNIST's 28 of 30, a colour grid's 28 of 30).  The final
-    canvas has kernels for fp32 only: bf16 checks it falls back."""
+    """prefix_cells and render_relaxed by the C kernels and by their PyTorch formulation
+    (NPDRAW_NATIVE=0): the same values bit for bit, gradients to rounding, ties included (the prefix's
+    gradient to the latest tied step, the final canvas's shared by all), for one channel and three.
+    The final canvas has kernels for fp32 only: bf16 checks it falls back."""
     assert native.library(KERNELS) is not None, native.status(KERNELS)
-    channels = 3 if which == "colour tokens" else 1
+    channels = 3 if which == "colour prefix" else 1
     g = torch.Generator().manual_seed(5)
     bank = torch.rand(7, channels, 5, 5, generator=g) * (torch.rand(7, channels, 5, 5, generator=g) > 0.4)
     bank, grid = bank.to(dtype), Grid(28, 5, channels)
@@ -91,13 +88,7 @@ def test_c_kernels_compute_what_pytorch_computes(monkeypatch, dtype, which, late
         bank = bank[:3]
     else:
         leaves, z = relaxed_latents(b=7, dtype=dtype)
-
-    def tokens(bank, z_id, z_loc, z_is, grid):
-        drew = cell_masks(z_loc, z_is, grid)
-        drew = torch.cat([torch.zeros_like(drew[:, :1]), drew[:, :-1]], 1)
-        return step_token_images(bank, z_id, z_loc, z_is, drew, grid, channels_last=True)
-
-    fn = {"prefix": prefix_cells, "final": render_relaxed}.get(which, tokens)
+    fn = render_relaxed if which == "final" else prefix_cells
 
     def run(on: bool):
         monkeypatch.setenv("NPDRAW_NATIVE", "1" if on else "0")
@@ -111,30 +102,24 @@ def test_c_kernels_compute_what_pytorch_computes(monkeypatch, dtype, which, late
     (ours, got, calls), (ref, want, none) = run(True), run(False)
     assert not none and bool(calls) == (which != "final" or dtype == torch.float32)
     assert ours.dtype == ref.dtype and torch.equal(ours, ref)
-    if "tokens" in which:
-        assert ours.is_contiguous(memory_format=torch.channels_last) and ours.shape == (7 * 36, channels + 1, 28, 28)
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b, **({"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {}))
 
 
 @needs_compiler
-@pytest.mark.parametrize("function", ["prefix", "final", "tokens"])
+@pytest.mark.parametrize("function", ["prefix", "final"])
 def test_c_kernels_give_the_same_bits_on_any_number_of_threads(function):
     """Each image is one thread's: 1, 2 or 3 threads (7 images) give the same values and gradients."""
     g = torch.Generator().manual_seed(7)
     where = F.one_hot(torch.randint(0, 4, (7, 36), generator=g), 36).float()
     parts = torch.rand(7, 36, 25, generator=g) * (torch.rand(7, 36, 25, generator=g) > 0.4)
-    drew = torch.rand(7, 36, 36, generator=g)
-    apply = {"prefix": canvas._PrefixMax.apply, "final": canvas._FinalMax.apply,
-             "tokens": lambda *x: canvas._TokenImages.apply(*x, Grid(28, 5, 1))}[function]
+    apply = {"prefix": canvas._PrefixMax.apply, "final": canvas._FinalMax.apply}[function]
     before = torch.get_num_threads()
     results = []
     try:
         for threads in (1, 2, 3):
             torch.set_num_threads(threads)
-            leaves = [where.clone().requires_grad_(), parts.clone().requires_grad_(), drew.clone().requires_grad_()]
-            if function != "tokens":
-                leaves = leaves[:2]
+            leaves = [where.clone().requires_grad_(), parts.clone().requires_grad_()]
             out = apply(*leaves)
             weights = torch.arange(out.numel()).view(out.shape) % 7
             results.append([out, *torch.autograd.grad((out * weights).sum(), leaves)])

@@ -22,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from npdraw.models.layers import StridedConv2d
-from npdraw.parts.canvas import Grid, cell_masks, render, step_parts, step_token_images, token_images
+from npdraw.parts.canvas import Grid, cell_masks, prefix_cells, render, step_parts, token_images
 from npdraw.runtime.precision import fp32
 
 
@@ -209,10 +209,10 @@ class Prior(nn.Module):
     def tokens(self, z_id, z_loc, z_is) -> torch.Tensor:
         """Input images of all T steps, built at once: (B * T, C+1, S, S), sequence-major, in the token
         CNN's memory layout (channels_last when its weights are, npdraw.runtime.precision.use_layout)."""
+        canvas = prefix_cells(self.bank, z_id, z_loc, z_is, self.grid)          # c_0 .. c_{T-1}: (B, T, T_c, D)
         drew = cell_masks(z_loc, z_is, self.grid)                                # cells of steps 1..T: (B, T, T_c)
         drew = torch.cat([torch.zeros_like(drew[:, :1]), drew[:, :-1]], 1)     # the cell of step t-1 at t
-        # The canvases c_0 .. c_{T-1} before each step, with drew as their mask channel.
-        return step_token_images(self.bank, z_id, z_loc, z_is, drew, self.grid, self.encode.channels_last)
+        return token_images(canvas.flatten(0, 1), drew.flatten(0, 1), self.grid, self.encode.channels_last)
 
     def heads(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Logits of the three conditionals, fp32 whatever the precision of the pass (npdraw.runtime.precision)."""

@@ -198,60 +198,6 @@ def prefix_cells(bank: torch.Tensor, z_id, z_loc, z_is, grid: Grid) -> torch.Ten
     return _PrefixMax.apply(where, parts)
 
 
-def step_token_images(bank: torch.Tensor, z_id, z_loc, z_is, drew: torch.Tensor, grid: Grid,
-                      channels_last: bool = False) -> torch.Tensor:
-    """The prior's token images of every step (method §7): token_images of prefix_cells, (B * T, C+1, S,
-    S), sequence-major; drew (B, T, T_c) the mask of each step's image.
-
-    On a CPU in fp32 or bf16, channels_last, one C kernel (canvas_kernels.c) writes the images straight
-    from the steps, without the (B, T, T_c, D) prefix canvases, the concatenation with the mask and the
-    reordering copy between (and their gradients): the same values, gradients to rounding."""
-    parts = step_parts(bank, z_id, z_is)                               # (B, T, D)
-    where = location_weights(z_loc, grid.cells, parts.dtype)           # (B, T, T_c)
-    if channels_last and _kernels(where, parts) is not None:
-        return _TokenImages.apply(where, parts, drew.to(parts.dtype), grid)
-    return token_images(_PrefixMax.apply(where, parts).flatten(0, 1), drew.flatten(0, 1), grid, channels_last)
-
-
-class _TokenImages(torch.autograd.Function):
-    """step_token_images by the C kernels: (B, T, T_c), (B, T, D), (B, T, T_c) -> (B * T, C+1, S, S),
-    channels_last; the gradients as _PrefixMax's, and the mask's summed over each cell's pixels."""
-
-    @staticmethod
-    def forward(ctx, where: torch.Tensor, parts: torch.Tensor, drew: torch.Tensor, grid: Grid) -> torch.Tensor:
-        where, parts, drew = where.contiguous(), parts.contiguous(), drew.contiguous()
-        b, t, cells = where.shape
-        out = parts.new_empty(b * t, grid.side, grid.side, grid.channels + 1)     # (N, S, S, C+1)
-        took = None
-        if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
-            took = torch.empty(b, t - 1, cells, parts.shape[-1], dtype=torch.bool)
-        native.call(getattr(native.library(KERNELS), f"tokens_forward_{_KERNEL_DTYPES[where.dtype]}"), where,
-                    parts, drew, out, took, b, t, cells, parts.shape[-1], *_geometry(grid))
-        ctx.save_for_backward(where, parts, took)
-        ctx.grid, ctx.drew_dtype = grid, drew.dtype
-        return out.permute(0, 3, 1, 2)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        where, parts, took = ctx.saved_tensors
-        b, t, cells = where.shape
-        grad = grad.permute(0, 2, 3, 1).to(where.dtype).contiguous()              # (N, S, S, C+1)
-        g_where, g_parts = (torch.empty(b, t, n, dtype=torch.float32) for n in (cells, parts.shape[-1]))
-        g_drew = torch.empty(b, t, cells, dtype=torch.float32)
-        if took is None:                                        # only the mask needs its gradient
-            took = torch.zeros(b, t - 1, cells, parts.shape[-1], dtype=torch.bool)
-        native.call(getattr(native.library(KERNELS), f"tokens_backward_{_KERNEL_DTYPES[where.dtype]}"), grad,
-                    took, where, parts, g_where, g_parts, g_drew, b, t, cells, parts.shape[-1],
-                    *_geometry(ctx.grid))
-        return g_where.to(where.dtype), g_parts.to(parts.dtype), g_drew.to(ctx.drew_dtype), None
-
-
-def _geometry(grid: Grid) -> tuple[int, int, int, int, int]:
-    """The token images' geometry as the C kernels take it: channels, cell side, cells per row, image
-    side, padding before the first cell."""
-    return grid.channels, grid.patch, grid.n, grid.side, grid.pad[0]
-
-
 def cell_masks(z_loc, z_is, grid: Grid) -> torch.Tensor:
     """Weight of each cell in the mask of the cell each step drew in, gated by z_is: (B, T, T_c)
     (one-hot where a step draws, zero where it skips; relaxed weights pass through)."""

@@ -7,8 +7,7 @@
  * `threads` OpenMP threads, statically (an image's values never depend on the split); compiled with
  * -fopenmp, the library shares the OpenMP runtime PyTorch has loaded (same soname), whose threads wait
  * spinning for work after each of PyTorch's parallel regions: a second thread pool would lose its core
- * to them.  All tensors are contiguous.  Values are those of the PyTorch
- * formulation bit for bit: a product w * p is rounded to the tensors' dtype before it is compared, as
+ * to them.  All tensors are contiguous.  Values are those of the PyTorch formulation bit for bit: a product w * p is rounded to the tensors' dtype before it is compared, as
  * PyTorch's element-wise product is, and max(a, NaN) is NaN.  Gradients are summed in fp32 (the
  * PyTorch formulation also sums in fp32, in another order: the two agree to rounding).
  *
@@ -20,7 +19,7 @@
 
 static inline float f32_load(const float *p, int64_t i) { return p[i]; }
 static inline float f32_round(float f) { return f; }
-static inline float f32_store(float f) { return f; }
+static inline float f32_exact(float f) { return f; }
 
 static inline float bf16_load(const uint16_t *p, int64_t i) {
     uint32_t u = (uint32_t)p[i] << 16;
@@ -38,6 +37,14 @@ static inline uint16_t bf16_store(float f) {
     return (uint16_t)((f != f) ? 0x7FC0u : r);
 }
 
+/* fp32 -> bf16 for a value that is one already (the running maxima hold rounded products): its top
+ * half, no rounding to do. */
+static inline uint16_t bf16_exact(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)(u >> 16);
+}
+
 static inline float bf16_round(float f) {
     uint32_t u = (uint32_t)bf16_store(f) << 16;
     float r;
@@ -47,27 +54,6 @@ static inline float bf16_round(float f) {
 
 /* torch.maximum's rule: NaN wins. */
 static inline float max_nan(float cur, float v) { return (v >= cur || v != v) ? v : cur; }
-
-/* Geometry of the token images (npdraw.parts.canvas.token_images): an image of side S with C channels
- * plus a mask channel, channels innermost (N, S, S, C + 1); cell c of the g x g grid covers rows
- * (c / g) * K - pad .. + K - 1 and the same columns, cropped to the image; a cell's D = C * K * K values
- * are ordered (channel, row, column). */
-typedef struct { int64_t channels, patch, grid, side, pad; } Tokens;
-
-/* at[c * K * K + ky * K + kx]: the offset in a token image of pixel (ky, kx) of cell c, or -1 where the
- * crop cuts it off.  Built once per call, so that the loops over pixels do no index arithmetic. */
-static int64_t *token_pixels(const Tokens *g) {
-    const int64_t kk = g->patch * g->patch, cells = g->grid * g->grid;
-    int64_t *at = malloc(sizeof(int64_t) * cells * kk);
-    for (int64_t c = 0; c < cells; c++)
-        for (int64_t k = 0; k < kk; k++) {
-            const int64_t y = (c / g->grid) * g->patch + k / g->patch - g->pad;
-            const int64_t x = (c % g->grid) * g->patch + k % g->patch - g->pad;
-            at[c * kk + k] = (y < 0 || y >= g->side || x < 0 || x >= g->side) ? -1
-                             : (y * g->side + x) * (g->channels + 1);
-        }
-    return at;
-}
 
 #define PREFIX_KERNELS(NAME, T)                                                                        \
 /* One step s of the running maximum: cur (T_c, D), the canvas before step s, becomes the canvas after  \
@@ -79,9 +65,13 @@ static inline void draw_step_##NAME(float *cur, uint8_t *took_s, const T *w_s, c
         const float wc = NAME##_load(w_s, c);                                                         \
         float *cc = cur + c * nd;                                                                     \
         if (took_s)                                                                                   \
-            for (int64_t d = 0; d < nd; d++)                                                          \
-                took_s[c * nd + d] = NAME##_round(wc * NAME##_load(p_s, d)) >= cc[d];                 \
-        for (int64_t d = 0; d < nd; d++) cc[d] = max_nan(cc[d], NAME##_round(wc * NAME##_load(p_s, d))); \
+            for (int64_t d = 0; d < nd; d++) {                                                        \
+                const float v = NAME##_round(wc * NAME##_load(p_s, d));                               \
+                took_s[c * nd + d] = v >= cc[d];                                                      \
+                cc[d] = max_nan(cc[d], v);                                                            \
+            }                                                                                         \
+        else                                                                                          \
+            for (int64_t d = 0; d < nd; d++) cc[d] = max_nan(cc[d], NAME##_round(wc * NAME##_load(p_s, d))); \
     }                                                                                                 \
 }                                                                                                     \
                                                                                                       \
@@ -118,7 +108,7 @@ void prefix_forward_##NAME(const T *where, const T *parts, T *before, uint8_t *t
         memset(cur, 0, sizeof(float) * n);                                                            \
         for (int64_t s = 0; s < nt; s++) {                                                            \
             T *o = before + (b * nt + s) * n;                                                         \
-            for (int64_t i = 0; i < n; i++) o[i] = NAME##_store(cur[i]);                              \
+            for (int64_t i = 0; i < n; i++) o[i] = NAME##_exact(cur[i]);                              \
             if (s + 1 < nt)                                                                           \
                 draw_step_##NAME(cur, took ? took + (b * (nt - 1) + s) * n : NULL,                    \
                                  where + (b * nt + s) * nc, parts + (b * nt + s) * nd, nc, nd);       \
@@ -153,88 +143,6 @@ void prefix_backward_##NAME(const T *grad, const uint8_t *took, const T *where, 
     free(carried);                                                                                    \
     }                                                                                                 \
 }                                                                                                     \
-                                                                                                      \
-/* The prior's token images of every step at once (npdraw.parts.canvas.token_images of the prefix      \
- * canvases), without the prefix canvases in between: image b * T + t of tokens (B * T, S, S, C + 1)    \
- * holds the canvas before step t and, as its last channel, drew[b, t] (B, T, T_c) spread over each     \
- * cell.  took as prefix_forward's. */                                                                \
-void tokens_forward_##NAME(const T *where, const T *parts, const T *drew, T *tokens, uint8_t *took,    \
-                           int64_t nb, int64_t nt, int64_t nc, int64_t nd,                            \
-                           int64_t channels, int64_t patch, int64_t grid, int64_t side, int64_t pad,  \
-                           int threads) {                                                             \
-    const Tokens geo = {channels, patch, grid, side, pad};                                            \
-    const int64_t n = nc * nd, kk = patch * patch, image = side * side * (channels + 1);              \
-    int64_t *pixel = token_pixels(&geo);                                                              \
-    _Pragma("omp parallel num_threads(threads)")                                                      \
-    {                                                                                                 \
-    float *cur = calloc(n, sizeof(float));                                                            \
-    _Pragma("omp for schedule(static)")                                                               \
-    for (int64_t b = 0; b < nb; b++) {                                                                \
-        memset(cur, 0, sizeof(float) * n);                                                            \
-        for (int64_t s = 0; s < nt; s++) {                                                            \
-            T *img = tokens + (b * nt + s) * image;                                                   \
-            const T *dr = drew + (b * nt + s) * nc;                                                   \
-            for (int64_t c = 0; c < nc; c++)                                                          \
-                for (int64_t k = 0; k < kk; k++) {                                                    \
-                    const int64_t at = pixel[c * kk + k];                                             \
-                    if (at < 0) continue;                                                             \
-                    for (int64_t ch = 0; ch < channels; ch++)                                         \
-                        img[at + ch] = NAME##_store(cur[c * nd + ch * kk + k]);                       \
-                    img[at + channels] = dr[c];                                                       \
-                }                                                                                     \
-            if (s + 1 < nt)                                                                           \
-                draw_step_##NAME(cur, took ? took + (b * (nt - 1) + s) * n : NULL,                    \
-                                 where + (b * nt + s) * nc, parts + (b * nt + s) * nd, nc, nd);       \
-        }                                                                                             \
-    }                                                                                                 \
-    free(cur);                                                                                        \
-    }                                                                                                 \
-    free(pixel);                                                                                      \
-}                                                                                                     \
-                                                                                                      \
-/* Gradients of tokens_forward from grad (B * T, S, S, C + 1): g_where (B, T, T_c), g_parts (B, T, D)   \
- * and g_drew (B, T, T_c), fp32, written whole; pixels the crop cut off have no gradient. */          \
-void tokens_backward_##NAME(const T *grad, const uint8_t *took, const T *where, const T *parts,        \
-                            float *g_where, float *g_parts, float *g_drew,                            \
-                            int64_t nb, int64_t nt, int64_t nc, int64_t nd,                           \
-                            int64_t channels, int64_t patch, int64_t grid, int64_t side, int64_t pad, \
-                            int threads) {                                                            \
-    const Tokens geo = {channels, patch, grid, side, pad};                                            \
-    const int64_t n = nc * nd, kk = patch * patch, image = side * side * (channels + 1);              \
-    int64_t *pixel = token_pixels(&geo);                                                              \
-    _Pragma("omp parallel num_threads(threads)")                                                      \
-    {                                                                                                 \
-    float *carried = calloc(n, sizeof(float));                                                        \
-    _Pragma("omp for schedule(static)")                                                               \
-    for (int64_t b = 0; b < nb; b++) {                                                                \
-        memset(carried, 0, sizeof(float) * n);                                                        \
-        memset(g_where + b * nt * nc, 0, sizeof(float) * nt * nc);                                   \
-        memset(g_parts + b * nt * nd, 0, sizeof(float) * nt * nd);                                    \
-        for (int64_t s = nt - 1; s >= 0; s--) {                                                       \
-            const T *img = grad + (b * nt + s) * image;                                               \
-            float *gd = g_drew + (b * nt + s) * nc;                                                   \
-            for (int64_t c = 0; c < nc; c++) {                                                        \
-                float mask = 0.0f;                                                                    \
-                for (int64_t k = 0; k < kk; k++) {                                                    \
-                    const int64_t at = pixel[c * kk + k];                                             \
-                    if (at < 0) continue;                                                             \
-                    for (int64_t ch = 0; ch < channels; ch++)                                         \
-                        carried[c * nd + ch * kk + k] += NAME##_load(img, at + ch);                   \
-                    mask += NAME##_load(img, at + channels);                                          \
-                }                                                                                     \
-                gd[c] = mask;                                                                         \
-            }                                                                                         \
-            if (s > 0)                                                                                \
-                carry_step_##NAME(carried, took + (b * (nt - 1) + s - 1) * n,                         \
-                                  where + (b * nt + s - 1) * nc, parts + (b * nt + s - 1) * nd,       \
-                                  g_where + (b * nt + s - 1) * nc, g_parts + (b * nt + s - 1) * nd,   \
-                                  nc, nd);                                                            \
-        }                                                                                             \
-    }                                                                                                 \
-    free(carried);                                                                                    \
-    }                                                                                                 \
-    free(pixel);                                                                                      \
-}
 
 PREFIX_KERNELS(f32, float)
 PREFIX_KERNELS(bf16, uint16_t)

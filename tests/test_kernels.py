@@ -9,7 +9,7 @@ from torch._dynamo.backends.common import aot_autograd
 
 from benchmarks.bench_layers import cummax_prefix
 from benchmarks.bench_model import build
-from npdraw.models.layers import ConvTranspose2d, StridedConv2d
+from npdraw.models.layers import ConvTranspose2d, StridedConv2d, conv3x3
 from npdraw.models.npdraw import gumbel_softmax
 from npdraw.models.prior import PriorConfig, TokenEncoder
 from npdraw.parts import canvas
@@ -219,6 +219,16 @@ def test_strided_conv_matches_conv2d(trainable, c_in, side, channels_last):
     want = torch.autograd.grad((y_ref * w).sum(), [x, *ref.parameters()] if trainable else [x])
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_conv3x3_takes_the_phase_gradient_for_few_input_channels():
+    """Stride 2 over up to four input channels: StridedConv2d (the prior's token images, the decoder's
+    canvas, the encoder's image); more channels or stride 1: nn.Conv2d."""
+    assert [type(conv3x3(c, 128, s)) for c, s in ((1, 2), (4, 2), (5, 2), (128, 2), (1, 1))] == \
+        [StridedConv2d, StridedConv2d, nn.Conv2d, nn.Conv2d, nn.Conv2d]
+    model = build()
+    assert isinstance(model.decoder.body[0][0], StridedConv2d) and isinstance(model.prior.encode.conv1, StridedConv2d)
+    assert type(model.decoder.body[1][0]) is nn.Conv2d
 
 
 def test_strided_conv_traces_under_torch_compile():

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from npdraw.models.layers import ConvTranspose2d
+from npdraw.models.layers import ConvTranspose2d, conv3x3
 from npdraw.models.pixelcnn import PixelCNNBernoulli
 from npdraw.models.prior import Prior, draw_from_uniforms
 from npdraw.parts.canvas import Grid, render, render_relaxed
@@ -49,7 +49,7 @@ class ModelConfig:
 
 
 def conv_bn(c_in: int, c_out: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1), nn.BatchNorm2d(c_out), nn.ReLU())
+    return nn.Sequential(conv3x3(c_in, c_out, stride), nn.BatchNorm2d(c_out), nn.ReLU())
 
 
 def mlp_head(width: int, hidden: int, out: int) -> nn.Sequential:

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from npdraw.models.layers import StridedConv2d
+from npdraw.models.layers import conv3x3
 from npdraw.parts.canvas import Grid, cell_masks, prefix_cells, render, step_parts, token_images
 from npdraw.runtime.precision import fp32
 
@@ -63,7 +63,7 @@ class TokenEncoder(nn.Module):
     def __init__(self, cfg: PriorConfig):
         super().__init__()
         c = cfg.conv_channels
-        self.conv1 = StridedConv2d(cfg.channels + 1, c)
+        self.conv1 = conv3x3(cfg.channels + 1, c, 2)
         self.conv2 = nn.Conv2d(c, c, 3, stride=2, padding=1)
         reduced = math.ceil(math.ceil(cfg.side / 2) / 2)  # two stride-2 convs with padding 1
         self.proj = nn.Linear(c * reduced * reduced, cfg.width)

@@ -149,12 +149,11 @@ class _PrefixMax(torch.autograd.Function):
         grad = any(ctx.needs_input_grad)
         # took[:, s]: step s set the max (>=: of tied steps, the latest); the last step reaches no output.
         took = torch.empty(b, t - 1, *out.shape[2:], dtype=torch.bool, device=out.device) if grad else None
-        lib = _kernels(where, parts)
-        ctx.native = lib is not None
-        if lib is not None:
+        ctx.lib = _kernels(where, parts)                # the backward takes the path the forward took
+        if ctx.lib is not None:
             where, parts = where.contiguous(), parts.contiguous()
-            native.call(getattr(lib, f"prefix_forward_{_KERNEL_DTYPES[where.dtype]}"), where, parts, out, took,
-                        b, t, cells, parts.shape[-1])
+            native.call(getattr(ctx.lib, f"prefix_forward_{_KERNEL_DTYPES[where.dtype]}"), where, parts, out,
+                        took, b, t, cells, parts.shape[-1])
         else:
             out[:, 0] = 0
             for s in range(t - 1):
@@ -169,8 +168,8 @@ class _PrefixMax(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         where, parts, took = ctx.saved_tensors
-        if ctx.native:
-            g_where, g_parts = _kernel_grads(f"prefix_backward_{_KERNEL_DTYPES[where.dtype]}",
+        if ctx.lib is not None:
+            g_where, g_parts = _kernel_grads(getattr(ctx.lib, f"prefix_backward_{_KERNEL_DTYPES[where.dtype]}"),
                                              grad.to(where.dtype).contiguous(), took, where, parts)
             return g_where.to(where.dtype), g_parts.to(parts.dtype)
         t = where.shape[1]
@@ -213,8 +212,9 @@ def render_relaxed(bank: torch.Tensor, z_id, z_loc, z_is, grid: Grid) -> torch.T
     """
     parts = step_parts(bank, z_id, z_is)                                  # (B, T, D)
     where = location_weights(z_loc, grid.cells, parts.dtype)              # (B, T, T_c)
-    if parts.dtype == torch.float32 and _kernels(where, parts) is not None:
-        cells = _FinalMax.apply(where, parts)
+    lib = _kernels(where, parts) if parts.dtype == torch.float32 else None
+    if lib is not None:
+        cells = _FinalMax.apply(where, parts, lib)
     else:
         cells = (where.unsqueeze(-1) * parts.unsqueeze(2)).amax(dim=1)    # (B, T_c, D)
     return from_cells(cells, grid)
@@ -229,18 +229,19 @@ class _FinalMax(torch.autograd.Function):
     training settings."""
 
     @staticmethod
-    def forward(ctx, where: torch.Tensor, parts: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, where: torch.Tensor, parts: torch.Tensor, lib) -> torch.Tensor:
         where, parts = where.contiguous(), parts.contiguous()
         b, t, cells = where.shape
         out = parts.new_empty(b, cells, parts.shape[-1])
-        native.call(native.library(KERNELS).canvas_forward_f32, where, parts, out, b, t, cells, parts.shape[-1])
+        native.call(lib.canvas_forward_f32, where, parts, out, b, t, cells, parts.shape[-1])
         ctx.save_for_backward(where, parts, out)
+        ctx.lib = lib
         return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         where, parts, out = ctx.saved_tensors
-        return _kernel_grads("canvas_backward_f32", grad.contiguous(), out, where, parts)
+        return *_kernel_grads(ctx.lib.canvas_backward_f32, grad.contiguous(), out, where, parts), None
 
 
 def _kernels(where: torch.Tensor, parts: torch.Tensor):
@@ -251,11 +252,10 @@ def _kernels(where: torch.Tensor, parts: torch.Tensor):
     return native.library(KERNELS)
 
 
-def _kernel_grads(name: str, grad: torch.Tensor, saved: torch.Tensor, where: torch.Tensor, parts: torch.Tensor):
-    """g_where (B, T, T_c) and g_parts (B, T, D), fp32, from C kernel `name`(grad, saved, where, parts, ...)."""
+def _kernel_grads(fn, grad: torch.Tensor, saved: torch.Tensor, where: torch.Tensor, parts: torch.Tensor):
+    """g_where (B, T, T_c) and g_parts (B, T, D), fp32, from C kernel fn(grad, saved, where, parts, ...)."""
     b, t, cells = where.shape
     g_where = torch.empty(b, t, cells, dtype=torch.float32)
     g_parts = torch.empty(b, t, parts.shape[-1], dtype=torch.float32)
-    native.call(getattr(native.library(KERNELS), name), grad, saved, where, parts, g_where, g_parts, b, t, cells,
-                parts.shape[-1])
+    native.call(fn, grad, saved, where, parts, g_where, g_parts, b, t, cells, parts.shape[-1])
     return g_where, g_parts

@@ -7,8 +7,9 @@
  * `threads` OpenMP threads, statically (an image's values never depend on the split); compiled with
  * -fopenmp, the library shares the OpenMP runtime PyTorch has loaded (same soname), whose threads wait
  * spinning for work after each of PyTorch's parallel regions: a second thread pool would lose its core
- * to them.  All tensors are contiguous.  Values are those of the PyTorch formulation bit for bit: a product w * p is rounded to the tensors' dtype before it is compared, as
- * PyTorch's element-wise product is, and max(a, NaN) is NaN.  Gradients are summed in fp32 (the
+ * to them.  All tensors are contiguous.  Values are those of the PyTorch formulation bit for bit: a
+ * product w * p is rounded to the tensors' dtype before it is compared, as PyTorch's element-wise
+ * product is, and max(a, NaN) is NaN.  Gradients are summed in fp32 (the
  * PyTorch formulation also sums in fp32, in another order: the two agree to rounding).
  *
  * Names end in the dtype of where and parts: f32 (float) or bf16 (uint16_t holding a bfloat16).
@@ -64,14 +65,11 @@ static inline void draw_step_##NAME(float *cur, uint8_t *took_s, const T *w_s, c
     for (int64_t c = 0; c < nc; c++) {                                                                \
         const float wc = NAME##_load(w_s, c);                                                         \
         float *cc = cur + c * nd;                                                                     \
-        if (took_s)                                                                                   \
-            for (int64_t d = 0; d < nd; d++) {                                                        \
-                const float v = NAME##_round(wc * NAME##_load(p_s, d));                               \
-                took_s[c * nd + d] = v >= cc[d];                                                      \
-                cc[d] = max_nan(cc[d], v);                                                            \
-            }                                                                                         \
-        else                                                                                          \
-            for (int64_t d = 0; d < nd; d++) cc[d] = max_nan(cc[d], NAME##_round(wc * NAME##_load(p_s, d))); \
+        for (int64_t d = 0; d < nd; d++) {               /* -O3 unswitches the loop on took_s */      \
+            const float v = NAME##_round(wc * NAME##_load(p_s, d));                                   \
+            if (took_s) took_s[c * nd + d] = v >= cc[d];                                              \
+            cc[d] = max_nan(cc[d], v);                                                                \
+        }                                                                                             \
     }                                                                                                 \
 }                                                                                                     \
                                                                                                       \
@@ -142,7 +140,7 @@ void prefix_backward_##NAME(const T *grad, const uint8_t *took, const T *where, 
     }                                                                                                 \
     free(carried);                                                                                    \
     }                                                                                                 \
-}                                                                                                     \
+}
 
 PREFIX_KERNELS(f32, float)
 PREFIX_KERNELS(bf16, uint16_t)

@@ -58,8 +58,9 @@ def enabled() -> bool:
 
 def _compiler() -> str | None:
     for name in (os.environ.get("CC"), "cc", "gcc"):
-        if name and shutil.which(name):
-            return shutil.which(name)
+        path = shutil.which(name) if name else None
+        if path:
+            return path
     return None
 
 

@@ -6,15 +6,14 @@ params.yaml selects (bf16 autocast and channels_last by default): the decoder's 
 convolution (npdraw.models.layers.ConvTranspose2d), the token CNN's first convolution over the
 5,400 token images of a batch of 150 and the decoder's over the canvases (StridedConv2d) and the rest
 of the frozen token CNN (one matmul, npdraw.models.prior.TokenEncoder), the prefix canvases
-(npdraw.parts.canvas.prefix_cells against torch.cummax, and its C kernel against its PyTorch loop),
-the final canvas (render_relaxed as autocast runs it, without the C kernels, against the model's fp32
-rendering, NPDraw.canvas) and the Gumbel-softmax noise (npdraw.models.npdraw.gumbel_softmax).
+(npdraw.parts.canvas.prefix_cells against torch.cummax), the final canvas (render_relaxed as autocast
+runs it against the model's fp32 rendering, NPDraw.canvas) and the Gumbel-softmax noise
+(npdraw.models.npdraw.gumbel_softmax).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 
@@ -66,21 +65,6 @@ def backward_of(forward, precision: str, *inputs):
     return call
 
 
-def without_kernels(call):
-    """call, run with the C kernels switched off (NPDRAW_NATIVE=0): their PyTorch formulation."""
-    def run():
-        before = os.environ.get("NPDRAW_NATIVE")
-        os.environ["NPDRAW_NATIVE"] = "0"
-        try:
-            call()
-        finally:
-            if before is None:
-                del os.environ["NPDRAW_NATIVE"]
-            else:
-                os.environ["NPDRAW_NATIVE"] = before
-    return run
-
-
 def cases(precision: str, cl: bool):
     """(label, plain PyTorch call, the library's call) for each operation."""
     torch.manual_seed(0)
@@ -122,13 +106,10 @@ def cases(precision: str, cl: bool):
     yield ("prefix canvases (150 x 36 steps, relaxed latents), fwd + bwd",
            backward_of(lambda: cummax_prefix(bank, *latents(), GRID), precision),
            backward_of(lambda: prefix_cells(bank, *latents(), GRID), precision))
-    yield ("prefix canvases, the C kernel against its PyTorch loop (NPDRAW_NATIVE=0), fwd + bwd",
-           without_kernels(backward_of(lambda: prefix_cells(bank, *latents(), GRID), precision)),
-           backward_of(lambda: prefix_cells(bank, *latents(), GRID), precision))
     model = build()
     model.prior.bank.copy_(bank)
     yield ("final canvas (150 x 36 steps, relaxed latents), fwd + bwd",
-           without_kernels(backward_of(lambda: render_relaxed(bank, *latents(), GRID), precision)),
+           backward_of(lambda: render_relaxed(bank, *latents(), GRID), precision),
            backward_of(lambda: model.canvas(*latents()), precision))
 
     logits = torch.randn(B, T, M)

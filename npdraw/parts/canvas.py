@@ -15,13 +15,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from npdraw.runtime import native
-
-# The C kernels of the two running maxima (npdraw.runtime.native compiles them), by dtype of where and
-# parts; other dtypes, other devices and code traced by torch.compile take the PyTorch formulation.
-KERNELS = "npdraw.parts/canvas_kernels.c"
-_KERNEL_DTYPES = {torch.float32: "f32", torch.bfloat16: "bf16"}
-
 
 @dataclass(frozen=True)
 class Grid:
@@ -138,9 +131,7 @@ class _PrefixMax(torch.autograd.Function):
     to step t - 1's contribution there, which is zero).  Written as a loop over the T steps of
     (B, T_c * D) slabs, because torch.cummax over the step axis, with the copies that put that axis last
     and its scatter_add backward, is several times slower on a CPU (benchmarks/bench_layers.py); the
-    backward sums the gradients in fp32 at least.  On a CPU in fp32 or bf16 the C kernels
-    (canvas_kernels.c) do both in one pass per image, without the (B, T, T_c, D) gradient of the
-    contributions: 23 against 10 ms fwd + bwd at MNIST training settings in bf16."""
+    backward sums the gradients in fp32 at least."""
 
     @staticmethod
     def forward(ctx, where: torch.Tensor, parts: torch.Tensor) -> torch.Tensor:
@@ -149,18 +140,12 @@ class _PrefixMax(torch.autograd.Function):
         grad = any(ctx.needs_input_grad)
         # took[:, s]: step s set the max (>=: of tied steps, the latest); the last step reaches no output.
         took = torch.empty(b, t - 1, *out.shape[2:], dtype=torch.bool, device=out.device) if grad else None
-        ctx.lib = _kernels(where, parts)                # the backward takes the path the forward took
-        if ctx.lib is not None:
-            where, parts = where.contiguous(), parts.contiguous()
-            native.call(getattr(ctx.lib, f"prefix_forward_{_KERNEL_DTYPES[where.dtype]}"), where, parts, out,
-                        took, b, t, cells, parts.shape[-1])
-        else:
-            out[:, 0] = 0
-            for s in range(t - 1):
-                contrib = where[:, s, :, None] * parts[:, s, None, :]            # (B, T_c, D)
-                if took is not None:
-                    torch.ge(contrib, out[:, s], out=took[:, s])
-                torch.maximum(out[:, s], contrib, out=out[:, s + 1])
+        out[:, 0] = 0
+        for s in range(t - 1):
+            contrib = where[:, s, :, None] * parts[:, s, None, :]                # (B, T_c, D)
+            if took is not None:
+                torch.ge(contrib, out[:, s], out=took[:, s])
+            torch.maximum(out[:, s], contrib, out=out[:, s + 1])
         if took is not None:
             ctx.save_for_backward(where, parts, took)
         return out
@@ -168,10 +153,6 @@ class _PrefixMax(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         where, parts, took = ctx.saved_tensors
-        if ctx.lib is not None:
-            g_where, g_parts = _kernel_grads(getattr(ctx.lib, f"prefix_backward_{_KERNEL_DTYPES[where.dtype]}"),
-                                             grad.to(where.dtype).contiguous(), took, where, parts)
-            return g_where.to(where.dtype), g_parts.to(parts.dtype)
         t = where.shape[1]
         wide = torch.promote_types(grad.dtype, torch.float32)                    # sums in fp32 at least
         g_contrib = grad.new_zeros(grad.shape, dtype=wide)                      # (B, T, T_c, D)
@@ -212,50 +193,6 @@ def render_relaxed(bank: torch.Tensor, z_id, z_loc, z_is, grid: Grid) -> torch.T
     """
     parts = step_parts(bank, z_id, z_is)                                  # (B, T, D)
     where = location_weights(z_loc, grid.cells, parts.dtype)              # (B, T, T_c)
-    lib = _kernels(where, parts) if parts.dtype == torch.float32 else None
-    if lib is not None:
-        cells = _FinalMax.apply(where, parts, lib)
-    else:
-        cells = (where.unsqueeze(-1) * parts.unsqueeze(2)).amax(dim=1)    # (B, T_c, D)
+    cells = (where.unsqueeze(-1) * parts.unsqueeze(2)).amax(dim=1)       # (B, T_c, D)
     return from_cells(cells, grid)
 
-
-class _FinalMax(torch.autograd.Function):
-    """cells = (where[..., None] * parts[:, :, None]).amax(1): (B, T, T_c) x (B, T, D) -> (B, T_c, D),
-    fp32, by the C kernels (canvas_kernels.c), with amax's gradient: a maximum's gradient shared equally
-    by the steps that tie for it (on a blank cell, every step, whose part then learns where it would
-    have shown).  PyTorch's formulation goes through (B, T, T_c, D) products, their equality mask, a
-    count of ties in int64 and three products of that size: 15.4 against 3.3 ms fwd + bwd at MNIST
-    training settings."""
-
-    @staticmethod
-    def forward(ctx, where: torch.Tensor, parts: torch.Tensor, lib) -> torch.Tensor:
-        where, parts = where.contiguous(), parts.contiguous()
-        b, t, cells = where.shape
-        out = parts.new_empty(b, cells, parts.shape[-1])
-        native.call(lib.canvas_forward_f32, where, parts, out, b, t, cells, parts.shape[-1])
-        ctx.save_for_backward(where, parts, out)
-        ctx.lib = lib
-        return out
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        where, parts, out = ctx.saved_tensors
-        return *_kernel_grads(ctx.lib.canvas_backward_f32, grad.contiguous(), out, where, parts), None
-
-
-def _kernels(where: torch.Tensor, parts: torch.Tensor):
-    """The C kernels' library when they apply to these inputs (CPU, one dtype they handle, eager), else None."""
-    if (where.device.type != "cpu" or where.dtype not in _KERNEL_DTYPES or parts.dtype != where.dtype
-            or torch.compiler.is_compiling()):
-        return None
-    return native.library(KERNELS)
-
-
-def _kernel_grads(fn, grad: torch.Tensor, saved: torch.Tensor, where: torch.Tensor, parts: torch.Tensor):
-    """g_where (B, T, T_c) and g_parts (B, T, D), fp32, from C kernel fn(grad, saved, where, parts, ...)."""
-    b, t, cells = where.shape
-    g_where = torch.empty(b, t, cells, dtype=torch.float32)
-    g_parts = torch.empty(b, t, parts.shape[-1], dtype=torch.float32)
-    native.call(fn, grad, saved, where, parts, g_where, g_parts, b, t, cells, parts.shape[-1])
-    return g_where, g_parts

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from npdraw.runtime import native
 from npdraw.runtime.config import (
     CHOICE_KEYS,
     MODEL_TOKENS,
@@ -312,8 +311,7 @@ def _imports(path: Path) -> set[str]:
 @cache
 def code_closure(script: str) -> tuple[str, ...]:
     """The project's modules `script` (a path relative to the repository) imports, directly or
-    through other project modules, as sorted repository-relative paths (the script excluded); with
-    npdraw.runtime.native, the C sources it compiles."""
+    through other project modules, as sorted repository-relative paths (the script excluded)."""
     seen: set[Path] = set()
     todo = [REPO / script]
     while todo:
@@ -322,10 +320,7 @@ def code_closure(script: str) -> tuple[str, ...]:
             if found is not None and found not in seen:
                 seen.add(found)
                 todo.append(found)
-    paths = {p.relative_to(REPO).as_posix() for p in seen}
-    if "npdraw/runtime/native.py" in paths:      # it compiles the package's C sources, which change outputs
-        paths.update(native.source_path(source) for source in native.sources())
-    return tuple(sorted(paths))
+    return tuple(sorted(p.relative_to(REPO).as_posix() for p in seen))
 
 
 def code_deps(script: str) -> list[str]:

@@ -18,7 +18,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from npdraw.runtime import native
 from npdraw.runtime.config import CHOICE_KEYS, numerics
 from npdraw.runtime.contracts import non_finite
 from npdraw.runtime.errors import ArtifactError
@@ -57,11 +56,9 @@ def library_versions() -> dict[str, str]:
 
 
 def provenance(cfg) -> dict[str, Any]:
-    """The block: code, run choices, numerics, the params the stage (cfg.stage) declares, libraries,
-    and whether the C kernels were used (npdraw.runtime.native: their gradients round differently
-    from the PyTorch formulation they replace)."""
+    """The block: code, run choices, numerics, the params the stage (cfg.stage) declares, libraries."""
     return {"code": code_version("."), "run": {k: cfg[k] for k in CHOICE_KEYS},
-            "numerics": numerics(cfg["compute"]), "kernels": native.report(),
+            "numerics": numerics(cfg["compute"]),
             "params": params_block(cfg, stage(cfg["stage"])), "libraries": library_versions()}
 
 

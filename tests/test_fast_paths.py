@@ -12,16 +12,7 @@ from benchmarks.bench_model import build
 from npdraw.models.layers import ConvTranspose2d, StridedConv2d, conv3x3
 from npdraw.models.npdraw import gumbel_softmax
 from npdraw.models.prior import PriorConfig, TokenEncoder
-from npdraw.parts import canvas
-from npdraw.parts.canvas import (
-    KERNELS,
-    Grid,
-    prefix_cells,
-    render,
-    render_relaxed,
-    token_images,
-)
-from npdraw.runtime import native
+from npdraw.parts.canvas import Grid, prefix_cells, render, render_relaxed, token_images
 from npdraw.runtime.precision import autocast, layout
 
 
@@ -53,118 +44,6 @@ def test_prefix_cells_match_the_cummax_formulation():
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
     with torch.no_grad():
         assert torch.equal(prefix_cells(bank, *z, grid), ref)
-
-
-needs_compiler = pytest.mark.skipif(native._compiler() is None, reason="no C compiler: the C kernels cannot be built")
-
-
-def tied_latents(dtype, b=7, t=36, parts=3, cells=36, seed=4):
-    """Leaves of exact one-hot latents (the relaxed path's values when every sample is hard): with 36
-    steps over 3 parts and 4 cells, products tie at zero (blank cells, zero pixels) and between
-    steps that draw the same part in the same cell."""
-    g = torch.Generator().manual_seed(seed)
-    hard = [F.one_hot(torch.randint(0, parts, (b, t), generator=g), parts),
-            F.one_hot(torch.randint(0, 4, (b, t), generator=g), cells),
-            (torch.rand(b, t, generator=g) < 0.8)]
-    return [h.to(dtype).requires_grad_() for h in hard]
-
-
-@needs_compiler
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("which", ["prefix", "final", "colour prefix"])
-@pytest.mark.parametrize("latents", ["tied", "relaxed"])
-def test_c_kernels_compute_what_pytorch_computes(monkeypatch, dtype, which, latents):
-    """prefix_cells and render_relaxed by the C kernels and by their PyTorch formulation
-    (NPDRAW_NATIVE=0): the same values bit for bit, gradients to rounding, ties included (the prefix's
-    gradient to the latest tied step, the final canvas's shared by all), for one channel and three.
-    The final canvas has kernels for fp32 only: bf16 checks it falls back."""
-    assert native.library(KERNELS) is not None, native.status(KERNELS)
-    channels = 3 if which == "colour prefix" else 1
-    g = torch.Generator().manual_seed(5)
-    bank = torch.rand(7, channels, 5, 5, generator=g) * (torch.rand(7, channels, 5, 5, generator=g) > 0.4)
-    bank, grid = bank.to(dtype), Grid(28, 5, channels)
-    if latents == "tied":
-        leaves = z = tied_latents(dtype)
-        bank = bank[:3]
-    else:
-        leaves, z = relaxed_latents(b=7, dtype=dtype)
-    fn = render_relaxed if which == "final" else prefix_cells
-
-    def run(on: bool):
-        monkeypatch.setenv("NPDRAW_NATIVE", "1" if on else "0")
-        calls = []
-        monkeypatch.setattr(native, "call", lambda *a: calls.append(a[0]) or call(*a))
-        out = fn(bank, *z, grid)
-        weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(6)).to(dtype)
-        return out, torch.autograd.grad((out * weights).float().sum(), leaves, retain_graph=True), calls
-
-    call = native.call
-    (ours, got, calls), (ref, want, none) = run(True), run(False)
-    assert not none and bool(calls) == (which != "final" or dtype == torch.float32)
-    assert ours.dtype == ref.dtype and torch.equal(ours, ref)
-    for a, b in zip(got, want):
-        torch.testing.assert_close(a, b, **({"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {}))
-
-
-@needs_compiler
-@pytest.mark.parametrize("function", ["prefix", "final"])
-def test_c_kernels_give_the_same_bits_on_any_number_of_threads(function):
-    """Each image is one thread's: 1, 2 or 3 threads (7 images) give the same values and gradients."""
-    g = torch.Generator().manual_seed(7)
-    where = F.one_hot(torch.randint(0, 4, (7, 36), generator=g), 36).float()
-    parts = torch.rand(7, 36, 25, generator=g) * (torch.rand(7, 36, 25, generator=g) > 0.4)
-    apply = {"prefix": canvas._PrefixMax.apply,
-             "final": lambda *x: canvas._FinalMax.apply(*x, native.library(KERNELS))}[function]
-    before = torch.get_num_threads()
-    results = []
-    try:
-        for threads in (1, 2, 3):
-            torch.set_num_threads(threads)
-            leaves = [where.clone().requires_grad_(), parts.clone().requires_grad_()]
-            out = apply(*leaves)
-            weights = torch.arange(out.numel()).view(out.shape) % 7
-            results.append([out, *torch.autograd.grad((out * weights).sum(), leaves)])
-    finally:
-        torch.set_num_threads(before)
-    assert all(torch.equal(a, b) for r in results[1:] for a, b in zip(r, results[0]))
-
-
-def test_without_a_compiler_the_kernels_fall_back_and_say_why(monkeypatch, tmp_path, caplog):
-    """No compiler: library() is None (the callers take PyTorch's formulation), one warning names the
-    reason, status() records it; NPDRAW_NATIVE=0 switches the kernels off whatever is installed."""
-    monkeypatch.setenv("NPDRAW_KERNELS", str(tmp_path))
-    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
-    monkeypatch.setattr(native.shutil, "which", lambda name: None)
-    monkeypatch.setattr(native, "_failed", {})
-    monkeypatch.setattr(native, "_warned", set())
-    native._load.cache_clear()
-    try:
-        assert native.library(KERNELS) is None and native.library(KERNELS) is None
-        assert native.status(KERNELS) == {"native": False, "why": "no C compiler ($CC, cc or gcc) on PATH"}
-        assert [r.levelname for r in caplog.records if "C kernels" in r.getMessage()] == ["WARNING"]
-        z = tied_latents(torch.float32)
-        assert torch.equal(render_relaxed(torch.rand(3, 1, 5, 5), *z, Grid(28, 5, 1)).isnan(),
-                           torch.zeros(1, 1, 28, 28, dtype=torch.bool).expand(7, 1, 28, 28))
-    finally:
-        native._load.cache_clear()
-    monkeypatch.setenv("NPDRAW_NATIVE", "0")
-    assert native.status(KERNELS) == {"native": False, "why": "NPDRAW_NATIVE=0"}
-    assert not list(tmp_path.iterdir())
-
-
-@needs_compiler
-def test_kernels_are_built_once_into_the_cache(monkeypatch, tmp_path):
-    """A fresh cache gets one library file, named by a hash; nothing half-written stays beside it."""
-    monkeypatch.setenv("NPDRAW_KERNELS", str(tmp_path))
-    native._load.cache_clear()
-    try:
-        assert native.library(KERNELS) is not None
-        native._load.cache_clear()
-        assert native.library(KERNELS) is not None
-        files = [p.name for p in tmp_path.iterdir()]
-        assert len(files) == 1 and files[0].startswith("canvas_kernels-") and files[0].endswith(".so")
-    finally:
-        native._load.cache_clear()
 
 
 def test_model_canvas_is_rendered_in_fp32_under_autocast():

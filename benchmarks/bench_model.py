@@ -41,7 +41,7 @@ def trainer(precision: str, channels_last: bool, batch: int, compile: bool = Fal
 
     def step():
         with autocast("cpu", precision):
-            terms, _ = forward(x, x, parse, 0.7, False)
+            terms = forward(x, x, parse, 0.7, False)
         loss = objective(terms, 1.0, 50.0).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()

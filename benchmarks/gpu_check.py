@@ -35,8 +35,9 @@ from npdraw.data.prepare import load_source
 from npdraw.data.sources import mirror_root
 from npdraw.data.splits import make_splits
 from npdraw.evaluation.importance import generate, importance_sampled
-from npdraw.models.checkpoints import build_model, load_prior, prior_config
-from npdraw.models.prior import Prior
+from npdraw.models.checkpoints import load_prior
+from npdraw.models.npdraw import NPDraw
+from npdraw.models.prior import Prior, prior_config
 from npdraw.parts.bank import build_bank, load_bank
 from npdraw.parts.canvas import Grid
 from npdraw.parts.parser import Latents, parse_dataset
@@ -142,7 +143,7 @@ class Hot:
     def model(self):
         torch.manual_seed(0)
         prior = Prior(prior_config(self.cfg, self.grid), self.bank, self.grid)
-        return use_layout(build_model(self.cfg, prior).to(self.device), self.cl)
+        return use_layout(NPDraw.build(self.cfg, prior).to(self.device), self.cl)
 
     def model_training(self, precision: str, compile: bool):
         model, mc = self.model().train(), self.cfg.model
@@ -155,7 +156,7 @@ class Hot:
         def step():
             x = layout(binarize(as_float(self.images[idx])), self.cl)
             with autocast(self.device, precision):
-                terms, _ = forward(x, x, parse, temperature(0, 1, mc.tau_start, mc.tau_end), mc.relaxed_id == "hard")
+                terms = forward(x, x, parse, temperature(0, 1, mc.tau_start, mc.tau_end), mc.relaxed_id == "hard")
             loss = objective(terms, mc.kl_weight, self.cfg.ds.lambda_reg).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -18,6 +18,7 @@ from npdraw.runtime.distributed import relaunch, setup
 from npdraw.runtime.io import save_image
 from npdraw.runtime.precision import layout, use_layout
 from npdraw.runtime.provenance import write_metrics
+from npdraw.runtime.systems import system
 
 
 def run() -> None:
@@ -43,8 +44,7 @@ def run() -> None:
     x = layout(fixed_targets(images, binary, ev.seed).to(device), cl)   # binarized once, with a fixed seed
     dims = cfg.ds.channels * cfg.ds.image_size ** 2
 
-    # The PixelVAE is scored as its paper did (pixelvae.nll_samples, 5,000), NP-DRAW with evaluate.nll_samples.
-    nll_samples = cfg.pixelvae.nll_samples if cfg.system == "pixelvae" else ev.nll_samples
+    nll_samples = ev.nll_samples   # the same for every system (the PixelVAE paper's 5,000: set it here)
 
     def nll(images: torch.Tensor) -> dict:
         share = images[dist.chunk(len(images))]
@@ -73,7 +73,8 @@ def run() -> None:
     if reference["domain"] is not None:
         fe = FeatureExtractor(classifier)
         domain = score(fe, reference["domain"], gen["images"], ev.kid_subset_size, seed=ev.seed)
-        metrics.update({"fid_domain": domain["fid"], "kid_domain": domain["kid"], "kid_domain_std": domain["kid_std"]})
+        metrics.update({"fid_domain": domain["fid"], "kid_domain": domain["kid"], "kid_domain_std": domain["kid_std"],
+                        "domain_classifier_accuracy": classifier.valid_accuracy})
     else:
         domain = {"fid": None}
         metrics.update({"fid_domain": None, "kid_domain": None, "kid_domain_std": None,
@@ -85,24 +86,21 @@ def run() -> None:
     else:
         metrics["inception"] = "skipped: torch-fidelity or its weights unavailable (see the reference_stats log)"
     colour = cfg.ds.output != "bernoulli"
-    rule = ("z ~ N(0, I) -> exact ancestral PixelCNN sample" if cfg.system == "pixelvae" else
-            "prior sample -> canvas -> " + ("per pixel, the mean of the most probable mixture component"
-                                            if colour and ev.colour_samples == "mean" else
-                                            "one draw from the decoder's distribution"))
     real = reference["real"]   # real training images scored the same way: what a perfect model would get
     metrics.update({
         "fid_domain_real": real["domain"] and real["domain"]["fid"], "kid_domain_real": real["domain"] and
         real["domain"]["kid"], "fid_real": real["inception"] and real["inception"]["fid"],
         "real_images": real["images"]})
     metrics.update({"generated": ev.samples, "fid_reference_images": reference["images"], "system": cfg.system,
-                    "sample_rule": rule, "colour_samples": ev.colour_samples if colour else None,
+                    "sample_rule": model.sample_rule(ev.colour_samples),
+                    "colour_samples": ev.colour_samples if colour else None,
                     **checkpoint_selection(args.model)})
     write_metrics(args.metrics, metrics, cfg, input_files(args))
     write_samples(args.samples, gen, cfg.ds)
     save_image(args.grid, titled(image_grid(gen["images"][:100], ncol=10, scale=2),
                                  f"{cfg.dataset}: samples" + ("" if domain["fid"] is None else
                                                               f" (FID domain {domain['fid']:.2f})")))
-    save_image(args.figure, canvases_and_samples(gen, cfg.ds.image_size, binary, system=cfg.system))
+    save_image(args.figure, canvases_and_samples(gen, cfg.ds.image_size, binary, system=system(cfg.system).label))
     log.info("NLL %.2f nats (S = %d, %d images); FID domain %s", metrics["nll_nats"], nll_samples,
              len(x), "n/a" if domain["fid"] is None else f"{domain['fid']:.3f}")
 

@@ -42,7 +42,7 @@ def run() -> None:
     model, stats = train_classifier(take("train_images", train), take(key, train).long(),
                                     take("train_images", valid), take(key, valid).long(),
                                     cfg.ds.channels, c.epochs, c.lr, c.batch_size, cfg.seed, c.width, resume,
-                                    cfg.compute.precision, cfg.compute.channels_last)
+                                    cfg.compute.precision, cfg.compute.channels_last, c.patience)
     save_classifier(args.out, model, stats, cfg.dataset)
     write_metrics(args.metrics, {"labels": cfg.ds.labels, **stats}, cfg)
     resume.unlink(missing_ok=True)   # finished: nothing left to resume

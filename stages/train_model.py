@@ -9,7 +9,6 @@ import torch
 from npdraw.data.binarize import fixed_targets
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import load_splits
-from npdraw.evaluation.features import FeatureExtractor, FIDScore, inception_extractor, load_classifier
 from npdraw.models.checkpoints import load_model, load_prior
 from npdraw.models.npdraw import hard_sample
 from npdraw.parts.canvas import Grid
@@ -19,14 +18,8 @@ from npdraw.runtime.cli import input_files, main, run_config, stage_parser
 from npdraw.runtime.distributed import relaunch, setup
 from npdraw.runtime.io import save_image
 from npdraw.runtime.provenance import write_metrics
-from npdraw.training.model import (
-    ELBO_SELECTOR,
-    Selector,
-    evaluate,
-    fid_selector,
-    nll_selector,
-    train_model,
-)
+from npdraw.training.model import evaluate, train_model
+from npdraw.training.select import selector
 
 
 def run() -> None:
@@ -44,7 +37,7 @@ def run() -> None:
     prior = load_prior(args.prior, device, cfg)
     images = {s: torch.from_numpy(np.asarray(arrays["test_images" if s == "test" else "train_images"][splits[s]]))
               for s in ("train", "valid", "test")}
-    select = selector(cfg, images["valid"], args.classifier, device, log)
+    select = selector(cfg, images["valid"], args.classifier, device)
     resume = Path(args.out).with_name("resume.pt")
     state = dist.train(args.live, {"model": dict(cfg.model), "dataset": cfg.dataset, "profile": cfg.profile},
                        lambda live: train_model(cfg, prior, images, parses, Path(args.out), resume, device, live, dist,
@@ -64,7 +57,7 @@ def run() -> None:
                                  "epoch_seconds": float(np.mean([h["seconds"] for h in history])),
                                  "history": history}, cfg, input_files(args))
     # Reconstructions: image | canvas of a hard sample z ~ q(z|x) | decoded mean.
-    n = cfg.model.reconstructions
+    n = cfg.training.reconstructions
     x = fixed_targets(images["valid"][:n], binary, cfg.seed).to(device)
     with torch.no_grad():
         canvas = model.canvas(*hard_sample(model.encoder(x), torch.Generator().manual_seed(cfg.seed)))
@@ -77,31 +70,6 @@ def run() -> None:
     resume.unlink(missing_ok=True)
     log.info("test ELBO %.2f nats (BCE %.2f, KL %.2f); best epoch %d", scores["test"]["elbo_nats"],
              scores["test"]["bce_nats"], scores["test"]["kl_nats"], state["best_epoch"])
-
-
-def selector(cfg, valid_u8: torch.Tensor, classifier_path: str, device, log) -> Selector:
-    """The checkpoint rule of `model.select`.  fid: samples against the validation images in
-    torch-fidelity's Inception features where they are available, else the domain classifier's; a
-    dataset with neither (no labels, no Inception) falls back to the validation ELBO, and the rule
-    recorded says so."""
-    rule, binary = cfg.model.select, cfg.ds.output == "bernoulli"
-    valid = fixed_targets(valid_u8, binary, cfg.seed)   # Bernoulli-drawn for binary data, as the test images
-    if rule == "elbo":
-        return ELBO_SELECTOR
-    if rule == "nll":
-        return nll_selector(valid.to(device), cfg.evaluate.nll_samples, cfg.seed, cfg.compute.precision)
-    classifier = load_classifier(classifier_path, cfg)
-    weights = inception_extractor(cfg.evaluate.inception_weights, required=False)
-    if weights is not None:
-        feature, name = 2048, "Inception"
-    elif classifier is not None:
-        feature, name = FeatureExtractor(classifier), "domain features"
-    else:
-        log.warning("model.select = 'fid': %s has no domain classifier (labels: none) and Inception is "
-                    "unavailable; the validation ELBO picks the checkpoint", cfg.dataset)
-        return Selector("elbo (no FID features)", ELBO_SELECTOR.key, None)
-    return fid_selector(FIDScore(feature, valid, weights), len(valid), cfg.seed, cfg.compute.precision,
-                        cfg.evaluate.colour_samples, name)
 
 
 if __name__ == "__main__":

@@ -71,7 +71,8 @@ def make_world(root: Path, monkeypatch):
     params["bank"].update(n_patches=200)
     params["prior"].update(width=8, layers=1, heads=2, conv_channels=4, head_hidden=8, batch_size=8, epochs=1,
                            samples=4)
-    params["model"].update(width=8, batch_size=8, epochs=1, reconstructions=4)
+    params["model"].update(width=8, batch_size=8, epochs=1)
+    params["training"].update(reconstructions=4)
     params["classifier"].update(width=4, epochs=1, batch_size=8)
     params["evaluate"].update(nll_samples=2, samples=8, fid_images=10, kid_subset_size=4)
     params["profiles"]["smoke"] = {}

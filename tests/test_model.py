@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from npdraw.data.binarize import fixed_targets
-from npdraw.models.checkpoints import build_model, load_model, prior_config
+from npdraw.models.checkpoints import load_model
 from npdraw.models.npdraw import (
     Bernoulli,
     LogisticMixture,
+    NPDraw,
     hard_sample,
     kl_bernoulli,
     kl_categorical,
@@ -19,7 +20,7 @@ from npdraw.models.npdraw import (
     relaxed_sample,
     step_kl,
 )
-from npdraw.models.prior import Prior
+from npdraw.models.prior import Prior, prior_config
 from npdraw.parts.canvas import Grid, render
 from npdraw.parts.parser import Latents, parse_cells
 from npdraw.training.model import evaluate, temperature, train_model
@@ -32,7 +33,7 @@ def tiny(make_cfg, dataset, **model):
     torch.manual_seed(0)
     bank = torch.rand(cfg.ds.bank_size, cfg.ds.channels, cfg.ds.patch_size, cfg.ds.patch_size)
     prior = Prior(prior_config(cfg, grid), bank, grid)
-    return cfg, build_model(cfg, prior)
+    return cfg, NPDraw.build(cfg, prior)
 
 
 def fake_batch(cfg, b=4, seed=0):
@@ -53,7 +54,8 @@ def test_shapes_and_finite_losses(make_cfg, dataset):
     q = model.encoder(x)
     t, m = Grid.for_dataset(cfg.ds).cells, cfg.ds.bank_size
     assert [tuple(v.shape) for v in q] == [(4, t, m), (4, t, t), (4, t)]
-    terms, canvas = model.terms(x, x, parse, tau=0.7, hard_id=False)
+    terms = model.terms(x, x, parse, tau=0.7, hard_id=False)
+    canvas = terms.pop("canvas")
     assert canvas.shape == (4, cfg.ds.channels, cfg.ds.canvas_size, cfg.ds.canvas_size)
     assert model.decoder(canvas).shape[-2:] == (cfg.ds.image_size, cfg.ds.image_size)
     for name, value in terms.items():
@@ -254,7 +256,7 @@ def test_bf16_channels_last_terms_are_fp32_and_close_to_fp32(make_cfg, dataset):
         assert low[k].dtype == torch.float32, k
         torch.testing.assert_close(low[k], ref[k], rtol=0.02, atol=1.0)
     with autocast("cpu", "bf16"):
-        terms, _ = model.train().terms(layout(x, True), x, parse, tau=0.7, hard_id=False)
+        terms = model.train().terms(layout(x, True), x, parse, tau=0.7, hard_id=False)
     assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in terms.values())
     (-(terms["log_px"] - terms["kl"]) + terms["ce"]).mean().backward()   # backward outside autocast
 
@@ -349,7 +351,7 @@ def test_parse_warm_up_replaces_only_id_and_location_of_the_chosen_images(make_c
     q = model.encoder(x)
     z = relaxed_sample(q, 0.7, False)
     torch.manual_seed(5)
-    _, canvas = model.terms(x, x, parse, 0.7, False, replace)
+    canvas = model.terms(x, x, parse, 0.7, False, replace)["canvas"]
     ids, locs, _ = one_hots(*parse, cfg.ds.bank_size, Grid.for_dataset(cfg.ds).cells)
     swapped = model.canvas(ids, locs, z[2])
     sampled = model.canvas(*z)
@@ -383,10 +385,11 @@ def test_colour_samples_mean_is_the_top_components_mean_on_the_256_levels(make_c
 
 
 def test_the_selector_picks_the_checkpoint_among_the_scored_epochs(make_cfg, tmp_path):
-    """model.select_every = 2 over 5 epochs: epochs 2, 4 and the last are scored; the kept weights are
+    """training.select_every = 2 over 5 epochs: epochs 2, 4 and the last are scored; the kept weights are
     those of the lowest score among them, whatever the validation ELBO says."""
-    from npdraw.training.model import Selector
-    cfg, model = tiny(make_cfg, "mnist", epochs=5, batch_size=40, select_every=2)
+    from npdraw.training.select import Selector
+    cfg, model = tiny(make_cfg, "mnist", epochs=5, batch_size=40)
+    cfg.training["select_every"] = 2
     grid = Grid.for_dataset(cfg.ds)
     images = {"train": mnist_like(80), "valid": mnist_like(40, seed=1)}
     parses = {k: parses_for(model, v, grid) for k, v in images.items()}
@@ -407,7 +410,7 @@ def test_the_selector_picks_the_checkpoint_among_the_scored_epochs(make_cfg, tmp
 def test_fid_selector_scores_samples_against_the_validation_images(make_cfg):
     """The FID rule: samples of the model against fixed real images, lower for images like the real ones."""
     from npdraw.evaluation.features import FIDScore
-    from npdraw.training.model import fid_selector
+    from npdraw.training.select import fid_selector
     torch.manual_seed(0)
     real = torch.bernoulli(torch.full((64, 1, 28, 28), 0.2))
     feature = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 8))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from npdraw.data.splits import make_splits
+from npdraw.data.splits import make_splits, proportion_count
 from npdraw.runtime.config import ParamsError
 
 
@@ -55,6 +55,28 @@ def test_digit_split_membership(make_cfg, fraction):
     check_partition(splits, 3000, 500)
 
 
+def test_caps_shrink_the_pool_before_a_proportion_is_taken(make_cfg):
+    """A cap on training images must not make two proportions train on the same images: each split takes
+    its proportion of the capped pool (digit-0.5 about half of digit-1.0's images, sample-0.5 half)."""
+    arrays = fake_arrays()
+    capped = {split: make_splits(arrays, cfg_for(make_cfg, split=split, max_train_images=1000))
+              for split in ("full", "digit-0.5", "digit-0.8", "sample-0.5", "sample-0.8")}
+    sizes = {split: len(s["train"]) for split, (s, _) in capped.items()}
+    assert sizes["full"] == 1000 and sizes["sample-0.5"] == 500 and sizes["sample-0.8"] == 800
+    assert 350 < sizes["digit-0.5"] < 650 and sizes["digit-0.5"] < sizes["digit-0.8"] < 1000
+    pool = set(capped["full"][0]["train"])
+    assert all(set(s["train"]) <= pool for s, _ in capped.values())   # one pool for every split of a seed
+    assert all(summary["pool"] == 1000 for _, summary in capped.values())
+    assert capped["sample-0.5"][1]["train_share_of_pool"] == 0.5
+
+
+@pytest.mark.parametrize("fraction, total, count", [(0.03, 50, 1), (0.1, 50, 5), (0.02, 50, 1), (0.5, 1623, 811),
+                                                    (0.1, 1623, 162), (0.001, 100, 1), (0.3, 10, 3)])
+def test_proportions_are_floored_counts_of_at_least_one(fraction, total, count):
+    """The paper's 3 % of 50 alphabets is one alphabet (round would give two)."""
+    assert proportion_count(fraction, total) == count
+
+
 def test_sample_split_fraction_and_determinism(make_cfg):
     arrays = fake_arrays()
     a, _ = make_splits(arrays, cfg_for(make_cfg, split="sample-0.05", seed=1))
@@ -71,12 +93,32 @@ def test_omniglot_group_splits(make_cfg, kind):
     arrays = fake_arrays()
     splits, summary = make_splits(arrays, cfg_for(make_cfg, dataset="omniglot", split=f"{kind}-0.25"))
     groups = arrays[f"train_{kind}s"]
-    chosen = set(summary[f"{kind}s_chosen"])
-    assert len(chosen) == round(0.25 * len(np.unique(groups)))
+    chosen = set(summary[f"{kind}s"]["ids"])
+    assert len(chosen) == summary[f"{kind}s"]["chosen"] == int(0.25 * len(np.unique(groups)))
+    assert summary[f"{kind}s"]["total"] == len(np.unique(groups))
     assert set(groups[splits["train"]]) == chosen
-    assert set(groups[splits["valid"]]).isdisjoint(chosen)  # the other groups validate
-    assert len(splits["train"]) + len(splits["valid"]) == 3000
+    assert len(splits["train"]) == np.isin(groups, list(chosen)).sum()   # every image of those groups trains
+    assert set(groups[splits["valid"]]).isdisjoint(chosen)  # the other groups validate ...
+    assert len(splits["valid"]) == 1000                      # ... at most n_valid of their images
+    other = "alphabet" if kind == "character" else "character"
+    assert summary[f"{other}s"]["chosen"] == len(np.unique(arrays[f"train_{other}s"][splits["train"]]))
     check_partition(splits, 3000, 500)
+
+
+def test_spread_validation_represents_every_group_in_proportion(make_cfg):
+    """Omniglot is stored by alphabet: its validation set is drawn across every alphabet, the same for
+    every seed and split kind that uses it."""
+    arrays = fake_arrays()
+    cfg = cfg_for(make_cfg, dataset="omniglot")
+    a, summary = make_splits(arrays, cfg)
+    groups = arrays["train_alphabets"]
+    assert len(a["valid"]) == 1000 and summary["validation"] == "spread"
+    assert set(groups[a["valid"]]) == set(groups)                       # every alphabet
+    share = np.bincount(groups[a["valid"]]) / np.bincount(groups)
+    assert np.allclose(share, 1000 / 3000, atol=0.02)
+    b, _ = make_splits(arrays, cfg_for(make_cfg, dataset="omniglot", split="sample-0.5", seed=3))
+    np.testing.assert_array_equal(a["valid"], b["valid"])
+    check_partition(a, 3000, 500)
 
 
 def test_profile_caps_are_seeded_subsets(make_cfg):
@@ -84,6 +126,8 @@ def test_profile_caps_are_seeded_subsets(make_cfg):
     splits, _ = make_splits(arrays, cfg_for(make_cfg, max_train_images=50, max_valid_images=20, max_test_images=7))
     assert [len(splits[k]) for k in ("train", "valid", "test")] == [50, 20, 7]
     assert set(splits["valid"]) <= set(range(2000, 3000))
+    groups, _ = make_splits(arrays, cfg_for(make_cfg, dataset="omniglot", split="character-0.1", max_valid_images=20))
+    assert len(groups["valid"]) == 20
 
 
 def test_capped_test_set_is_the_same_for_every_split_and_seed(make_cfg):

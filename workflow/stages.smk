@@ -2,7 +2,8 @@
 #   python -m npdraw.runtime.pipeline --write
 # The per-run stages, one rule each; dvc.yaml holds the same stages.  Written out rather than made in
 # a loop: Snakemake runs a loop-made rule with the last iteration's shell command (snakemake#2832).
-# Their code dependencies are computed when the Snakefile is read (pipeline.code_closure).
+# Their code dependencies are computed when the Snakefile is read (pipeline.code_closure; for a run's
+# stages, of the system its variant selects: wf.variant_code).
 
 
 
@@ -48,7 +49,7 @@ rule make_splits:
 rule build_bank:
     input:
         script="stages/build_bank.py",
-        code=pipeline.code_closure("stages/build_bank.py"),
+        code=wf.variant_code("stages/build_bank.py"),
         data="data/prepared/{dataset}",
         splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
     output:
@@ -78,7 +79,7 @@ rule build_bank:
 rule parse:
     input:
         script="stages/parse.py",
-        code=pipeline.code_closure("stages/parse.py"),
+        code=wf.variant_code("stages/parse.py"),
         data="data/prepared/{dataset}",
         splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
         bank="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/bank.npy",
@@ -109,7 +110,7 @@ rule parse:
 rule train_prior:
     input:
         script="stages/train_prior.py",
-        code=pipeline.code_closure("stages/train_prior.py"),
+        code=wf.variant_code("stages/train_prior.py"),
         parses="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/parses.npz",
         bank="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/bank.npy",
     output:
@@ -142,7 +143,7 @@ rule train_prior:
 rule train_model:
     input:
         script="stages/train_model.py",
-        code=pipeline.code_closure("stages/train_model.py"),
+        code=wf.variant_code("stages/train_model.py"),
         data="data/prepared/{dataset}",
         splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
         parses="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/parses.npz",
@@ -176,24 +177,27 @@ rule train_model:
         "--reconstructions {output.reconstructions} --metrics {output.metrics} --live {output.live} 2> {log}"
 
 
-rule train_pixelvae:
+rule train_baseline:
     input:
-        script="stages/train_pixelvae.py",
-        code=pipeline.code_closure("stages/train_pixelvae.py"),
+        script="stages/train_baseline.py",
+        code=wf.variant_code("stages/train_baseline.py"),
         data="data/prepared/{dataset}",
         splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
+        classifier="results/{dataset}/{profile}/reference/classifier.pt",
     output:
-        out="results/{dataset}/{profile}/{split}/seed{seed}/pixelvae/model/best.pt",
+        out="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/best.pt",
         reconstructions=report(
-            "results/{dataset}/{profile}/{split}/seed{seed}/pixelvae/model/reconstructions.png",
+            "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/reconstructions.png",
             caption="report/reconstructions.rst",
             category="3. Model",
-            subcategory=RUN_LABEL.replace("{variant}", "pixelvae"),
+            subcategory=RUN_LABEL,
         ),
-        metrics="results/{dataset}/{profile}/{split}/seed{seed}/pixelvae/metrics/model.json",
-        live=directory("results/{dataset}/{profile}/{split}/seed{seed}/pixelvae/model/live"),
+        metrics="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/metrics/model.json",
+        live=directory("results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/live"),
     log:
-        "results/{dataset}/{profile}/{split}/seed{seed}/pixelvae/logs/train_pixelvae.log",
+        "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/logs/train_baseline.log",
+    wildcard_constraints:
+        variant="pixelvae|vae|draw",
     threads: 16  # capped by --cores; torch uses them all
     resources:
         gpu=GPUS,  # params compute.gpus: one leased GPU per process
@@ -201,18 +205,19 @@ rule train_pixelvae:
         "envs/npdraw.yaml"
     params:
         py=PY,
-        cfg=wf.stage_params(config, pipeline.stage("train_pixelvae")),
+        cfg=wf.stage_params(config, pipeline.stage("train_baseline")),
     shell:
-        "{params.py} stages/train_pixelvae.py --params params.yaml --dataset {wildcards.dataset} "
-        "--profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed} --variant pixelvae "
-        "--data {input.data} --splits {input.splits} --out {output.out} "
-        "--reconstructions {output.reconstructions} --metrics {output.metrics} --live {output.live} 2> {log}"
+        "{params.py} stages/train_baseline.py --params params.yaml --dataset {wildcards.dataset} "
+        "--profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed} "
+        "--variant {wildcards.variant} --data {input.data} --splits {input.splits} "
+        "--classifier {input.classifier} --out {output.out} --reconstructions {output.reconstructions} "
+        "--metrics {output.metrics} --live {output.live} 2> {log}"
 
 
 rule edit_latents:
     input:
         script="stages/edit_latents.py",
-        code=pipeline.code_closure("stages/edit_latents.py"),
+        code=wf.variant_code("stages/edit_latents.py"),
         data="data/prepared/{dataset}",
         splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
         model="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/best.pt",
@@ -284,7 +289,7 @@ rule reference_stats:
 rule evaluate:
     input:
         script="stages/evaluate.py",
-        code=pipeline.code_closure("stages/evaluate.py"),
+        code=wf.variant_code("stages/evaluate.py"),
         data="data/prepared/{dataset}",
         splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
         model="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/best.pt",
@@ -323,6 +328,6 @@ rule evaluate:
         "--samples {output.samples} --grid {output.grid} --figure {output.figure} 2> {log}"
 
 
-# The PixelVAE baseline's trainer writes the model of variant `pixelvae`, which train_model's
-# pattern matches too.
-ruleorder: train_pixelvae > train_model
+# The baselines' trainer writes the model of the variant that is a baseline's name, which
+# train_model's pattern matches too.
+ruleorder: train_baseline > train_model

@@ -1,19 +1,31 @@
 """The make_splits stage: train / validation / test index sets, incl. low-data splits.
 
-Indices point into the prepared arrays: `train` and `valid` into the
-training images, `test` into the test images (always the full test set, capped
-only by the profile, and then by a draw that depends on neither the run's seed
-nor its split: every run of a dataset and profile is scored on the same test
-images, against the same reference statistics).  method §2:
-  full         validation = last n_valid training images, the rest trains
+Indices point into the prepared arrays: `train` and `valid` into the training images, `test` into
+the test images (always the full test set, capped only by the profile, and then by a draw that
+depends on neither the run's seed nor its split: every run of a dataset and profile is scored on
+the same test images, against the same reference statistics).  method §2:
+
+  validation   `datasets.<name>.validation`: tail (the last n_valid training images, stored order:
+               MNIST, the official validation set of binarized MNIST) or spread (n_valid images drawn
+               once, the same for every seed, across the label groups in proportion: Omniglot's stored
+               order is by alphabet, so its tail would be whole characters of the last alphabets)
+  pool         what a split takes its proportion of: the training images less the validation set
+               (full, digit, sample), or all of them (character, alphabet: their validation is the
+               groups left out).  A profile's cap on training images shrinks the pool first, so that a
+               split's proportion is of the (capped) data: no cap makes two proportions train on the
+               same images
+  full         the pool trains
   digit-F      digits {0 .. 10F-1} (MNIST), in both training and validation
-  sample-F     a random fraction F of the training images; validation unchanged
-  character-F  a random fraction F of the Omniglot characters trains; the images
-  alphabet-F   of the other characters (alphabets) are the validation set
+  sample-F     a random floor(F x pool) images of the pool; validation unchanged
+  character-F  floor(F x characters) (at least one) random Omniglot characters train on their pool
+  alphabet-F   images; n_valid random images of the other characters (alphabets) validate
+
+Counts are floor(F x total) with at least one: the paper's 3 % of 50 alphabets is one alphabet.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -57,34 +69,86 @@ def _subset(indices: np.ndarray, count: int, rng: np.random.Generator) -> np.nda
     return np.sort(rng.choice(indices, size=count, replace=False))
 
 
+def proportion_count(fraction: float, total: int) -> int:
+    """How many of `total` items a proportion keeps: floor(F x total), at least one (float noise aside)."""
+    return max(1, math.floor(fraction * total + 1e-9))
+
+
+GROUP_KINDS = ("character", "alphabet")
+
+
+def strata(arrays: dict[str, np.ndarray], ds) -> np.ndarray | None:
+    """The label group of every training image that a spread validation set is drawn across (the labels
+    the domain classifier learns: MNIST digits, Omniglot alphabets), None when the dataset has none."""
+    key = {"labels": "train_labels", "alphabets": "train_alphabets"}.get(ds["labels"])
+    return None if key is None else np.asarray(arrays[key])
+
+
+def validation_set(arrays: dict[str, np.ndarray], ds, dataset: str) -> np.ndarray:
+    """The n_valid training images the full, digit and sample splits validate on (module docstring):
+    the tail in stored order, or spread across the label groups by a fixed draw (largest remainders)."""
+    n_train, n_valid = len(arrays["train_images"]), ds["n_valid"]
+    if n_valid >= n_train:
+        raise ParamsError(f"datasets.{dataset}.n_valid = {n_valid}: expected fewer than the {n_train} training images")
+    if ds["validation"] == "tail":
+        return np.arange(n_train - n_valid, n_train)
+    groups = strata(arrays, ds)
+    if groups is None:
+        raise ParamsError(f"datasets.{dataset}.validation = 'spread': needs label groups to spread over "
+                          f"(datasets.{dataset}.labels is 'none'); use 'tail'")
+    names, sizes = np.unique(groups, return_counts=True)
+    share = sizes * n_valid / n_train
+    take = np.floor(share).astype(int)
+    take[np.argsort(take - share, kind="stable")[:n_valid - take.sum()]] += 1   # largest remainders
+    rng = seeds.rng(0, "valid_draw")
+    return np.sort(np.concatenate([rng.choice(np.flatnonzero(groups == name), size=k, replace=False)
+                                   for name, k in zip(names, take)]))
+
+
+def _groups(summary: dict, kind: str, ids: np.ndarray, total: int) -> None:
+    summary[f"{kind}s"] = {"chosen": int(len(ids)), "total": int(total), "ids": [int(i) for i in ids]}
+
+
 def make_splits(arrays: dict[str, np.ndarray], cfg) -> tuple[dict[str, np.ndarray], dict]:
-    """Return ({'train', 'valid', 'test'} -> int64 indices, summary) for one run."""
+    """Return ({'train', 'valid', 'test'} -> int64 indices, summary) for one run; the summary records the
+    pool, the digits, characters and alphabets a split uses, and the counts."""
     rng = seeds.rng(cfg.seed, "splits")
     n_train, n_test = len(arrays["train_images"]), len(arrays["test_images"])
     kind, fraction = cfg.split_kind, cfg.split_fraction
     all_train = np.arange(n_train)
-    n_valid = cfg.ds.n_valid
-    if n_valid >= n_train:
-        raise ParamsError(f"datasets.{cfg.dataset}.n_valid = {n_valid}: expected fewer than the {n_train} training images")
-    train, valid = all_train[:-n_valid], all_train[-n_valid:]
-    summary: dict = {"kind": kind, "fraction": fraction, "seed": cfg.seed}
+    valid = validation_set(arrays, cfg.ds, cfg.dataset)
+    pool = all_train if kind in GROUP_KINDS else np.setdiff1d(all_train, valid)
+    cap = cfg.data.max_train_images
+    if cap is not None and len(pool) > cap:
+        pool = _subset(pool, cap, rng)
+    summary: dict = {"kind": kind, "fraction": fraction, "seed": cfg.seed, "pool": int(len(pool)),
+                     "validation": cfg.ds.validation}
+    train = pool
     if kind == "digit":
         digits = np.arange(int(round(fraction * 10)))
         labels = arrays["train_labels"]
-        train, valid = train[np.isin(labels[train], digits)], valid[np.isin(labels[valid], digits)]
+        train, valid = pool[np.isin(labels[pool], digits)], valid[np.isin(labels[valid], digits)]
         summary["digits"] = digits.tolist()
     elif kind == "sample":
-        train = _subset(train, max(1, int(round(fraction * len(train)))), rng)
-    elif kind in ("character", "alphabet"):
-        groups = arrays[f"train_{kind}s"]
+        train = _subset(pool, proportion_count(fraction, len(pool)), rng)
+    elif kind in GROUP_KINDS:
+        groups = np.asarray(arrays[f"train_{kind}s"])
         names = np.unique(groups)
-        chosen = np.sort(rng.choice(names, size=max(1, int(round(fraction * len(names)))), replace=False))
+        chosen = np.sort(rng.choice(names, size=proportion_count(fraction, len(names)), replace=False))
         inside = np.isin(groups, chosen)
-        train, valid = all_train[inside], all_train[~inside]
-        summary[f"{kind}s_total"] = int(len(names))
-        summary[f"{kind}s_chosen"] = chosen.tolist()
+        train, left_out = pool[inside[pool]], all_train[~inside]
+        valid = _subset(left_out, min(cfg.ds.n_valid, len(left_out)), rng) if len(left_out) else left_out
+        summary["validation"] = f"{len(valid)} random images of the {len(np.unique(groups[left_out]))} {kind}s left out"
+        _groups(summary, kind, chosen, len(names))
+        if kind == "character":   # the alphabets those characters come from
+            alphabets = np.asarray(arrays["train_alphabets"])
+            _groups(summary, "alphabet", np.unique(alphabets[inside]), len(np.unique(alphabets)))
+        else:                     # the characters of those alphabets
+            characters = np.asarray(arrays["train_characters"])
+            _groups(summary, "character", np.unique(characters[inside]), len(np.unique(characters)))
+            summary["characters"].pop("ids")   # hundreds; the alphabets name them
     splits = {"train": train, "valid": valid, "test": np.arange(n_test)}
-    for name in splits:
+    for name in ("valid", "test"):
         cap = cfg.data[f"max_{name}_images"]
         if cap is not None and len(splits[name]) > cap:
             splits[name] = _subset(splits[name], cap, seeds.rng(0, "test_cap") if name == "test" else rng)
@@ -92,4 +156,5 @@ def make_splits(arrays: dict[str, np.ndarray], cfg) -> tuple[dict[str, np.ndarra
         if len(idx) == 0:
             raise ParamsError(f"split {cfg.split!r} of {cfg.dataset!r} leaves the {name} set empty")
     summary["counts"] = {k: int(len(v)) for k, v in splits.items()}
+    summary["train_share_of_pool"] = len(train) / len(pool)
     return {k: v.astype(np.int64) for k, v in splits.items()}, summary

@@ -113,6 +113,7 @@ def load_classifier(path: str | Path, cfg=None) -> DomainClassifier | None:
         c = ckpt["cfg"]
         model = DomainClassifier(c["channels"], c["classes"], c["width"], c["num_features"], c["feature_scale"])
         model.load_state_dict(ckpt["state_dict"])
+    model.valid_accuracy = ckpt.get("valid_accuracy")   # reported beside every FID on its features
     return model.eval()
 
 

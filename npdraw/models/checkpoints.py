@@ -1,5 +1,6 @@
 """What a trained model's checkpoint holds, and how a model is rebuilt from it or from a run's
-configuration: the prior (prior/best.pt), NP-DRAW and the PixelVAE baseline (model/best.pt).
+configuration: the prior (prior/best.pt) and every system's model (model/best.pt; the systems registry,
+npdraw.runtime.systems, and their interface, npdraw.models.interface).
 
 A checkpoint is a state dict plus the configuration that rebuilds the module (never a pickled
 module), checked against its contract (npdraw.runtime.contracts) and, given a run's
@@ -13,61 +14,32 @@ from pathlib import Path
 
 import torch
 
-from npdraw.models.npdraw import ModelConfig, NPDraw
-from npdraw.models.pixelvae import PixelVAE, PixelVAEConfig
-from npdraw.models.prior import Prior, PriorConfig
+from npdraw.models.interface import contract, model_class
+from npdraw.models.prior import Prior, PriorConfig, prior_config
 from npdraw.parts.canvas import Grid
 from npdraw.runtime.contracts import CheckpointContract
+from npdraw.runtime.errors import CheckpointError
 from npdraw.runtime.io import read_checkpoint, save_torch
-
-# The params keys of each architecture (the rest of its configuration comes from the dataset and grid).
-PRIOR_ARCH_KEYS = ("width", "layers", "heads", "head_dim", "position", "mlp_ratio", "dropout", "conv_channels",
-                   "head_hidden")
-MODEL_ARCH_KEYS = ("width", "head_hidden", "n_mix", "decoder", "pixelcnn_layers", "pixelcnn_width")
-PIXELVAE_ARCH_KEYS = ("latent", "pixelcnn_layers", "width")
+from npdraw.runtime.systems import SYSTEMS
 
 # prior/best.pt: the architecture (PriorConfig), the grid, and the weights (the bank among them).
 PRIOR_CHECKPOINT = CheckpointContract("prior", "train_prior", ("arch", "grid", "state_dict"))
-# model/best.pt of NP-DRAW: encoder + decoder architecture (ModelConfig), the frozen prior's
-# architecture, the grid, and the weights of all three.
-MODEL_CHECKPOINT = CheckpointContract("npdraw", "train_model", ("arch", "prior_arch", "grid", "state_dict"))
-# model/best.pt of the PixelVAE baseline: its architecture (PixelVAEConfig) and weights.
-PIXELVAE_CHECKPOINT = CheckpointContract("pixelvae", "train_pixelvae", ("arch", "state_dict"))
-
-
-def prior_config(cfg, grid: Grid) -> PriorConfig:
-    return PriorConfig(parts=cfg.ds.bank_size, steps=grid.cells, cells=grid.cells, channels=grid.channels,
-                       side=grid.side, **{k: cfg.prior[k] for k in PRIOR_ARCH_KEYS})
-
-
-def model_config(cfg) -> ModelConfig:
-    grid = Grid.for_dataset(cfg.ds)
-    return ModelConfig(channels=cfg.ds.channels, image_size=cfg.ds.image_size, canvas_size=cfg.ds.canvas_size,
-                       parts=cfg.ds.bank_size, cells=grid.cells, arch=cfg.ds.arch, output=cfg.ds.output,
-                       **{k: cfg.model[k] for k in MODEL_ARCH_KEYS})
-
-
-def pixelvae_config(cfg) -> PixelVAEConfig:
-    return PixelVAEConfig(**{k: cfg.pixelvae[k] for k in PIXELVAE_ARCH_KEYS})
 
 
 def build_prior(arch: dict, bank: torch.Tensor, grid: Grid) -> Prior:
     return Prior(PriorConfig(**arch), bank, grid)
 
 
-def build_model(cfg, prior: Prior) -> NPDraw:
-    return NPDraw(model_config(cfg), prior, Grid.for_dataset(cfg.ds))
-
-
-def save_checkpoint(path: Path, model, extra: dict) -> None:
-    """A prior's or NP-DRAW's state dict, its architecture and grid, and `extra` (kind, epoch, ...)."""
+def save_prior(path: Path, model: Prior, extra: dict) -> None:
+    """A prior's state dict, its architecture and grid, and `extra` (epoch, validation score)."""
     save_torch(path, {"arch": model.cfg.to_dict(), "grid": dataclasses.asdict(model.grid),
-                      "state_dict": model.state_dict(), **extra})
+                      "state_dict": model.state_dict(), "kind": PRIOR_CHECKPOINT.kind, **extra})
 
 
-def save_pixelvae(path: Path, model: PixelVAE, extra: dict) -> None:
-    save_torch(path, {"kind": PIXELVAE_CHECKPOINT.kind, "arch": model.cfg.to_dict(), "state_dict": model.state_dict(),
-                      **extra})
+def save_model(path: Path, model, extra: dict) -> None:
+    """A system's model (npdraw.models.interface.GenerativeModel): its kind, what its checkpoint holds,
+    and `extra` (epoch, selection rule and score)."""
+    save_torch(path, {"kind": model.kind, **model.checkpoint(), **extra})
 
 
 def run_name(cfg) -> str:
@@ -89,36 +61,26 @@ def load_prior(path: str | Path, device="cpu", cfg=None) -> Prior:
 
 
 def checkpoint_selection(path: str | Path) -> dict:
-    """How a trained model's checkpoint was chosen: the rule and the epoch (a PixelVAE's, and an NP-DRAW
-    model's written before model.select, by the validation ELBO)."""
+    """How a trained model's checkpoint was chosen: the rule and the epoch (a model written before
+    training.select existed: by the validation ELBO)."""
     ckpt = read_checkpoint(path)
     return {"selected_by": ckpt.get("selected_by", "elbo"), "selected_epoch": ckpt.get("epoch")}
 
 
 def load_model(path: str | Path, device="cpu", cfg=None):
-    """A trained NP-DRAW model, or a PixelVAE (checkpoint kind 'pixelvae'), in eval mode.  With a run's
-    `cfg`: refused unless it is the kind of model the run trains (cfg.system) with the architecture the
-    run's configuration gives."""
+    """A trained model of any system, in eval mode.  Without `cfg`, the system its checkpoint's kind
+    names; with a run's `cfg`, refused unless it is the run's system (by name: a VAE's checkpoint given
+    to a DRAW run says so) with the architecture the run's configuration gives."""
     ckpt = read_checkpoint(path, device)
-    if cfg is None:
-        contract = PIXELVAE_CHECKPOINT if ckpt.get("kind") == PIXELVAE_CHECKPOINT.kind else MODEL_CHECKPOINT
-    else:
-        contract = PIXELVAE_CHECKPOINT if cfg.system == "pixelvae" else MODEL_CHECKPOINT
-    what = f"this run ({run_name(cfg)})" if cfg is not None else ""
-    if contract is PIXELVAE_CHECKPOINT:
-        contract.check(path, ckpt, pixelvae_config(cfg).to_dict() if cfg is not None else None, what=what)
-        with contract.rebuilding(path):
-            model = PixelVAE(PixelVAEConfig(**ckpt["arch"]))
-            model.load_state_dict(ckpt["state_dict"])
-        return model.to(device).eval()
-    contract.check(path, ckpt, model_config(cfg).to_dict() if cfg is not None else None, what=what)
-    if cfg is not None:   # the prior inside must be the run's prior too
-        contract.check(path, ckpt, prior_config(cfg, Grid.for_dataset(cfg.ds)).to_dict(),
-                       found_config=ckpt["prior_arch"], what=f"{what}, for its prior")
-    with contract.rebuilding(path):
-        grid = Grid(**ckpt["grid"])
-        sd = ckpt["state_dict"]
-        prior = build_prior(ckpt["prior_arch"], sd["prior.bank"], grid)
-        model = NPDraw(ModelConfig(**ckpt["arch"]), prior, grid)
-        model.load_state_dict(sd)
+    kind = ckpt.get("kind")
+    name = cfg.system if cfg is not None else kind
+    if name not in SYSTEMS:
+        found = (f"a {kind} checkpoint" if isinstance(kind, str) else
+                 "a checkpoint without a 'kind' (not written by this pipeline's stages, or by an older version)")
+        raise CheckpointError(f"{path}: {found}, expected the model of one of the systems "
+                              f"{', '.join(SYSTEMS)} (model/best.pt of train_model or train_baseline)")
+    cls = model_class(name)
+    cls.check_checkpoint(path, ckpt, cfg)
+    with contract(cls).rebuilding(path):
+        model = cls.from_checkpoint(ckpt)
     return model.to(device).eval()

@@ -21,9 +21,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from npdraw.models.interface import contract
 from npdraw.models.layers import ConvTranspose2d, conv3x3
 from npdraw.models.pixelcnn import PixelCNNBernoulli
-from npdraw.models.prior import Prior, draw_from_uniforms
+from npdraw.models.prior import Prior, PriorConfig, draw_from_uniforms, prior_config
 from npdraw.parts.canvas import Grid, render, render_relaxed
 from npdraw.runtime.precision import compiled_method, fp32
 
@@ -46,6 +47,11 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# The params keys (section `model`) of the encoder and decoder's architecture; the rest comes from the
+# dataset, NP-DRAW's method settings and the grid.
+MODEL_ARCH_KEYS = ("width", "head_hidden", "n_mix", "decoder", "pixelcnn_layers", "pixelcnn_width")
 
 
 def conv_bn(c_in: int, c_out: int, stride: int) -> nn.Sequential:
@@ -318,7 +324,47 @@ def one_hots(z_id, z_loc, z_is, parts: int, cells: int, dtype=torch.float32):
 
 
 class NPDraw(nn.Module):
-    """Encoder + decoder around a frozen prior (which always stays in eval mode)."""
+    """Encoder + decoder around a frozen prior (which always stays in eval mode); a GenerativeModel
+    (npdraw.models.interface) whose checkpoint also holds its grid and its prior's architecture."""
+
+    kind = "npdraw"
+    keys = ("arch", "prior_arch", "grid", "state_dict")
+
+    @classmethod
+    def arch(cls, cfg) -> dict:
+        grid = Grid.for_dataset(cfg.ds)
+        return ModelConfig(channels=cfg.ds.channels, image_size=cfg.ds.image_size, canvas_size=cfg.ds.canvas_size,
+                           parts=cfg.ds.bank_size, cells=grid.cells, arch=cfg.ds.arch, output=cfg.ds.output,
+                           **{k: cfg.model[k] for k in MODEL_ARCH_KEYS}).to_dict()
+
+    @classmethod
+    def build(cls, cfg, prior: Prior) -> NPDraw:
+        """A fresh encoder and decoder of the run's configuration around its trained `prior`."""
+        return cls(ModelConfig(**cls.arch(cfg)), prior, Grid.for_dataset(cfg.ds))
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict) -> NPDraw:
+        grid, sd = Grid(**ckpt["grid"]), ckpt["state_dict"]
+        prior = Prior(PriorConfig(**ckpt["prior_arch"]), sd["prior.bank"], grid)
+        model = cls(ModelConfig(**ckpt["arch"]), prior, grid)
+        model.load_state_dict(sd)
+        return model
+
+    @classmethod
+    def check_checkpoint(cls, path, ckpt: dict, cfg=None) -> None:
+        """Its kind and keys; with a run's `cfg`, the architecture that configuration gives, the prior's too."""
+        c = contract(cls)
+        if cfg is None:
+            c.check(path, ckpt)
+            return
+        what = f"this run ({cfg.dataset}, variant {cfg.variant!r}, profile {cfg.profile!r})"
+        c.check(path, ckpt, cls.arch(cfg), what=what)
+        c.check(path, ckpt, prior_config(cfg, Grid.for_dataset(cfg.ds)).to_dict(), found_config=ckpt["prior_arch"],
+                what=f"{what}, for its prior")
+
+    def checkpoint(self) -> dict:
+        return {"arch": self.cfg.to_dict(), "prior_arch": self.prior.cfg.to_dict(),
+                "grid": asdict(self.grid), "state_dict": self.state_dict()}
 
     def __init__(self, cfg: ModelConfig, prior: Prior, grid: Grid):
         super().__init__()
@@ -354,7 +400,7 @@ class NPDraw(nn.Module):
             return render_relaxed(self.bank, z_id, z_loc, z_is, self.grid)
 
     def terms(self, x_in, x_target, parse, tau: float, hard_id: bool, replace: torch.Tensor | None = None):
-        """Per-image terms (B,): log p(x|z), KL, parse CE; plus the sample's canvas.
+        """Per-image terms (B,): log p(x|z), KL, parse CE; and the sample's canvas (B, C, S, S).
 
         `replace` (B,) bool: the authors' parse warm-up; those images take the parse's z_id and z_loc
         in place of q's sample (their z_is stays sampled)."""
@@ -369,7 +415,7 @@ class NPDraw(nn.Module):
         p = self.prior.logits(*z)            # the prior's conditionals given the sampled history
         kl = step_kl(q, p).sum(1)
         ce = parse_cross_entropy(q, *parse)
-        return {"log_px": log_px, "kl": kl, "ce": ce}, canvas
+        return {"log_px": log_px, "kl": kl, "ce": ce, "canvas": canvas}
 
     def score(self, q, z, x_target) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """log p(x|z), log p(z), log q(z|x) (B,) of one hard sample z of the posterior q."""
@@ -414,3 +460,13 @@ class NPDraw(nn.Module):
         else:
             images = self.output.sample(params, generator)
         return {"canvases": canvas.cpu(), "images": images, "means": means}
+
+    def sample_rule(self, colour: str) -> str:
+        colour_mean = isinstance(self.output, LogisticMixture) and colour == "mean"
+        return "prior sample -> canvas -> " + ("per pixel, the mean of the most probable mixture component"
+                                               if colour_mean else "one draw from the decoder's distribution")
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, generator=None) -> torch.Tensor:
+        """The decoder's mean of the canvas of one hard sample z ~ q(z|x)."""
+        return self.output.mean(self.decoder(self.canvas(*hard_sample(self.encoder(x), generator))))

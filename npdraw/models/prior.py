@@ -47,6 +47,17 @@ class PriorConfig:
         return asdict(self)
 
 
+# The params keys of the prior's architecture (the rest of its configuration comes from the dataset and grid).
+PRIOR_ARCH_KEYS = ("width", "layers", "heads", "head_dim", "position", "mlp_ratio", "dropout", "conv_channels",
+                   "head_hidden")
+
+
+def prior_config(cfg, grid: Grid) -> PriorConfig:
+    """The prior's architecture that a run's resolved configuration gives."""
+    return PriorConfig(parts=cfg.ds.bank_size, steps=grid.cells, cells=grid.cells, channels=grid.channels,
+                       side=grid.side, **{k: cfg.prior[k] for k in PRIOR_ARCH_KEYS})
+
+
 def sinusoidal(positions: int, width: int) -> torch.Tensor:
     """(positions, width) sinusoidal position codes (Vaswani et al.)."""
     pos = torch.arange(positions, dtype=torch.float32)[:, None]

@@ -33,6 +33,7 @@ from npdraw.runtime.cli import CHOICE_ARGS, main
 from npdraw.runtime.config import ParamsError, load_params, resolve
 from npdraw.runtime.io import save_image
 from npdraw.runtime.pipeline import DATA_DIR, resolved_value
+from npdraw.runtime.systems import SYSTEMS
 
 # The committed reference run: its choices, and where scripts/collect_reference.py puts its model.
 REFERENCE_RUN = {"dataset": "mnist", "profile": "reference", "split": "full", "seed": 0, "variant": "base"}
@@ -72,7 +73,7 @@ def run() -> None:
         raise ParamsError(f"--samples {args.samples}, --pairs {args.pairs}: expected whole numbers >= 1")
     start = time.perf_counter()
     cfg = resolve(load_params(args.params), args.dataset, args.profile, args.split, args.seed, args.variant)
-    if cfg.system != "npdraw":
+    if not SYSTEMS[cfg.system].parts:
         raise ParamsError(f"--variant {args.variant}: the demo draws NP-DRAW's canvases; the {cfg.system} "
                           f"baseline has none")
     if not Path(args.model).is_file():

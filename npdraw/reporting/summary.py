@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from npdraw.runtime.config import load_params, resolve
-from npdraw.runtime.pipeline import CURVES, output
+from npdraw.runtime.pipeline import CURVES, output, trainer
 from npdraw.runtime.snakemake import system_stages
 
 # What the summary lists, in order: label -> (stage, its output flag) in the stage table.
@@ -28,8 +28,8 @@ def read_json(path: str) -> dict | None:
 def run_paths(cfg) -> dict[str, str]:
     """label -> path of what the configured run produces (LISTED, for its system), and its curves."""
     ran = {s.name for s in system_stages(cfg.variant)}
-    trainer = "train_model" if "train_model" in ran else "train_pixelvae"
-    paths = {label: output(trainer if stage == "train_model" else stage, flag, cfg)
+    model_stage = trainer(cfg.system).name
+    paths = {label: output(model_stage if stage == "train_model" else stage, flag, cfg)
              for label, (stage, flag) in LISTED.items() if stage in ran or stage == "train_model"}
     paths["training curves"] = CURVES.format(**cfg)
     return paths

@@ -13,6 +13,7 @@ from npdraw.runtime.config import ParamsError, parse_variant
 from npdraw.runtime.contracts import check_metrics
 from npdraw.runtime.errors import ArtifactError
 from npdraw.runtime.io import atomic_path
+from npdraw.runtime.systems import SYSTEMS
 
 # What a table reads of an evaluation metrics file (the evaluate stage writes them all).
 EVAL_KEYS = ("nll_nats", "elbo_nats", "bce_nats", "kl_nats", "nll_stderr_nats", "nll_samples", "nll_images",
@@ -110,17 +111,7 @@ def write_table(df: pd.DataFrame, markdown: str | Path, csv: str | Path | None =
 
 # --- results tables (method §11.1, 12) ----------------------------------------------------------
 
-# Reported numbers (lower is better).  NP-DRAW: the paper's Table 1 (method §10); PixelVAE: Gulrajani
-# et al. 2017 on statically binarized MNIST, 5,000 importance samples (method §12).  None: not reported.
-PAPER = {
-    ("mnist", "npdraw"): {"fid": 2.48, "nll": "<= 98.92 nats", "fid_other": "19.64 (VQ-DRAW / DRAW)"},
-    ("omniglot", "npdraw"): {"fid": 5.53, "nll": "<= 129.73 nats", "fid_other": "47.22 (VQ-DRAW / DRAW)"},
-    ("cifar10", "npdraw"): {"fid": 62.72, "nll": "<= 5.48 bpd", "fid_other": "80.19 (VQ-DRAW / DRAW)"},
-    ("celeba", "npdraw"): {"fid": 41.10, "nll": "<= 5.89 bpd", "fid_other": "41.87 (VQ-DRAW / DRAW)"},
-    ("mnist", "pixelvae"): {"fid": None, "nll": "<= 80.64 nats (static binarization)", "fid_other": None},
-    ("binarized_mnist", "pixelvae"): {"fid": None, "nll": "<= 80.64 nats", "fid_other": None},
-}
-SYSTEM_NAMES = {"npdraw": "NP-DRAW", "npdraw+pixelcnn": "NP-DRAW + PixelCNN decoder", "pixelvae": "PixelVAE"}
+# Reported numbers are in the systems registry (npdraw.runtime.systems: each entry's `paper`).
 EVAL_PATH = re.compile(r"results/(?P<dataset>[^/]+)/(?P<profile>[^/]+)/(?P<split>[^/]+)/seed(?P<seed>\d+)/"
                        r"(?P<variant>[^/]+)/metrics/eval\.json$")
 
@@ -133,11 +124,20 @@ def run_of(path: str | Path) -> dict:
     return m.groupdict()
 
 
-def system_of(variant: str) -> str:
+def model_label(variant: str) -> str:
+    """How tables name the model a variant trains: its system's label (npdraw.runtime.systems), and for
+    NP-DRAW with the PixelCNN decoder (token pcnn) so."""
     over = parse_variant(variant)
-    if over.get("system") == "pixelvae":
-        return "pixelvae"
-    return "npdraw+pixelcnn" if over.get("decoder") == "pixelcnn" else "npdraw"
+    label = SYSTEMS[over.get("system", "npdraw")].label
+    return f"{label} + PixelCNN decoder" if over.get("decoder") == "pixelcnn" else label
+
+
+def paper_numbers(dataset: str, variant: str) -> dict:
+    """What the system's paper reported for `dataset` (none for a variant the paper did not run)."""
+    over = parse_variant(variant)
+    if over.get("decoder") == "pixelcnn":
+        return {}
+    return SYSTEMS[over.get("system", "npdraw")].paper.get(dataset, {})
 
 
 def reported_nll(m: dict) -> float:
@@ -148,15 +148,14 @@ def reported_nll(m: dict) -> float:
 def results_row(path: str | Path) -> dict:
     """One row of Table 1 / the NLL table from an evaluation metrics file (and its run's path)."""
     run, m = run_of(path), read_metrics(path, EVAL_KEYS, "the evaluate stage")
-    system = system_of(run["variant"])
-    paper = PAPER.get((run["dataset"], system.split("+")[0]), {}) if system != "npdraw+pixelcnn" else {}
+    paper = paper_numbers(run["dataset"], run["variant"])
     binary = "bits_per_dim" not in m
     static = m.get("static_binarized_test", {})
     return {
-        "dataset": run["dataset"], "model": SYSTEM_NAMES[system], "variant": run["variant"],
+        "dataset": run["dataset"], "model": model_label(run["variant"]), "variant": run["variant"],
         "profile": run["profile"], "split": run["split"], "seed": int(run["seed"]),
         "fid_domain": m.get("fid_domain"), "fid_domain_real": m.get("fid_domain_real"),
-        "kid_domain": m.get("kid_domain"),
+        "kid_domain": m.get("kid_domain"), "domain_classifier_accuracy": m.get("domain_classifier_accuracy"),
         "fid_inception": m.get("fid"), "kid_inception": m.get("kid"),
         "samples": m["generated"], "fid_reference_images": m["fid_reference_images"],
         "nll": reported_nll(m), "nll_unit": "nats" if binary else "bpd",
@@ -177,7 +176,8 @@ def _sorted(df: pd.DataFrame) -> pd.DataFrame:
 
 def table1(rows: list[dict]) -> pd.DataFrame:
     """FID / KID (both feature extractors) and NLL per dataset and model, next to the paper's numbers."""
-    cols = ["dataset", "model", "profile", "samples", "fid_domain", "fid_domain_real", "kid_domain", "fid_inception",
+    cols = ["dataset", "model", "profile", "samples", "fid_domain", "fid_domain_real", "domain_classifier_accuracy",
+            "kid_domain", "fid_inception",
             "nll", "nll_unit",
             "selected_by", "selected_epoch", "precision", "paper_fid", "paper_nll", "paper_fid_other"]
     return _sorted(pd.DataFrame(rows)[cols])

@@ -54,9 +54,9 @@ def input_files(args: argparse.Namespace) -> dict[str, str]:
 def run_config(args: argparse.Namespace):
     """The resolved configuration the stage of `args` (stage_parser) runs with, its name under
     `stage`.  A variant the running engine cannot build is refused before any work, with one message
-    (pipeline.unbuildable): a stage of another system (the PixelVAE baseline has no parts, parses or
-    prior), and under DVC (which sets DVC_STAGE for a stage's command) any variant whose system needs a
-    stage dvc.yaml does not hold, even at the stages every system shares."""
+    (pipeline.unbuildable): a stage of another system (a baseline has no parts, parses or prior), and
+    under DVC (which sets DVC_STAGE for a stage's command) any variant whose system needs a stage
+    dvc.yaml does not hold, even at the stages every system shares."""
     s = pipeline.stage(args.stage)
     params = load_params(args.params)
     choice = {c: getattr(args, c, None) for c in SCOPES[s.scope]}

@@ -21,9 +21,11 @@ import yaml
 
 from npdraw.runtime.contracts import non_finite
 from npdraw.runtime.errors import ParamsError
+from npdraw.runtime.systems import BASELINES, SYSTEMS, sections
 
-# The sections a profile may override.
-SECTIONS = ("data", "bank", "parse", "prior", "model", "pixelvae", "evaluate", "classifier", "lowdata")
+# The sections a profile may override: the pipeline's, then each baseline's (npdraw.runtime.systems).
+SECTIONS = ("data", "bank", "parse", "prior", "model", "training", "evaluate", "classifier", "lowdata",
+            *sections())
 SPLIT_KINDS = ("full", "digit", "sample", "character", "alphabet")
 CHOICE_KEYS = ("dataset", "profile", "split", "seed", "variant")   # a run's choices, top-level keys of params
 # Which dataset sources carry the labels a low-data split selects on.
@@ -47,7 +49,7 @@ PRIOR_TOKENS = {"vit": {"heads": 16, "head_dim": 64, "mlp_ratio": 32, "position"
 # The variant grammar as a regular expression (Snakemake's wildcard); parse_variant reads the same tables
 # and says what is wrong with a name that does not match.
 VARIANT_TOKEN = "|".join([*(f"{letter}[0-9.]+" for letter in VARIANT_KEYS), *MODEL_TOKENS, *PRIOR_TOKENS])
-VARIANT_PATTERN = rf"base|pixelvae|({VARIANT_TOKEN})(-({VARIANT_TOKEN}))*"
+VARIANT_PATTERN = rf"base|{'|'.join(BASELINES)}|({VARIANT_TOKEN})(-({VARIANT_TOKEN}))*"
 
 
 class Cfg(dict):
@@ -78,8 +80,15 @@ def numerics(compute) -> dict:
 
 
 def schema() -> dict:
+    """The params schema: params.schema.yaml, with each baseline's section from its registry entry."""
     text = resources.files("npdraw.runtime").joinpath("params.schema.yaml").read_text()
-    return yaml.safe_load(text)
+    out = yaml.safe_load(text)
+    for name, entry in sections().items():
+        out["$defs"][name] = {"type": "object", "additionalProperties": False, "properties": entry.schema}
+        out["properties"][name] = {"allOf": [{"$ref": f"#/$defs/{name}"}, {"required": list(entry.schema)}]}
+        out["required"].append(name)
+        out["$defs"]["profile"]["properties"][name] = {"$ref": f"#/$defs/{name}"}
+    return out
 
 
 def table_keys(table: str) -> tuple[str, ...]:
@@ -155,6 +164,9 @@ def _cross_key_problems(params: dict) -> list[str]:
         if ds["binarize"] != "none" and ds["output"] != "bernoulli":
             problems.append(f"key 'datasets.{name}.binarize' = {ds['binarize']!r}: binarized targets need "
                             f"output 'bernoulli', not {ds['output']!r}")
+        if ds["validation"] == "spread" and ds["labels"] == "none":
+            problems.append(f"key 'datasets.{name}.validation' = 'spread': draws the validation images across the "
+                            f"label groups, and labels is 'none' (expected 'tail', or labels to spread over)")
         if ds["labels"] != "none" and ds["source"] not in LABEL_SOURCES[ds["labels"]]:
             problems.append(f"key 'datasets.{name}.labels' = {ds['labels']!r}: source {ds['source']!r} has no "
                             f"such labels (expected one of {sorted(LABEL_SOURCES[ds['labels']])}, or 'none')")
@@ -209,22 +221,23 @@ def parse_split(name: str) -> tuple[str, float]:
 def parse_variant(name: str) -> dict[str, Any]:
     """'K6-M10-lam1' -> {'patch_size': 6, 'bank_size': 10, 'lambda_reg': 1.0}: dataset settings;
     'pcnn' -> {'decoder': 'pixelcnn'} and 'warm' -> {'warmup': True} (model settings); 'vit' ->
-    {'prior': {...}} (the prior's sizes, PRIOR_TOKENS); 'pixelvae' ->
-    {'system': 'pixelvae'}.  K and M are whole numbers >= 1, lambda a finite decimal >= 0, each token at
+    {'prior': {...}} (the prior's sizes, PRIOR_TOKENS); a baseline's name (npdraw.runtime.systems), e.g.
+    'vae' -> {'system': 'vae'}.  K and M are whole numbers >= 1, lambda a finite decimal >= 0, each token at
     most once."""
     name = str(name)
     if name == "base":
         return {}
-    if name == "pixelvae":
-        return {"system": "pixelvae"}
+    if name in BASELINES:
+        return {"system": name}
     overrides: dict[str, Any] = {}
     for token in name.split("-"):
         m = re.fullmatch(rf"({'|'.join(VARIANT_KEYS)})([0-9.]+)", token)
         field = (MODEL_TOKENS[token][0] if token in MODEL_TOKENS else "prior" if token in PRIOR_TOKENS
                  else VARIANT_KEYS[m.group(1)][0] if m else None)
         if field is None:
-            raise ParamsError(f"variant {name!r}: token {token!r} is not K<int>, M<int>, lam<float>, pcnn, warm or "
-                              "vit (or the whole variant `base` or `pixelvae`), joined by '-'")
+            raise ParamsError(f"variant {name!r}: token {token!r} is not K<int>, M<int>, lam<float>, pcnn, warm, "
+                              f"vit or slim, joined by '-' (or the whole variant `base`, or a baseline: "
+                              f"{', '.join(BASELINES)})")
         if field in overrides:
             raise ParamsError(f"variant {name!r}: {token!r} sets {field} a second time; give each of K, M, lam, "
                               "pcnn, warm, vit at most once")
@@ -253,7 +266,7 @@ SEED_MAX = 2**31 - 1
 
 
 def system_of(variant: str) -> str:
-    """The system a variant trains: 'pixelvae' (the baseline) or 'npdraw'."""
+    """The system a variant trains (npdraw.runtime.systems): a baseline's name, or 'npdraw'."""
     return parse_variant(variant).get("system", "npdraw")
 
 
@@ -320,7 +333,7 @@ def resolve(
     cfg["compute"] = copy.deepcopy(params["compute"])
     ds = copy.deepcopy({**params["datasets"][choice["dataset"]], **params["method"][choice["dataset"]]})
     overrides = parse_variant(choice["variant"])
-    cfg["system"] = overrides.pop("system", "npdraw")   # npdraw, or the pixelvae baseline
+    cfg["system"] = overrides.pop("system", "npdraw")   # npdraw, or a baseline (npdraw.runtime.systems)
     for key, _ in MODEL_TOKENS.values():
         if key in overrides:
             cfg["model"][key] = overrides.pop(key)
@@ -362,10 +375,9 @@ def _check_consistency(cfg: dict) -> None:
         raise ParamsError(f"model.decoder = 'pixelcnn' (variant {cfg['variant']!r}): binary single-channel data "
                           f"only (output bernoulli, channels 1); dataset {name!r} has output {ds['output']}, "
                           f"channels {ds['channels']}")
-    if cfg["system"] == "pixelvae" and not (binary_gray and ds["image_size"] == 28):
-        raise ParamsError(f"variant 'pixelvae': the MNIST architecture of method §12 needs 28x28 binary images; "
-                          f"dataset {name!r} has {ds['channels']}x{ds['image_size']}x{ds['image_size']}, "
-                          f"output {ds['output']}")
+    refusal = SYSTEMS[cfg["system"]].refusal(ds, name)
+    if refusal:
+        raise ParamsError(refusal)
     kind = cfg["split_kind"]
     if kind in SPLIT_SOURCES and ds["source"] not in SPLIT_SOURCES[kind]:
         raise ParamsError(

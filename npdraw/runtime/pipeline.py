@@ -26,7 +26,7 @@ from __future__ import annotations
 import ast
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -41,6 +41,7 @@ from npdraw.runtime.config import (
     system_of,
     table_keys,
 )
+from npdraw.runtime.systems import BASELINES, SYSTEMS, system
 
 REPO = Path(__file__).resolve().parents[2]   # npdraw/runtime/pipeline.py -> the repository
 PACKAGE = "npdraw"
@@ -72,8 +73,13 @@ SCOPE_CHOICES = {"dataset": {"split": "full", "seed": 0, "variant": "base"},
 NUMERICS = tuple(f"compute.{key}" for key in NUMERIC_KEYS)
 # NP-DRAW's settings the part stages (bank, parses, prior) read: the canvas and the parts, not lambda.
 PARTS = ("method.canvas_size", "method.patch_size", "method.bank_size")
-# The evaluation settings the full model's checkpoint selection reads (model.select).
-MODEL_SELECTION = ("evaluate.inception_weights", "evaluate.nll_samples", "evaluate.colour_samples")
+# The settings a model trainer's checkpoint selection reads (training.select).
+MODEL_SELECTION = ("training", "evaluate.inception_weights", "evaluate.nll_samples", "evaluate.colour_samples")
+# A declared key that stands for the params section of the run's system (npdraw.runtime.systems): a
+# baseline's trainer reads its own section only, so that changing another's reruns nothing.
+SYSTEM_SECTION = "system"
+# The systems that draw on parts (the bank, parses and prior stages belong to them), and the baselines.
+PART_SYSTEMS = tuple(name for name, s in SYSTEMS.items() if s.parts)
 
 
 @dataclass(frozen=True)
@@ -93,9 +99,10 @@ class Stage:
     """One per-run stage (see the module docstring).  `inputs` and `outputs` map the CLI flag
     (without '--') to a path pattern; the command is `python stages/<name>.py --params params.yaml`,
     the scope's choices, then every input and output flag in order.  `params`: resolved keys the
-    stage reads ('ds', 'bank', 'compute.precision', ...).  `systems`: the variants' systems it
-    belongs to (npdraw, pixelvae); `engines`: where it runs (the PixelVAE's trainer is Snakemake's
-    only, as dvc.yaml's path scheme cannot hold two trainers of one variant)."""
+    stage reads ('ds', 'bank', 'compute.precision', ...; SYSTEM_SECTION: the run's system's section).
+    `systems`: the systems (npdraw.runtime.systems) whose runs it belongs to; `engines`: where it runs
+    (the baselines' trainer is Snakemake's only, as dvc.yaml's one path scheme cannot hold two trainers
+    writing the same variant folder)."""
 
     name: str
     scope: str
@@ -104,14 +111,13 @@ class Stage:
     params: tuple[str, ...]
     heavy: bool = False        # uses every core it is given (Snakemake: threads)
     gpu: bool = False          # leases one GPU per process (Snakemake: resources gpu=compute.gpus)
-    systems: tuple[str, ...] = ("npdraw", "pixelvae")
+    systems: tuple[str, ...] = tuple(SYSTEMS)
     engines: tuple[str, ...] = ("snakemake", "dvc")
-    fixed: dict = field(default_factory=dict)   # run choices the stage always has (train_pixelvae: variant)
 
     def config(self, params: dict, **choice):
         """The resolved configuration the stage runs with: `choice` (None: params' own), less what
-        its scope fixes (SCOPE_CHOICES) and its fixed choices."""
-        return resolve(params, **{**choice, **SCOPE_CHOICES[self.scope], **self.fixed})
+        its scope fixes (SCOPE_CHOICES)."""
+        return resolve(params, **{**choice, **SCOPE_CHOICES[self.scope]})
 
     @property
     def script(self) -> str:
@@ -119,12 +125,17 @@ class Stage:
 
     @property
     def choices(self) -> tuple[str, ...]:
-        """The run choices the stage is named by (its CLI flags), less the fixed ones."""
-        return tuple(c for c in SCOPES[self.scope] if c not in self.fixed)
+        """The run choices the stage is named by (its CLI flags)."""
+        return SCOPES[self.scope]
+
+    @property
+    def variants(self) -> str | None:
+        """The variants the stage can build, as a pattern, when its systems are only baselines (their
+        variant is the system's name); None when any variant of its systems' grammar is one."""
+        return None if set(self.systems) & set(PART_SYSTEMS) else "|".join(self.systems)
 
     def paths(self, fields: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-        """(inputs, outputs) with the choices filled in from `fields` (plus the fixed ones)."""
-        fields = {**fields, **self.fixed}
+        """(inputs, outputs) with the choices filled in from `fields`."""
         return ({k: v.format(**fields) for k, v in self.inputs.items()},
                 {k: o.path.format(**fields) for k, o in self.outputs.items()})
 
@@ -136,7 +147,7 @@ class Stage:
         """Snakemake's log file of the stage (a pattern over its choices)."""
         where = {"dataset": "logs/{name}/{dataset}.log", "reference": REFERENCE_DIR + "/logs/{name}.log",
                  "run": RUN_DIR + "/logs/{name}.log", "variant": VARIANT_DIR + "/logs/{name}.log"}[self.scope]
-        return where.replace("{name}", self.name).format(**{**placeholders(SCOPES[self.scope]), **self.fixed})
+        return where.replace("{name}", self.name).format(**placeholders(SCOPES[self.scope]))
 
 
 def placeholders(names) -> dict[str, str]:
@@ -169,7 +180,7 @@ _CHECKPOINT = "best checkpoint .pt (state dict + configuration)"
 
 
 def _model_outputs(reconstructions: str, metrics: str) -> dict[str, Output]:
-    """What a model trainer writes (NP-DRAW's and the PixelVAE's alike), with the helps that differ."""
+    """What a model trainer writes (NP-DRAW's and the baselines' alike), with the helps that differ."""
     return {"out": Output(_variant("model/best.pt"), help=_CHECKPOINT),
             "reconstructions": Output(_variant("model/reconstructions.png"), report=("reconstructions.rst", "3. Model"),
                                       help=reconstructions),
@@ -191,14 +202,14 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
                                      help="PNG of the bank"),
                    "metrics": Output(_variant("metrics/bank.json"), "metrics",
                                      help="JSON: k-medoids objective, sizes, time")},
-          params=("datasets", "data", *PARTS, "bank"), heavy=True, systems=("npdraw",)),
+          params=("datasets", "data", *PARTS, "bank"), heavy=True, systems=PART_SYSTEMS),
     Stage("parse", "variant", inputs={**_DATA, **_SPLITS, "bank": _variant("bank.npy")},
           outputs={"out": Output(_variant("parses.npz"), help="parses .npz: {split}_z_id / _z_loc / _z_is, (N, T)"),
                    "picture": Output(_variant("parse.png"), report=("parse.rst", "1. Parts and parses"),
                                      help="PNG: test images next to their parsed canvases"),
                    "metrics": Output(_variant("metrics/parse.json"), "metrics",
                                      help="JSON: psnr_db per split, draw rate")},
-          params=("datasets", "data", *PARTS, "parse"), heavy=True, systems=("npdraw",)),
+          params=("datasets", "data", *PARTS, "parse"), heavy=True, systems=PART_SYSTEMS),
     Stage("train_prior", "variant", inputs={"parses": _variant("parses.npz"), "bank": _variant("bank.npy")},
           outputs={"out": Output(_variant("prior/best.pt"), help=_CHECKPOINT),
                    "samples": Output(_variant("prior/samples.png"), report=("prior_samples.rst", "2. Prior"),
@@ -206,23 +217,23 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
                    "metrics": Output(_variant("metrics/prior.json"), "metrics",
                                      help="JSON: validation / test NLL of the parses, split by term"),
                    "live": Output(_variant("prior/live"), "live", help=_LIVE)},
-          params=("datasets", *PARTS, "prior", *NUMERICS), heavy=True, gpu=True, systems=("npdraw",)),
+          params=("datasets", *PARTS, "prior", *NUMERICS), heavy=True, gpu=True, systems=PART_SYSTEMS),
     Stage("train_model", "variant",
           inputs={**_DATA, **_SPLITS, "parses": _variant("parses.npz"), "prior": _variant("prior/best.pt"),
                   **_CLASSIFIER},
           outputs=_model_outputs("PNG: validation images, canvases, decoded",
                                  "JSON: elbo_nats, bce_nats, kl_nats, reg_nats (valid, test), history"),
           params=("datasets", "data", "method", "model", *MODEL_SELECTION, *NUMERICS), heavy=True, gpu=True,
-          systems=("npdraw",)),
-    Stage("train_pixelvae", "variant", inputs={**_DATA, **_SPLITS},
-          outputs=_model_outputs("PNG: validation images and greedy decodes of z = mean of q",
+          systems=PART_SYSTEMS),
+    Stage("train_baseline", "variant", inputs={**_DATA, **_SPLITS, **_CLASSIFIER},
+          outputs=_model_outputs("PNG: validation images and their reconstructions",
                                  "JSON: elbo_nats, bce_nats, kl_nats (valid, test), history"),
-          params=("datasets", "data", "pixelvae", *NUMERICS), heavy=True, gpu=True, systems=("pixelvae",),
-          engines=("snakemake",), fixed={"variant": "pixelvae"}),
+          params=("datasets", "data", SYSTEM_SECTION, *MODEL_SELECTION, *NUMERICS), heavy=True, gpu=True,
+          systems=BASELINES, engines=("snakemake",)),
     Stage("edit_latents", "variant", inputs={**_DATA, **_SPLITS, "model": _variant("model/best.pt")},
           outputs={"out": Output(_variant("figures/latent_edit.png"), report=("latent_edit.rst", "3. Model"),
                                  help="PNG figure")},
-          params=("datasets", "data", "method"), systems=("npdraw",)),
+          params=("datasets", "data", "method"), systems=PART_SYSTEMS),
     Stage("train_classifier", "reference", inputs=_DATA,
           outputs={"out": Output(REFERENCE_DIR + "/classifier.pt", help="classifier checkpoint .pt"),
                    "metrics": Output(REFERENCE_DIR + "/classifier.json", "metrics",
@@ -243,7 +254,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
                    "figure": Output(_variant("figures/canvases_and_samples.png"),
                                     report=("canvases_and_samples.rst", "4. Samples"),
                                     help="PNG: sampled canvases above their decoded images (Fig. 5)")},
-          params=("datasets", "data", "method", "evaluate", "pixelvae.nll_samples", *NUMERICS), heavy=True,
+          params=("datasets", "data", "method", "evaluate", *NUMERICS), heavy=True,
           gpu=True),
 ]}
 
@@ -256,6 +267,12 @@ def stage(name: str) -> Stage:
 def output(name: str, flag: str, choice: dict) -> str:
     """The path stage `name` writes under --`flag` for the run `choice` (its run choices)."""
     return stage(name).paths({k: choice[k] for k in CHOICE_KEYS})[1][flag]
+
+
+def trainer(system_name: str) -> Stage:
+    """The stage that trains system `system_name`'s model (writes model/best.pt of its runs)."""
+    return next(s for s in STAGES.values() if system_name in s.systems and "out" in s.outputs
+                and s.outputs["out"].path == _variant("model/best.pt"))
 
 
 def engine_systems(engine: str) -> set[str]:
@@ -308,24 +325,39 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-@cache
-def code_closure(script: str) -> tuple[str, ...]:
-    """The project's modules `script` (a path relative to the repository) imports, directly or
-    through other project modules, as sorted repository-relative paths (the script excluded)."""
+# Modules that import a system's model module by the name in its registry entry ('module:Class',
+# npdraw.runtime.systems), which no import statement shows: a stage whose closure holds one depends on
+# the model modules of the systems it runs for.
+LOADERS = frozenset({"npdraw/models/interface.py"})
+
+
+def _closure(start: list[Path]) -> set[Path]:
     seen: set[Path] = set()
-    todo = [REPO / script]
+    todo = list(start)
     while todo:
         for name in _imports(todo.pop()):
             found = _module_file(name)
             if found is not None and found not in seen:
                 seen.add(found)
                 todo.append(found)
+    return seen
+
+
+@cache
+def code_closure(script: str, systems: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """The project's modules `script` (a path relative to the repository) imports, directly or
+    through other project modules, as sorted repository-relative paths (the script excluded); where it
+    loads a system's model by name (LOADERS), the model modules of `systems` (None: every system)."""
+    seen = _closure([REPO / script])
+    if LOADERS & {p.relative_to(REPO).as_posix() for p in seen}:
+        models = {_module_file(SYSTEMS[name].model.partition(":")[0]) for name in (systems or SYSTEMS)}
+        seen |= models | _closure(sorted(models))
     return tuple(sorted(p.relative_to(REPO).as_posix() for p in seen))
 
 
-def code_deps(script: str) -> list[str]:
+def code_deps(script: str, systems: tuple[str, ...] | None = None) -> list[str]:
     """What a rule or stage running `script` depends on as code: the script and its closure."""
-    return [script, *code_closure(script)]
+    return [script, *code_closure(script, systems)]
 
 
 # --- params ------------------------------------------------------------------------------------
@@ -346,6 +378,8 @@ def params_yaml_keys(key: str, scope: str = "variant") -> list[str]:
         return [f"{head}.${{dataset}}{sub}", *variant]
     if head == "compute":
         return [key]
+    if key == SYSTEM_SECTION:   # whichever baseline's section the variant selects
+        return [*(s.section for s in SYSTEMS.values() if not s.parts), "profiles.${profile}", "variant"]
     if head in SECTIONS:
         return [key, "profiles.${profile}", *variant]
     raise KeyError(f"{key}: not a declarable key (datasets, method, compute or one of {', '.join(SECTIONS)})")
@@ -363,7 +397,10 @@ def dvc_params(s: Stage) -> list[str]:
 
 def resolved_value(cfg, key: str):
     """The value of a declared key in a resolved configuration: cfg['compute']['precision'] for
-    'compute.precision'; `datasets` and `method` are the two halves of cfg['ds'] (variant applied)."""
+    'compute.precision'; `datasets` and `method` are the two halves of cfg['ds'] (variant applied);
+    SYSTEM_SECTION the section of the run's system."""
+    if key == SYSTEM_SECTION:
+        return cfg[system(cfg["system"]).section]
     head, _, rest = key.partition(".")
     if head in ("datasets", "method"):
         table = {k: cfg["ds"][k] for k in table_keys("dataset" if head == "datasets" else "method")}
@@ -390,7 +427,8 @@ DVC_HEADER = """\
 #   dvc repro
 #   dvc exp run -S dataset=omniglot -S profile=smoke
 #   dvc exp run -S dataset=omniglot -S variant=K6-M10
-# The PixelVAE baseline (variant pixelvae) runs with Snakemake only; its NP-DRAW stages refuse it here.
+# The baselines (variants pixelvae, vae, draw: npdraw/runtime/systems.py) run with Snakemake only: their
+# trainer, train_baseline, writes the same variant folder as train_model; NP-DRAW's stages refuse them here.
 # Commands run the `python` first on PATH: activate .venv first.
 """
 
@@ -406,7 +444,6 @@ def command(s: Stage, python: str, path, sep: str = " ") -> str:
     goes before each input and output flag (a line break keeps dvc.yaml readable)."""
     words = [python, s.script, "--params", "params.yaml"]
     words += [f"--{c} {path('choice', c, None)}" for c in s.choices]
-    words += [f"--{c} {v}" for c, v in s.fixed.items()]
     files = [f"--{flag} {path('input', flag, p)}" for flag, p in s.inputs.items()]
     files += [f"--{flag} {path('output', flag, o.path)}" for flag, o in s.outputs.items()]
     return sep.join([" ".join(words), *files])
@@ -427,7 +464,8 @@ def dvc_yaml() -> str:
         cmd = command(s, "python", lambda kind, flag, p: "${" + flag + "}" if kind == "choice" else _dvc(p),
                       sep="\n      ")
         lines += [f"  {s.name}:", "    cmd: >-", f"      {cmd}"]
-        block("deps", [*code_deps(s.script), *(_dvc(p) for p in s.inputs.values())])
+        code = code_deps(s.script, tuple(sorted(engine_systems("dvc"))))   # DVC builds NP-DRAW only
+        block("deps", [*code, *(_dvc(p) for p in s.inputs.values())])
         block("params", dvc_params(s))
         block("outs", [_dvc(o.path) for o in s.outputs.values() if o.kind != "metrics"])
         block("metrics", [_dvc(o.path) for o in s.outputs.values() if o.kind == "metrics"])
@@ -448,7 +486,8 @@ SMK_HEADER = """\
 #   python -m npdraw.runtime.pipeline --write
 # The per-run stages, one rule each; dvc.yaml holds the same stages.  Written out rather than made in
 # a loop: Snakemake runs a loop-made rule with the last iteration's shell command (snakemake#2832).
-# Their code dependencies are computed when the Snakefile is read (pipeline.code_closure).
+# Their code dependencies are computed when the Snakefile is read (pipeline.code_closure; for a run's
+# stages, of the system its variant selects: wf.variant_code).
 """
 
 
@@ -471,10 +510,10 @@ def snakemake_rules() -> str:
         if "snakemake" not in s.engines:
             continue
         ins, outs = s.patterns()
-        label = "RUN_LABEL" if not s.fixed else \
-            "RUN_LABEL.replace(" + ", ".join(f'"{{{k}}}", "{v}"' for k, v in s.fixed.items()) + ")"
-        rule = ["", "", f"rule {s.name}:", "    input:", f'        script="{s.script}",',
-                f'        code=pipeline.code_closure("{s.script}"),']
+        label = "RUN_LABEL"
+        code = (f'wf.variant_code("{s.script}")' if s.scope == "variant" else
+                f'pipeline.code_closure("{s.script}")')
+        rule = ["", "", f"rule {s.name}:", "    input:", f'        script="{s.script}",', f"        code={code},"]
         rule += [f'        {flag}="{path}",' for flag, path in ins.items()]
         rule.append("    output:")
         for flag, path in outs.items():
@@ -489,6 +528,8 @@ def snakemake_rules() -> str:
             else:
                 rule.append(f'        {flag}="{path}",')
         rule += ["    log:", f'        "{s.log()}",']
+        if s.variants:
+            rule += ["    wildcard_constraints:", f'        variant="{s.variants}",']
         if s.heavy:
             rule.append("    threads: 16  # capped by --cores; torch uses them all")
         if s.gpu:
@@ -499,8 +540,9 @@ def snakemake_rules() -> str:
                       else f"{{{kind}.{flag}}}")
         rule += _wrap(f"{cmd} 2> {{log}}", "        ")
         out += rule
-    out += ["", "", "# The PixelVAE baseline's trainer writes the model of variant `pixelvae`, which train_model's",
-            "# pattern matches too.", "ruleorder: train_pixelvae > train_model"]
+    narrow = [s.name for s in STAGES.values() if s.variants and "snakemake" in s.engines]
+    out += ["", "", "# The baselines' trainer writes the model of the variant that is a baseline's name, which",
+            "# train_model's pattern matches too.", f"ruleorder: {' > '.join(narrow)} > train_model"]
     return "\n".join(out) + "\n"
 
 

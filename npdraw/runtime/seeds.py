@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 
-# One salt per consumer of randomness; distinct (tests/test_config.py checks it).
+from npdraw.runtime.systems import SYSTEMS
+
+# One salt per consumer of randomness; distinct (tests/test_config.py checks it).  Each system's training
+# (initialisation, noise, dynamic binarization) draws from the salt of its registry entry, under its name
+# (npdraw.runtime.systems).
 SALTS = {
     "splits": 1,            # the low-data subset and the profile's caps (npdraw.data.splits)
     "test_cap": 2,          # the test cap's draw, the same for every run (with seed 0)
     "prior": 3,             # the prior's initialisation, dropout and samples (npdraw.training.prior)
-    "model": 4,             # the full model's initialisation, Gumbel noise, binarization
-    "pixelvae": 5,          # the PixelVAE baseline's training
     "bank": 6,              # the patches the k-medoids bank clusters (npdraw.parts.bank)
     "classifier_split": 7,  # the domain classifier's own validation images (npdraw.training.classifier)
+    "valid_draw": 8,        # a spread validation set's draw, the same for every run (with seed 0)
+    **{name: system.salt for name, system in SYSTEMS.items()},
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from npdraw.runtime.config import CHOICE_KEYS, VARIANT_PATTERN, ParamsError, system_of
-from npdraw.runtime.pipeline import CURVES, STAGES, VARIANT_DIR, Stage, params_block
+from npdraw.runtime.pipeline import CURVES, STAGES, VARIANT_DIR, Stage, code_closure, params_block
 
 # Run choices that `snakemake --config` may set; everything else comes from params.yaml.
 CHOICES = CHOICE_KEYS
@@ -50,6 +50,14 @@ def live_dirs(wildcards) -> dict[str, str]:
     choice = {k: getattr(wildcards, k) for k in CHOICES}
     return {s.name.removeprefix("train_"): s.paths(choice)[1][flag] for s in system_stages(wildcards.variant)
             for flag, out in s.outputs.items() if out.kind == "live"}
+
+
+def variant_code(script: str):
+    """A Snakemake input function: the code a run's stage depends on, for the system of the run's
+    variant (npdraw.runtime.pipeline.code_closure)."""
+    def inputs(wildcards) -> list[str]:
+        return list(code_closure(script, (system_of(wildcards.variant),)))
+    return inputs
 
 
 def table_inputs(config: dict, table: str = "runs", metrics: str = "eval.json"):

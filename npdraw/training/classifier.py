@@ -38,17 +38,18 @@ def classifier_split(train, valid, seed: int) -> tuple:
 def train_classifier(images: torch.Tensor, labels: torch.Tensor, valid_images, valid_labels, channels: int,
                      epochs: int, lr: float, batch_size: int, seed: int, width: int = 32,
                      resume_path: Path | None = None, precision: str = "fp32",
-                     channels_last: bool = False) -> tuple[DomainClassifier, dict]:
+                     channels_last: bool = False, patience: int | None = None) -> tuple[DomainClassifier, dict]:
     """Fit the domain classifier; images uint8 (N, C, H, W).  The epoch with the best validation
-    accuracy gives the weights.  With `resume_path`, a killed run continues from its last finished
-    epoch.  `precision` and `channels_last` (npdraw.runtime.precision) of the training steps; the loss
-    is taken from fp32 logits.  Returns the model and its validation accuracy."""
+    accuracy gives the weights; with `patience`, training stops once that many epochs have not improved
+    it (`epochs` is then the most it runs).  With `resume_path`, a killed run continues from its last
+    finished epoch.  `precision` and `channels_last` (npdraw.runtime.precision) of the training steps;
+    the loss is taken from fp32 logits.  Returns the model and its validation accuracy."""
     torch.manual_seed(seed)
     classes = int(labels.max()) + 1
     model = use_layout(DomainClassifier(channels, classes, width), channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     order = torch.Generator().manual_seed(seed)
-    fingerprint = json.dumps({"classifier": [epochs, lr, batch_size, seed, width, channels, classes],
+    fingerprint = json.dumps({"classifier": [epochs, lr, batch_size, seed, width, channels, classes, patience],
                               "n": [len(images), len(valid_images)], "numerics": [precision, channels_last]})
     run = Run(resume_path, fingerprint)
 
@@ -63,12 +64,14 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, valid_images, v
         return {"epoch": epoch + 1, "valid_accuracy": accuracy}, -accuracy
 
     fit(run, model, opt, order, "cpu", name="classifier", epochs=epochs, n=len(images), batch_size=batch_size,
-        step=step, validate=validate, seed=seed, stream="classifier_split")
+        step=step, validate=validate, seed=seed, stream="classifier_split", patience=patience)
     state = run.finish(model, lambda *_: None)
     model.eval()
     model.cfg["feature_scale"] = feature_rms(model, valid_images)
-    return model, {"classes": classes, "valid_accuracy": -state["best"], "epochs": epochs,
-                   "best_epoch": state["best_epoch"], "feature_scale": model.cfg["feature_scale"]}
+    return model, {"classes": classes, "valid_accuracy": -state["best"], "epochs": len(state["history"]),
+                   "max_epochs": epochs, "patience": patience, "best_epoch": state["best_epoch"],
+                   "history": [h["valid_accuracy"] for h in state["history"]],
+                   "feature_scale": model.cfg["feature_scale"]}
 
 
 @torch.no_grad()

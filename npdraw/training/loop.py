@@ -111,6 +111,24 @@ def batches(n: int, batch_size: int, world: int) -> int:
     return full + (1 if rest >= world else 0)
 
 
+def plan(training, n: int, epochs: int, updates: int | None) -> tuple[int, int | None]:
+    """(epochs, items per epoch) of a trainer with `n` training items: its own `epochs` passes over them
+    (None: an epoch is one pass) when `updates` is None; else `updates` items in all, cut into
+    `training.rounds` epochs of equal size (each a validation, a checkpoint score and a resume point),
+    whatever n, so that every split and every system gets the same number of updates."""
+    if updates is None:
+        return epochs, None
+    return training["rounds"], -(-updates // training["rounds"])
+
+
+def epoch_order(n: int, count: int | None, generator: torch.Generator) -> torch.Tensor:
+    """The order of an epoch's items: one shuffled pass over range(n) (count None), or `count` items from
+    as many shuffled passes as it takes (a small training set is cycled; a large one is sampled)."""
+    if count is None:
+        return torch.randperm(n, generator=generator)
+    return torch.cat([torch.randperm(n, generator=generator) for _ in range(-(-count // n))])[:count]
+
+
 # step(epoch, step, batch) -> (the loss to minimise, {name: this rank's sum over its images}); batch:
 # the global batch's indices (each rank takes batch[rank::world]).
 Step = Callable[[int, int, torch.Tensor], tuple[torch.Tensor, dict[str, float]]]
@@ -119,20 +137,28 @@ Validate = Callable[[int, dict[str, float], int, float], tuple[dict, float]]
 
 
 def fit(run: Run, model: torch.nn.Module, optimizer, order: torch.Generator, device, *, name: str, epochs: int,
-        n: int, batch_size: int, step: Step, validate: Validate, seed: int, stream: str, dist=None) -> None:
+        n: int, batch_size: int, step: Step, validate: Validate, seed: int, stream: str, dist=None,
+        patience: int | None = None, per_epoch_items: int | None = None) -> None:
     """Train `model` from where `run` left off (its resume file) to `epochs`: each epoch shuffles the
     n training items with `order`, runs `step` on every global batch and the optimizer after it, then
     `validate`, and ends the epoch in `run` (history, best weights, resume file).  With `dist`
     (npdraw.runtime.distributed.Dist) each rank takes its share of every batch; ranks other than 0 draw
-    their own random numbers from (seed, the `stream`'s salt, epoch)."""
+    their own random numbers from (seed, the `stream`'s salt, epoch).  With `patience`, training stops
+    early once that many epochs in a row have not improved the validation score (decided from the
+    recorded state, so a resumed run stops where the uninterrupted one would).  `per_epoch_items`
+    (npdraw.training.loop.plan): an epoch of that many items, cycling or sampling the n (epoch_order)."""
     rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)
-    per_epoch = batches(n, batch_size, world)
+    per_epoch = batches(per_epoch_items or n, batch_size, world)
     for epoch in range(run.restore(model, optimizer, order, device), epochs):
+        if patience is not None and epoch - run.state["best_epoch"] >= patience:
+            log.info("%s: no better validation score for %d epochs: stopping after epoch %d of %d", name, patience,
+                     epoch, epochs)
+            break
         model.train()
         if rank:
             torch.manual_seed(dist.seed(seed, SALTS[stream], epoch))
         start, sums, seen = time.perf_counter(), {}, 0
-        perm = torch.randperm(n, generator=order).to(device)
+        perm = epoch_order(n, per_epoch_items, order).to(device)
         for i in tqdm(range(per_epoch), desc=f"{name} epoch {epoch + 1}/{epochs}", mininterval=5, leave=False,
                       disable=rank > 0):
             batch = perm[i * batch_size:(i + 1) * batch_size]

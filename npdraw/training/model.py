@@ -5,10 +5,12 @@ Adam with the decoder's learning rate scaled by `decoder_lr_scale`; Gumbel
 temperature annealed geometrically from tau_start to tau_end over training;
 MNIST / Omniglot training images are binarised afresh at every read, the
 validation set once with a fixed seed.  The validation ELBO (one hard sample)
-is taken every epoch; the checkpoint is the best by `model.select` (a Selector:
+is taken every epoch; the checkpoint is the best by `training.select` (a Selector:
 FID of samples against the validation images, as the paper; or the validation
-ELBO, or the validation NLL), scored every `model.select_every` epochs and at
-the last; a killed run resumes (npdraw.training.loop.Run).
+ELBO, or the validation NLL), scored every `training.select_every` epochs and at
+the last; with `training.image_updates` the run sees that many images, cut into
+`training.rounds` epochs (npdraw.training.loop.plan); a killed run resumes
+(npdraw.training.loop.Run).
 """
 
 from __future__ import annotations
@@ -16,24 +18,21 @@ from __future__ import annotations
 import json
 import logging
 import math
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from npdraw.data.binarize import as_float, binarize, fixed_targets
-from npdraw.evaluation.importance import generate, importance_sampled
-from npdraw.models.checkpoints import MODEL_CHECKPOINT, build_model, save_checkpoint
+from npdraw.models.checkpoints import save_model
 from npdraw.models.npdraw import NPDraw, hard_sample, parse_cross_entropy, step_kl
 from npdraw.models.prior import Prior
 from npdraw.parts.parser import Latents
 from npdraw.runtime import seeds
 from npdraw.runtime.config import numerics
 from npdraw.runtime.precision import autocast, compiled, layout, use_layout
-from npdraw.training.loop import Run, batches, check_finite, fit
+from npdraw.training.loop import Run, batches, check_finite, fit, plan
+from npdraw.training.select import ELBO_SELECTOR, Selector, epoch_score
 
 log = logging.getLogger(__name__)
 
@@ -71,33 +70,6 @@ def evaluate(model: NPDraw, x: torch.Tensor, parse: Latents, batch_size: int = 5
     return {k: v / len(x) for k, v in sums.items()}
 
 
-@dataclass(frozen=True)
-class Selector:
-    """How train_model picks its checkpoint: the lowest `score(model)` over the scored epochs."""
-    rule: str                                  # what metrics/model.json records as `selected_by`
-    key: str                                   # the epoch record's entry for the score
-    score: Callable[[NPDraw], float] | None    # None: the validation ELBO, negated, of every epoch
-
-
-ELBO_SELECTOR = Selector("elbo", "valid_neg_elbo_nats", None)
-
-
-def fid_selector(fid, n: int, seed: int, precision: str, colour: str, features: str) -> Selector:
-    """FID of `n` samples (drawn with the same seed at every scored epoch) against the validation images
-    held by `fid` (npdraw.evaluation.features.FIDScore), in the `features` named."""
-    def score(model: NPDraw) -> float:
-        return fid(generate(model, n, seed, precision=precision, colour=colour, progress=False)["images"])
-    return Selector(f"fid ({features})", "valid_fid", score)
-
-
-def nll_selector(valid_x: torch.Tensor, samples: int, seed: int, precision: str) -> Selector:
-    """The importance-sampled NLL (S = `samples`) of the validation images (the authors' code's rule)."""
-    def score(model: NPDraw) -> float:
-        est = importance_sampled(model, valid_x, samples, seed=seed, progress=False, precision=precision)
-        return float(est["nll_nats"].mean())
-    return Selector(f"nll (S = {samples})", "valid_nll_nats", score)
-
-
 def objective(terms: dict[str, torch.Tensor], kl_weight: float, lambda_reg: float) -> torch.Tensor:
     """The loss of each image (B,), nats: -(log p(x|z) - kl_weight * KL) + lambda * CE(q, parse)."""
     return -(terms["log_px"] - kl_weight * terms["kl"]) + lambda_reg * terms["ce"]
@@ -121,19 +93,19 @@ def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict
     `dist` (npdraw.runtime.distributed.Dist): data-parallel over its ranks (see that module); None: one
     process.  `after_epoch(model, record)`, if given, runs after each epoch's validation and returns more
     entries for the epoch's record (they join the history and the curves).  `select` picks the
-    checkpoint: its score runs every `model.select_every` epochs and at the last (on every rank: they
+    checkpoint: its score runs every `training.select_every` epochs and at the last (on every rank: they
     agree)."""
     rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)
     mc, binary = cfg.model, cfg.ds.output == "bernoulli"  # binary targets; dynamic draws when grey
-    torch.manual_seed(seeds.torch_seed(cfg.seed, "model"))
+    torch.manual_seed(seeds.torch_seed(cfg.seed, cfg.system))
     compute = cfg.compute
-    model = use_layout(build_model(cfg, prior).to(device), compute.channels_last)
+    model = use_layout(NPDraw.build(cfg, prior).to(device), compute.channels_last)
     opt = torch.optim.Adam([
         {"params": model.encoder.parameters(), "lr": mc.lr},
         {"params": list(model.decoder_parameters()), "lr": mc.lr * mc.decoder_lr_scale},
     ])
     order = torch.Generator().manual_seed(cfg.seed)
-    fingerprint = json.dumps({"model": dict(mc), "ds": dict(cfg.ds), "seed": cfg.seed,
+    fingerprint = json.dumps({"model": dict(mc), "training": dict(cfg.training), "ds": dict(cfg.ds), "seed": cfg.seed,
                               "n": len(images["train"]), "prior": prior.cfg.to_dict(),
                               "numerics": numerics(cfg.compute)},
                              sort_keys=True)
@@ -142,8 +114,9 @@ def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict
     train_x, train_parse = images["train"].to(device), parses["train"].to(device)
     valid_x = fixed_targets(images["valid"], binary, cfg.seed).to(device)
     valid_parse = parses["valid"].to(device)
-    per_epoch = batches(len(train_x), mc.batch_size, world)
-    total_steps = per_epoch * mc.epochs
+    epochs, per_round = plan(cfg.training, len(train_x), mc.epochs, cfg.training.image_updates)
+    per_epoch = batches(per_round or len(train_x), mc.batch_size, world)
+    total_steps = per_epoch * epochs
     tau = mc.tau_start
 
     def step(epoch: int, i: int, batch: torch.Tensor):
@@ -162,7 +135,7 @@ def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict
             coins = np.random.default_rng([cfg.seed, epoch, i]).random(len(batch)) < warm
             replace = torch.from_numpy(coins[rank::world]).to(device)
         with autocast(device, compute.precision):
-            terms, _ = forward(x, x, train_parse.batch(idx), tau, mc.relaxed_id == "hard", replace)
+            terms = forward(x, x, train_parse.batch(idx), tau, mc.relaxed_id == "hard", replace)
         check_finite({"log p(x|z)": terms["log_px"], "KL": terms["kl"], "parse CE": terms["ce"]},
                      f"model epoch {epoch + 1}, step {i + 1}", resume_path)
         elbo = terms["log_px"] - terms["kl"]
@@ -177,14 +150,8 @@ def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict
         record = {"epoch": epoch + 1, **{f"train_{k}_nats": v / seen for k, v in sums.items()},
                   **{f"valid_{k}": v for k, v in val.items()}, "tau": tau, "seconds": seconds,
                   "images_per_s": seen / seconds}
-        if select.score is None:
-            score = -val["elbo_nats"]
-        elif (epoch + 1) % mc.select_every == 0 or epoch + 1 == mc.epochs:
-            start = time.perf_counter()
-            score = select.score(model)
-            record.update({select.key: score, "select_seconds": time.perf_counter() - start})
-        else:
-            score = math.inf   # not scored: never the best
+        score, scored = epoch_score(select, model, epoch, epochs, cfg.training.select_every, val["elbo_nats"])
+        record.update(scored)
         if after_epoch is not None:
             record.update(after_epoch(model, record))
         log.info("epoch %d: train loss %.2f, valid ELBO %.2f (BCE %.2f, KL %.2f) nats, %.0f images/s",
@@ -192,8 +159,7 @@ def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict
                  record["images_per_s"])
         return record, score
 
-    fit(run, model, opt, order, device, name="model", epochs=mc.epochs, n=len(train_x), batch_size=mc.batch_size,
-        step=step, validate=validate, seed=cfg.seed, stream="model", dist=dist)
-    return run.finish(model, lambda m, epoch, best: save_checkpoint(
-        best_path, m, {"kind": MODEL_CHECKPOINT.kind, "epoch": epoch, "selected_by": select.rule,
-                       "selection_score": best, "prior_arch": prior.cfg.to_dict()}))
+    fit(run, model, opt, order, device, name="model", epochs=epochs, n=len(train_x), batch_size=mc.batch_size,
+        step=step, validate=validate, seed=cfg.seed, stream=cfg.system, dist=dist, per_epoch_items=per_round)
+    return run.finish(model, lambda m, epoch, best: save_model(
+        best_path, m, {"epoch": epoch, "selected_by": select.rule, "selection_score": best}))

@@ -1,6 +1,7 @@
 """Pre-training the prior on heuristic parses (method §7, Eq. 5).
 
-Maximum likelihood of the training parses, teacher forced; validation NLL
+Maximum likelihood of the training parses, teacher forced, for `prior.epochs`
+passes (or `prior.updates` sequences in `training.rounds` epochs); validation NLL
 every epoch; the checkpoint with the lowest validation NLL is kept; a killed
 run resumes (npdraw.training.loop).
 """
@@ -13,14 +14,14 @@ from pathlib import Path
 
 import torch
 
-from npdraw.models.checkpoints import PRIOR_CHECKPOINT, prior_config, save_checkpoint
-from npdraw.models.prior import Prior
+from npdraw.models.checkpoints import save_prior
+from npdraw.models.prior import Prior, prior_config
 from npdraw.parts.canvas import Grid
 from npdraw.parts.parser import Latents
 from npdraw.runtime import seeds
 from npdraw.runtime.config import ParamsError, numerics
 from npdraw.runtime.precision import autocast, compiled, use_layout
-from npdraw.training.loop import Run, check_finite, fit
+from npdraw.training.loop import Run, check_finite, fit, plan
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,9 @@ def train_prior(cfg, bank: torch.Tensor, parses: dict[str, Latents], best_path: 
     model = use_layout(Prior(prior_config(cfg, grid), bank, grid).to(device), compute.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=pc.lr)
     order = torch.Generator().manual_seed(cfg.seed)
-    fingerprint = json.dumps({"prior": dict(pc), "ds": dict(cfg.ds), "seed": cfg.seed, "n": len(parses["train"]),
+    epochs, per_round = plan(cfg.training, len(parses["train"]), pc.epochs, pc.updates)
+    fingerprint = json.dumps({"prior": dict(pc), "rounds": epochs, "ds": dict(cfg.ds), "seed": cfg.seed,
+                              "n": len(parses["train"]),
                               "numerics": numerics(cfg.compute)},
                              sort_keys=True)
     run = Run(resume_path, fingerprint, live, main=rank == 0)
@@ -89,7 +92,6 @@ def train_prior(cfg, bank: torch.Tensor, parses: dict[str, Latents], best_path: 
                  record["train_nll_nats"], record["valid_nll_nats"], record["sequences_per_s"])
         return record, val["nll_total_nats"]
 
-    fit(run, model, opt, order, device, name="prior", epochs=pc.epochs, n=len(train), batch_size=pc.batch_size,
-        step=step, validate=validate, seed=cfg.seed, stream="prior", dist=dist)
-    return run.finish(model, lambda m, epoch, best: save_checkpoint(
-        best_path, m, {"kind": PRIOR_CHECKPOINT.kind, "epoch": epoch, "valid_nll_nats": best}))
+    fit(run, model, opt, order, device, name="prior", epochs=epochs, n=len(train), batch_size=pc.batch_size,
+        step=step, validate=validate, seed=cfg.seed, stream="prior", dist=dist, per_epoch_items=per_round)
+    return run.finish(model, lambda m, epoch, best: save_prior(best_path, m, {"epoch": epoch, "valid_nll_nats": best}))

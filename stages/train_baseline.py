@@ -1,0 +1,64 @@
+"""Stage train_baseline: any baseline of the systems registry (npdraw/runtime/systems.py: pixelvae, vae,
+draw, ...) on the run's splits, with the checkpoint rule NP-DRAW's model has (method §12-13)."""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from npdraw.data.binarize import fixed_targets
+from npdraw.data.prepare import load_prepared
+from npdraw.data.splits import load_splits
+from npdraw.models.checkpoints import load_model
+from npdraw.reporting.viz import image_grid, titled
+from npdraw.runtime.cli import input_files, main, run_config, stage_parser
+from npdraw.runtime.distributed import relaunch, setup
+from npdraw.runtime.io import save_image
+from npdraw.runtime.provenance import write_metrics
+from npdraw.runtime.systems import system
+from npdraw.training.baseline import evaluate_elbo, train_baseline
+from npdraw.training.select import selector
+
+
+def run() -> None:
+    p = stage_parser("train_baseline", __doc__, common=("device",))
+    args = p.parse_args()
+    cfg = run_config(args)
+    log = logging.getLogger("train_baseline")
+    relaunch(cfg.compute.gpus, args.device)   # several GPUs: re-executes under torchrun
+    dist = setup(args.device)
+    device = dist.device
+    arrays = load_prepared(args.data, cfg)
+    splits = load_splits(args.splits, arrays)
+    images = {s: torch.from_numpy(np.asarray(arrays["test_images" if s == "test" else "train_images"][splits[s]]))
+              for s in ("train", "valid", "test")}
+    select = selector(cfg, images["valid"], args.classifier, device)
+    resume = Path(args.out).with_name("resume.pt")
+    section = system(cfg.system).section
+    state = dist.train(args.live, {section: dict(cfg[section]), "dataset": cfg.dataset, "profile": cfg.profile},
+                       lambda live: train_baseline(cfg, images, Path(args.out), resume, device, live, dist, select))
+    if not dist.main:
+        return  # rank 0 writes the outputs
+    model = load_model(args.out, device, cfg)
+    scores = {s: evaluate_elbo(model, fixed_targets(images[s], True, cfg.seed).to(device), seed=cfg.seed,
+                               precision=cfg.compute.precision) for s in ("valid", "test")}
+    history = state["history"]
+    write_metrics(args.metrics, {**scores["test"], "valid": scores["valid"], "test": scores["test"],
+                                 "system": cfg.system, "best_epoch": state["best_epoch"], "epochs": len(history),
+                                 "selected_by": select.rule, "selected_epoch": state["best_epoch"],
+                                 "selection_key": select.key, "selection_score": state["best"],
+                                 "train_images_per_s": float(np.mean([h["images_per_s"] for h in history])),
+                                 "epoch_seconds": float(np.mean([h["seconds"] for h in history])),
+                                 "history": history}, cfg, input_files(args))
+    x = fixed_targets(images["valid"][:cfg.training.reconstructions], True, cfg.seed).to(device)
+    decoded = model.reconstruct(x, torch.Generator().manual_seed(cfg.seed))
+    save_image(args.reconstructions, titled(image_grid(torch.stack([x, decoded], 1).flatten(0, 1).cpu(), ncol=8,
+                                                       scale=3), "validation image | its reconstruction"))
+    resume.unlink(missing_ok=True)
+    log.info("test ELBO %.2f nats (BCE %.2f, KL %.2f); best epoch %d (%s)", scores["test"]["elbo_nats"],
+             scores["test"]["bce_nats"], scores["test"]["kl_nats"], state["best_epoch"], select.rule)
+
+
+if __name__ == "__main__":
+    main(run)

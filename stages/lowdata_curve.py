@@ -16,7 +16,7 @@ from npdraw.runtime.io import atomic_path
 
 def run() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("metrics", nargs="+", help="eval.json files of the curve's runs (every proportion and seed)")
+    p.add_argument("metrics", nargs="+", help="eval.json files of the curve's runs (every proportion, system and seed)")
     p.add_argument("--plot", required=True, help="PNG: the curve")
     p.add_argument("--points", required=True, help="CSV: one row per run")
     p.add_argument("--summary", required=True, help="Markdown: mean / sd / seeds per proportion")
@@ -33,10 +33,13 @@ def run() -> None:
     plot(df, args.plot, title)
     with atomic_path(args.points) as tmp:
         df.to_csv(tmp, index=False)
+    accuracy = df["classifier_accuracy"].dropna()
+    classifier = (f", whose validation accuracy is {accuracy.iloc[0]:.3f}" if len(accuracy) else "")
     write_table(summary(df), args.summary, args.summary_csv,
                 f"Low-data curve: {title}. Mean, standard deviation and number of seeds of each measure at each "
-                f"proportion; domain FID uses the pipeline's classifier (the same for every run of {dataset} at "
-                f"this profile), not Inception.")
+                f"proportion, per model; train_images_mean and groups_mean: the training images and the digits, "
+                f"characters or alphabets the splits held. Domain FID uses the pipeline's classifier (the same "
+                f"for every run of {dataset} at this profile{classifier}), not Inception.")
 
 
 if __name__ == "__main__":

@@ -23,13 +23,14 @@ def test_split_names_are_valid_wildcards_that_parse_back(kind, proportion, name)
 
 def test_the_profile_override_replaces_the_grid(params):
     smoke = curves(params, "smoke")
-    assert [(c["dataset"], c["kind"], c["splits"], c["seeds"]) for c in smoke] == [
-        ("mnist", "sample", ["sample-0.005", "sample-0.01"], [0, 1])]
+    assert [(c["dataset"], c["kind"], c["splits"], c["seeds"], c["variants"]) for c in smoke] == [
+        ("mnist", "sample", ["sample-0.25", "sample-0.5"], [0, 1], ["base", "vae"])]
     paper = curves(params, "paper")
     assert [c["kind"] for c in paper] == ["digit", "sample", "character", "alphabet"]
     assert paper[0]["splits"][0] == "digit-0.1" and paper[0]["seeds"] == [0, 1, 2]
     assert curve_inputs(params, "smoke", "mnist", "sample") == [
-        f"results/mnist/smoke/sample-{p}/seed{s}/base/metrics/eval.json" for p in ("0.005", "0.01") for s in (0, 1)]
+        f"results/mnist/smoke/sample-{p}/seed{s}/{v}/metrics/eval.json"
+        for v in ("base", "vae") for p in ("0.25", "0.5") for s in (0, 1)]
 
 
 def test_an_impossible_curve_is_refused_naming_it(params):
@@ -41,13 +42,16 @@ def test_an_impossible_curve_is_refused_naming_it(params):
         curve_inputs(params, "smoke", "omniglot", "sample")
 
 
-def write_run(root, proportion, seed, fid_domain, nll, train):
+def write_run(root, proportion, seed, fid_domain, nll, train, variant="base"):
     run = root / f"results/mnist/smoke/digit-{proportion}/seed{seed}"
-    (run / "base/metrics").mkdir(parents=True)
-    (run / "splits.json").write_text(json.dumps({"counts": {"train": train, "valid": 10, "test": 20}}))
-    (run / "base/metrics/eval.json").write_text(json.dumps({"fid_domain": fid_domain, "nll_nats": nll,
-                                                            "generated": 200}))
-    return str((run / "base/metrics/eval.json").relative_to(root))
+    (run / f"{variant}/metrics").mkdir(parents=True)
+    digits = list(range(int(round(proportion * 10))))
+    (run / "splits.json").write_text(json.dumps({"counts": {"train": train, "valid": 10, "test": 20},
+                                                 "digits": digits}))
+    (run / f"{variant}/metrics/eval.json").write_text(json.dumps({"fid_domain": fid_domain, "nll_nats": nll,
+                                                                  "generated": 200,
+                                                                  "domain_classifier_accuracy": 0.9}))
+    return str((run / f"{variant}/metrics/eval.json").relative_to(root))
 
 
 def lowdata_curve(root, *paths):
@@ -70,6 +74,24 @@ def test_curve_from_fixture_metrics_has_the_exact_means_and_spreads(tmp_path):
     assert list(points.seed) == [0, 1, 0, 1] and set(points.kind) == {"digit"}
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "s.md").read_text().startswith("Low-data curve: mnist, low-data by digit (smoke profile")
+
+
+def test_every_system_is_a_line_on_the_same_axes_labelled_with_the_true_data(tmp_path):
+    """Two systems at two proportions: one summary row per system and proportion, the digits and images
+    the splits really held on the axis."""
+    from npdraw.reporting.lowdata import axis_labels, points, summary
+
+    paths = [write_run(tmp_path, 0.3, 0, 10.0, 100.0, 300), write_run(tmp_path, 0.6, 0, 5.0, 90.0, 600),
+             write_run(tmp_path, 0.3, 1, 20.0, 110.0, 300, "vae"), write_run(tmp_path, 0.6, 1, 15.0, 95.0, 600, "vae")]
+    result = lowdata_curve(tmp_path, *paths)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(tmp_path / "s.csv")
+    assert list(zip(table.model, table.proportion, table.fid_domain_mean)) == [
+        ("NP-DRAW", 0.3, 10.0), ("NP-DRAW", 0.6, 5.0), ("VAE", 0.3, 20.0), ("VAE", 0.6, 15.0)]
+    assert list(table.groups_mean) == [3, 6, 3, 6]
+    df = points([tmp_path / p for p in paths])
+    assert axis_labels(df, "digit") == {0.3: "0.3\n3 digits\n300 img", 0.6: "0.6\n6 digits\n600 img"}
+    assert len(summary(df)) == 4 and "accuracy is 0.900" in (tmp_path / "s.md").read_text()
 
 
 def test_a_missing_run_is_named_and_nothing_is_written(tmp_path):

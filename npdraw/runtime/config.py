@@ -193,8 +193,9 @@ def _cross_key_problems(params: dict) -> list[str]:
             continue
         for fraction in curve["proportions"]:
             try:
-                resolve(params, dataset=curve["dataset"], split=f"{curve['kind']}-{fraction}",
-                        variant=low["variant"], seed=low["seeds"][0])
+                for variant in low["variants"]:
+                    resolve(params, dataset=curve["dataset"], split=f"{curve['kind']}-{fraction}",
+                            variant=variant, seed=low["seeds"][0])
             except ParamsError as err:
                 problems.append(f"key 'lowdata.curves.{i}' ({curve['dataset']}, {curve['kind']}, proportion "
                                 f"{fraction}): {err}")

@@ -22,27 +22,13 @@ import sys
 from pathlib import Path
 
 from npdraw.data.sources import mirror_root
-from npdraw.reporting.dvc_experiments import ABLATION_METRICS, experiment_rows
+from npdraw.reporting.dvc_experiments import ABLATION_METRICS, dvc, experiment_rows, show_experiments
 from npdraw.runtime.cli import main
 from npdraw.runtime.config import ParamsError, load_params, resolve
 from npdraw.runtime.io import atomic_path
 from npdraw.runtime.snakemake import DVC_ABLATION_VARIANTS
 
 DATASET = "omniglot"
-
-
-def dvc(*args: str, stream: bool = False) -> str:
-    """Run a dvc command (streaming its output when `stream`); a failure stops the script with the
-    command and DVC's message."""
-    result = subprocess.run(["dvc", *args], capture_output=not stream, text=True)
-    if result.returncode:
-        said = "" if stream else ":\n" + (result.stderr or result.stdout).strip()
-        raise ParamsError(f"`dvc {' '.join(args)}` failed (exit {result.returncode}){said}")
-    return result.stdout or ""
-
-
-def show_experiments() -> list:
-    return json.loads(dvc("exp", "show", "--json"))
 
 
 def run() -> None:

@@ -58,7 +58,7 @@ def run() -> None:
                     "nll_subset": bool(len(x) < len(test)), "binarization": "fixed seed" if binary else "none"})
     if len(x) < len(test):
         log.info("NLL on %d of the %d test images (evaluate.nll_images)", len(x), len(test))
-    if "static_test_images" in arrays:  # MNIST: also Larochelle's statically binarized test set
+    if ev.static_mnist and "static_test_images" in arrays:  # MNIST: also Larochelle's static binarization
         static = arrays["static_test_images"][:ev.nll_images or None]
         xs = layout(as_float(torch.from_numpy(np.array(static))).to(device), cl)   # already binary; a writable copy
         metrics["static_binarized_test"] = {

@@ -1,14 +1,32 @@
-"""Reading `dvc exp show --json`: one row per experiment with its run choices and metrics."""
+"""Running `dvc` and reading `dvc exp show --json`: one row per experiment with its run choices and metrics."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Iterator
 
 from npdraw.runtime.config import CHOICE_KEYS as CHOICES
+from npdraw.runtime.errors import ParamsError
 from npdraw.runtime.pipeline import VARIANT_DIR
 
 # The metrics files an ablation experiment must have finished (scripts/dvc_ablation.py, make_tables).
 ABLATION_METRICS = {"parse": VARIANT_DIR + "/metrics/parse.json", "eval": VARIANT_DIR + "/metrics/eval.json"}
+
+
+def dvc(*args: str, stream: bool = False, cwd=None, env=None) -> str:
+    """Run a dvc command (streaming its output when `stream`); a failure stops with the command and
+    DVC's message."""
+    result = subprocess.run(["dvc", *args], capture_output=not stream, text=True, cwd=cwd, env=env)
+    if result.returncode:
+        said = "" if stream else ":\n" + (result.stderr or result.stdout).strip()
+        raise ParamsError(f"`dvc {' '.join(args)}` failed (exit {result.returncode}){said}")
+    return result.stdout or ""
+
+
+def show_experiments(cwd=None, env=None) -> list:
+    """`dvc exp show --json`, parsed."""
+    return json.loads(dvc("exp", "show", "--json", cwd=cwd, env=env))
 
 
 def iter_experiments(shown: list) -> Iterator[tuple[str, str, dict]]:

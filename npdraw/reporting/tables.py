@@ -112,7 +112,9 @@ def write_table(df: pd.DataFrame, markdown: str | Path, csv: str | Path | None =
 # --- results tables (method §11.1, 12) ----------------------------------------------------------
 
 # Reported numbers are in the systems registry (npdraw.runtime.systems: each entry's `paper`).
-EVAL_PATH = re.compile(r"results/(?P<dataset>[^/]+)/(?P<profile>[^/]+)/(?P<split>[^/]+)/seed(?P<seed>\d+)/"
+# A run's evaluation metrics, where the pipeline writes them (results/...) or where the findings keep a
+# copy (results/findings/runs/...): the last six parts of the path name the run.
+EVAL_PATH = re.compile(r"(?:^|/)(?P<dataset>[^/]+)/(?P<profile>[^/]+)/(?P<split>[^/]+)/seed(?P<seed>\d+)/"
                        r"(?P<variant>[^/]+)/metrics/eval\.json$")
 
 

@@ -1,0 +1,228 @@
+"""The findings campaign (results/findings/): run what is not committed yet, one run at a time, through the
+pipeline's own front doors, and commit each finished run's metrics and provenance as it lands.
+
+    python scripts/campaign.py plan                      # every job, committed or not, and the order
+    python scripts/campaign.py run                       # run what is missing; commit after each job
+    python scripts/campaign.py run --only table2 --max-jobs 2
+    python scripts/campaign.py run --commit-to /work/main   # run in this clone, commit into another checkout
+
+Jobs, in order: `gap` (scripts/nll_gap.py on the committed reference model), `table2` (the Omniglot
+ablation, each row and seed one `dvc exp` experiment: queued, then run by the queue), `quick` (Table 1 at
+the quick profile: `snakemake tables`), `lowdata` (Fig. 3: each run one Snakemake target, seed 0 of every
+point first).  A job is skipped when its results are committed in the target checkout, so a campaign
+stopped anywhere (a killed run resumes from its last epoch: Snakemake's `--rerun-incomplete` and the
+trainers' resume files; a DVC experiment reruns what its run cache lacks) continues on any machine from
+what is committed.  After each job the findings page is rebuilt (npdraw.reporting.findings) and
+committed with the job's files.
+
+Every stage imports the package of the checkout the campaign runs in (PYTHONPATH), so the code that
+produced a number is the commit its provenance names: run the campaign from a clone that does not
+change while it runs (`git clone . ../campaign`), and commit into the working checkout.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from npdraw.data.sources import mirror_root
+from npdraw.reporting import findings
+from npdraw.reporting.dvc_experiments import dvc, iter_experiments, show_experiments
+from npdraw.runtime.cli import main
+from npdraw.runtime.config import load_params
+from npdraw.runtime.errors import ParamsError
+from npdraw.runtime.pipeline import RUN_DIR, VARIANT_DIR
+
+ROOT = Path(".").resolve()
+QUICK_TABLES = "results/tables/quick/full/seed0"
+METRICS = ("eval", "model", "prior", "parse", "bank")
+
+
+def environment() -> dict:
+    """The stages' environment: this checkout's package first (not an editable install elsewhere), the
+    data mirror as an absolute path (DVC's queue runs in copies of the repository), this venv's tools."""
+    return {**os.environ, "PYTHONPATH": ".", "NPDRAW_DATA": str(mirror_root().resolve()),
+            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+
+
+def experiment_name(run: dict) -> str:
+    return f"{run['dataset']}-{run['profile']}-s{run['seed']}-{run['variant']}"
+
+
+def jobs(params: dict, target: Path) -> list[dict]:
+    """Every job of the campaign, in order, each marked done when its results are committed in `target`."""
+    out = [{"kind": "gap", "name": "nll_gap", "done": (target / findings.GAP).is_file()}]
+    out += [{"kind": "table2", "name": experiment_name(r), "run": r, "done": findings.committed(r, target)}
+            for r in findings.table2_runs()]
+    out.append({"kind": "quick", "name": "table1-quick", "done": (target / QUICK_TABLES / "table1.md").is_file()})
+    out += [{"kind": "lowdata", "name": VARIANT_DIR.format(**r), "run": r, "done": findings.committed(r, target)}
+            for r in findings.lowdata_runs(params)]
+    return out
+
+
+def copy(src: Path, dest: Path, copied: list[Path]) -> None:
+    if src.is_file():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dest)
+        copied.append(dest)
+
+
+def record(where: Path, job: dict, seconds: float, engine: str, copied: list[Path]) -> None:
+    from npdraw.runtime.provenance import code_version
+
+    where.mkdir(parents=True, exist_ok=True)
+    info = {"job": job["name"], "engine": engine, "wall_seconds": round(seconds, 1),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"), "host": platform.node(),
+            "code": code_version(str(ROOT)), "cpus": os.cpu_count()}
+    (where / "campaign.json").write_text(json.dumps(info, indent=1) + "\n")
+    copied.append(where / "campaign.json")
+
+
+def harvest_run(run: dict, target: Path, copied: list[Path]) -> None:
+    """A Snakemake run's metrics, its split summary and its dataset's classifier record into the findings."""
+    variant, split = Path(VARIANT_DIR.format(**run)), Path(RUN_DIR.format(**run))
+    dest = findings.run_dir(run, target)
+    for name in METRICS:
+        copy(ROOT / variant / f"metrics/{name}.json", dest / f"metrics/{name}.json", copied)
+    copy(ROOT / split / "splits.json", dest.parent / "splits.json", copied)
+    ref = Path(f"results/{run['dataset']}/{run['profile']}/reference/classifier.json")
+    copy(ROOT / ref, target / findings.RUNS / ref.relative_to("results"), copied)
+
+
+def run_gap(job: dict, target: Path) -> list[Path]:
+    out = ROOT / findings.GAP
+    subprocess.run([sys.executable, "scripts/nll_gap.py", "--out", str(out)], check=True, env=environment())
+    copied: list[Path] = []
+    copy(out, target / findings.GAP, copied)
+    return copied
+
+
+def run_table2(job: dict, target: Path) -> list[Path]:
+    """Queue the experiment (unless one of its name finished before), run the queue, and write its
+    metrics, as `dvc exp show` holds them, into the findings."""
+    run, env, name = job["run"], environment(), job["name"]
+    finished = {n for n, _, _ in iter_experiments(show_experiments(env=env))}
+    start = time.perf_counter()
+    if name not in finished:
+        choices = [a for k in ("dataset", "profile", "split", "seed", "variant") for a in ("-S", f"{k}={run[k]}")]
+        dvc("exp", "run", "--queue", "evaluate", "-n", name, *choices, env=env)
+        dvc("exp", "run", "--run-all", "--jobs", "1", stream=True, env=env)
+    seconds = time.perf_counter() - start
+    data = next((d for n, _, d in iter_experiments(show_experiments(env=env)) if n == name), None)
+    if data is None:
+        raise ParamsError(f"experiment {name} did not finish: `dvc queue logs {name}` says why")
+    copied: list[Path] = []
+    dest = findings.run_dir(run, target)
+    for path, entry in (data.get("metrics") or {}).items():
+        if path.startswith(VARIANT_DIR.format(**run)) or "/reference/" in path:
+            out = target / findings.RUNS / Path(path).relative_to("results")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(entry["data"], indent=1) + "\n")
+            copied.append(out)
+    if not (dest / "metrics/eval.json").is_file():
+        raise ParamsError(f"experiment {name}: its evaluation metrics are not in `dvc exp show`")
+    record(dest, job, seconds, f"dvc exp (queued, {name})", copied)
+    return copied
+
+
+def snakemake(*args: str) -> None:
+    subprocess.run(["snakemake", "--cores", "2", "--rerun-incomplete", "-q", *args], check=True, env=environment())
+
+
+def run_quick(job: dict, target: Path) -> list[Path]:
+    subprocess.run([sys.executable, "-m", "npdraw.runtime.recovery"], check=True, env=environment())
+    start = time.perf_counter()
+    snakemake("tables", "--config", "profile=quick")
+    seconds = time.perf_counter() - start
+    copied: list[Path] = []
+    for table in (ROOT / QUICK_TABLES).iterdir():
+        copy(table, target / QUICK_TABLES / table.name, copied)
+    for entry in load_params("params.yaml")["tables"]["runs"]:
+        dataset, variant = entry.split("/")
+        harvest_run({"dataset": dataset, "profile": "quick", "split": "full", "seed": 0, "variant": variant},
+                    target, copied)
+    record(target / QUICK_TABLES, job, seconds, "snakemake tables", copied)
+    return copied
+
+
+def run_lowdata(job: dict, target: Path) -> list[Path]:
+    run = job["run"]
+    subprocess.run([sys.executable, "-m", "npdraw.runtime.recovery"], check=True, env=environment())
+    start = time.perf_counter()
+    snakemake(VARIANT_DIR.format(**run) + "/metrics/eval.json")
+    seconds = time.perf_counter() - start
+    copied: list[Path] = []
+    harvest_run(run, target, copied)
+    record(findings.run_dir(run, target), job, seconds, "snakemake", copied)
+    return copied
+
+
+RUNNERS = {"gap": run_gap, "table2": run_table2, "quick": run_quick, "lowdata": run_lowdata}
+
+
+def commit(target: Path, paths: list[Path], message: str) -> None:
+    """Commit `paths` (and nothing else staged) in `target`, retrying while another git holds its index."""
+    rel = [str(p.resolve().relative_to(target.resolve())) for p in paths]
+    for _ in range(30):
+        add = subprocess.run(["git", "-C", str(target), "add", "--", *rel], capture_output=True, text=True)
+        done = add.returncode == 0 and subprocess.run(
+            ["git", "-C", str(target), "commit", "-q", "-m", message, "--", *rel], capture_output=True,
+            text=True).returncode == 0
+        if done:
+            return
+        time.sleep(10)
+    raise ParamsError(f"could not commit {len(rel)} files in {target} (git index busy for 5 minutes?)")
+
+
+def headline(job: dict, target: Path) -> str:
+    if job["kind"] in ("table2", "lowdata"):
+        e = json.loads((findings.run_dir(job["run"], target) / "metrics/eval.json").read_text())
+        fid = e.get("fid_domain")
+        return f"NLL {e['nll_nats']:.2f} nats, domain FID {fid:.2f}" if fid is not None else f"NLL {e['nll_nats']:.2f}"
+    return "tables and page rebuilt"
+
+
+def run() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("action", choices=("plan", "run"))
+    p.add_argument("--only", nargs="+", choices=tuple(RUNNERS), help="these kinds of job only")
+    p.add_argument("--max-jobs", type=int, help="stop after this many jobs")
+    p.add_argument("--commit-to", type=Path, default=ROOT, help="the checkout that receives the results and "
+                                                                "commits (default: this one)")
+    p.add_argument("--no-commit", action="store_true", help="write the results, commit nothing")
+    args = p.parse_args()
+    params = load_params("params.yaml")
+    target = args.commit_to.resolve()
+    todo = [j for j in jobs(params, target) if not args.only or j["kind"] in args.only]
+    if args.action == "plan":
+        for j in todo:
+            print(f"{'done' if j['done'] else 'todo':>4}  {j['kind']:<8} {j['name']}")
+        print(f"{sum(j['done'] for j in todo)} of {len(todo)} jobs committed in {target}")
+        return
+    ran = 0
+    for job in todo:
+        if job["done"]:
+            continue
+        if args.max_jobs is not None and ran >= args.max_jobs:
+            break
+        print(f"[{datetime.now():%H:%M}] {job['kind']} {job['name']}", file=sys.stderr, flush=True)
+        copied = RUNNERS[job["kind"]](job, target)
+        findings.build(target)
+        page = [target / findings.FINDINGS / name for name in ("README.md", "table2.md", "table2.csv",
+                                                              "table2-runs.md", "table2-runs.csv", "nll_gap.md")]
+        page += list((target / findings.FINDINGS / "lowdata").glob("*")) if (
+            target / findings.FINDINGS / "lowdata").is_dir() else []
+        if not args.no_commit:
+            commit(target, copied + [f for f in page if f.is_file()],
+                   f"findings: {job['kind']} {job['name']} ({headline(job, target)})")
+        ran += 1
+
+
+if __name__ == "__main__":
+    main(run)

@@ -66,6 +66,15 @@ def jobs(params: dict, target: Path) -> list[dict]:
     return out
 
 
+def call(*cmd: str) -> None:
+    """Run a command of the campaign in this checkout's environment; a failure stops the campaign with the
+    command (its own output above says why; the job is retried by the next `run`)."""
+    result = subprocess.run(cmd, env=environment())
+    if result.returncode:
+        raise ParamsError(f"`{' '.join(cmd)}` failed (exit {result.returncode}); nothing of this job was "
+                          f"committed, and `python scripts/campaign.py run` retries it")
+
+
 def copy(src: Path, dest: Path, copied: list[Path]) -> None:
     if src.is_file():
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -97,7 +106,7 @@ def harvest_run(run: dict, target: Path, copied: list[Path]) -> None:
 
 def run_gap(job: dict, target: Path) -> list[Path]:
     out = ROOT / findings.GAP
-    subprocess.run([sys.executable, "scripts/nll_gap.py", "--out", str(out)], check=True, env=environment())
+    call(sys.executable, "scripts/nll_gap.py", "--out", str(out))
     copied: list[Path] = []
     copy(out, target / findings.GAP, copied)
     return copied
@@ -132,11 +141,11 @@ def run_table2(job: dict, target: Path) -> list[Path]:
 
 
 def snakemake(*args: str) -> None:
-    subprocess.run(["snakemake", "--cores", "2", "--rerun-incomplete", "-q", *args], check=True, env=environment())
+    call("snakemake", *args, "--cores", "2", "--rerun-incomplete")
 
 
 def run_quick(job: dict, target: Path) -> list[Path]:
-    subprocess.run([sys.executable, "-m", "npdraw.runtime.recovery"], check=True, env=environment())
+    call(sys.executable, "-m", "npdraw.runtime.recovery")
     start = time.perf_counter()
     snakemake("tables", "--config", "profile=quick")
     seconds = time.perf_counter() - start
@@ -153,7 +162,7 @@ def run_quick(job: dict, target: Path) -> list[Path]:
 
 def run_lowdata(job: dict, target: Path) -> list[Path]:
     run = job["run"]
-    subprocess.run([sys.executable, "-m", "npdraw.runtime.recovery"], check=True, env=environment())
+    call(sys.executable, "-m", "npdraw.runtime.recovery")
     start = time.perf_counter()
     snakemake(VARIANT_DIR.format(**run) + "/metrics/eval.json")
     seconds = time.perf_counter() - start

@@ -13,7 +13,8 @@ point first).  A job is skipped when its results are committed in the target che
 stopped anywhere (a killed run resumes from its last epoch: Snakemake's `--rerun-incomplete` and the
 trainers' resume files; a DVC experiment reruns what its run cache lacks) continues on any machine from
 what is committed.  After each job the findings page is rebuilt (npdraw.reporting.findings) and
-committed with the job's files.
+committed with the job's files.  `touch campaign.pause` in the campaign's checkout holds the next job
+until the file is removed (the machine free for a benchmark, with no job's time disturbed).
 
 Every stage imports the package of the checkout the campaign runs in (PYTHONPATH), so the code that
 produced a number is the commit its provenance names: run the campaign from a clone that does not
@@ -41,6 +42,7 @@ from npdraw.runtime.pipeline import RUN_DIR, VARIANT_DIR
 
 ROOT = Path(".").resolve()
 QUICK_TABLES = "results/tables/quick/full/seed0"
+PAUSE = "campaign.pause"   # while this file exists in the campaign's checkout, no new job starts
 METRICS = ("eval", "model", "prior", "parse", "bank")
 
 
@@ -172,6 +174,18 @@ def run_lowdata(job: dict, target: Path) -> list[Path]:
     return copied
 
 
+def wait_while_paused() -> None:
+    """Between jobs, wait while the file PAUSE exists in this checkout: whoever needs the machine for a
+    while (a test suite, a benchmark) creates it, and the job after the running one starts when it is
+    removed, so that no job's wall time counts another program's work."""
+    announced = False
+    while (ROOT / PAUSE).exists():
+        if not announced:
+            print(f"[{datetime.now():%H:%M}] paused: {ROOT / PAUSE} exists", file=sys.stderr, flush=True)
+            announced = True
+        time.sleep(20)
+
+
 RUNNERS = {"gap": run_gap, "table2": run_table2, "quick": run_quick, "lowdata": run_lowdata}
 
 
@@ -220,6 +234,7 @@ def run() -> None:
             continue
         if args.max_jobs is not None and ran >= args.max_jobs:
             break
+        wait_while_paused()
         print(f"[{datetime.now():%H:%M}] {job['kind']} {job['name']}", file=sys.stderr, flush=True)
         copied = RUNNERS[job["kind"]](job, target)
         findings.build(target)

@@ -1,0 +1,164 @@
+"""The findings: verdicts from committed metrics (fixtures here), the campaign's plan and skips, and the
+three NLL estimates of the gap measurement."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from npdraw.reporting import findings
+from tests.conftest import REPO, stage_env
+
+
+def write_eval(root, run, fid, nll=100.0, psnr=17.0, lam=50.0, patch=5, bank=50, minutes=3.0):
+    where = findings.run_dir(run, root)
+    (where / "metrics").mkdir(parents=True, exist_ok=True)
+    method = {"patch_size": patch, "bank_size": bank, "lambda_reg": lam}
+    (where / "metrics/eval.json").write_text(json.dumps({
+        "nll_nats": nll, "bce_nats": nll - 20, "kl_nats": 20.0, "fid_domain": fid, "fid_domain_real": 0.3,
+        "domain_classifier_accuracy": 0.7, "nll_samples": 50, "nll_images": 1000, "generated": 2000,
+        "provenance": {"params": {"method": method}}}))
+    (where / "metrics/parse.json").write_text(json.dumps({"psnr_db": psnr}))
+    (where / "campaign.json").write_text(json.dumps({"wall_seconds": minutes * 60, "experiment": "x"}))
+
+
+def t2(variant, seed=0):
+    return {"dataset": "omniglot", "profile": "findings", "split": "full", "seed": seed, "variant": variant}
+
+
+def test_table2_verdicts_from_committed_runs(tmp_path):
+    """A regulariser-free run far worse in FID on both seeds: the claim holds; K's PSNR ordering reversed:
+    it does not; a missing row: not run yet."""
+    write_eval(tmp_path, t2("base", 0), fid=5.0, psnr=18.0)
+    write_eval(tmp_path, t2("base", 1), fid=5.4, psnr=18.2)
+    write_eval(tmp_path, t2("lam0", 0), fid=30.0, lam=0.0)
+    write_eval(tmp_path, t2("lam0", 1), fid=31.0, lam=0.0)
+    write_eval(tmp_path, t2("lam1"), fid=5.2, lam=1.0, nll=90.0)
+    write_eval(tmp_path, t2("lam100"), fid=5.5, lam=100.0, nll=140.0)
+    write_eval(tmp_path, t2("K6"), fid=9.0, psnr=21.0, patch=6)
+    write_eval(tmp_path, t2("K8"), fid=15.0, psnr=25.0, patch=8)
+    rows = findings.table2_rows(tmp_path)
+    assert len(rows) == 8 and rows.minutes.tolist() == [3.0] * 8
+    table = findings.table2(rows)
+    base = table.set_index("variant").loc["base"]
+    assert base["seeds"] == 2 and base["fid_domain"] == pytest.approx(5.2) and base["paper_nll"] == 129.73
+    by_claim = {v.claim.split(" (")[0]: v for v in findings.table2_verdicts(rows)}
+    assert by_claim["Without the parse regulariser sample quality collapses"].verdict == "holds"
+    assert by_claim["Parse PSNR falls as the parts grow"].verdict == "does not hold"
+    assert by_claim["Sample quality falls as the parts grow"].verdict == "holds"
+    assert by_claim["Parse PSNR rises as the bank grows"].verdict == "not run yet"
+    assert "Welch" in by_claim["Without the parse regulariser sample quality collapses"].evidence
+
+
+def test_a_panel_verdict_needs_every_comparison_and_a_significant_difference():
+    df = pd.DataFrame([{"model": m, "variant": v, "proportion": p, "fid_domain": f + s}
+                       for m, v, base in (("NP-DRAW", "base", 5.0), ("VAE", "vae", 9.0))
+                       for p in (0.1, 0.5) for s, f in enumerate([base] * 3)])
+    assert findings.panel_verdict(df, "", "all")[0] == "holds"
+    close = df.assign(fid_domain=np.where(df.model == "VAE", df.fid_domain - 3.9, df.fid_domain))
+    assert findings.panel_verdict(close, "", "all")[0] == "cannot tell at this size"
+    worse = df.assign(fid_domain=np.where(df.model == "VAE", df.fid_domain - 8, df.fid_domain))
+    assert findings.panel_verdict(worse, "", "all")[0] == "does not hold"
+    assert findings.panel_verdict(worse, "", "above_one")[0] == "does not hold"
+    assert findings.panel_verdict(None, "", "all")[0] == "not run yet"
+
+
+def test_the_page_is_rebuilt_from_what_is_committed(tmp_path):
+    """build() on a checkout with a few committed runs writes the page, Table 2 and the curves it can."""
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    write_eval(tmp_path, t2("base"), fid=5.0)
+    run = {"dataset": "mnist", "profile": "findings", "split": "digit-0.3", "seed": 0, "variant": "base"}
+    write_eval(tmp_path, run, fid=10.0)
+    (findings.run_dir(run, tmp_path).parent / "splits.json").write_text(json.dumps(
+        {"counts": {"train": 17000}, "digits": [0, 1, 2]}))
+    verdicts = findings.build(tmp_path)
+    page = (tmp_path / "results/findings/README.md").read_text()
+    assert "Table 2 1 of 10 runs" in page and "Fig. 3 1 of 96 runs" in page and "6 minutes (2 runs" in page
+    assert (tmp_path / "results/findings/lowdata/mnist-digit.png").is_file()
+    assert {v.verdict for v in verdicts} <= {"not run yet", "cannot tell at this size"}
+
+
+def test_the_campaign_plan_lists_every_job_and_skips_what_is_committed(tmp_path):
+    write_eval(tmp_path, t2("base"), fid=5.0)
+    out = subprocess.run([sys.executable, "scripts/campaign.py", "plan", "--commit-to", str(tmp_path)], cwd=REPO,
+                         env=stage_env(), capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["todo", "gap", "nll_gap"]
+    assert lines[1].split() == ["done", "table2", "omniglot-findings-s0-base"]
+    assert "1 of 108 jobs committed" in lines[-1]
+
+
+def test_the_three_estimates_from_the_same_samples(make_cfg):
+    """The valid estimate is the evaluation's NLL on the same draws; the authors' log-mean-exp of ELBOs is
+    never above the negative ELBO (Jensen); with one sample the authors' form is the negative ELBO."""
+    from npdraw.evaluation.estimators import estimates
+    from npdraw.evaluation.importance import importance_sampled
+    from tests.test_model import tiny
+
+    cfg, model = tiny(make_cfg, "mnist")
+    x = torch.bernoulli(torch.full((6, 1, 28, 28), 0.2), generator=torch.Generator().manual_seed(0))
+    est = estimates(model, x, 8, seed=3, batch_size=3, progress=False)
+    nll = importance_sampled(model, x, 8, batch_size=3, seed=3, progress=False)["nll_nats"]
+    np.testing.assert_allclose(est["valid"], nll, rtol=1e-5)
+    assert (est["authors"] <= est["neg_elbo"] + 1e-9).all()
+    one = estimates(model, x, 1, seed=3, progress=False)
+    np.testing.assert_allclose(one["authors"], one["neg_elbo"], rtol=1e-12)
+
+
+TINY_FINDINGS = {
+    "data": {"max_train_images": 600, "max_valid_images": 100, "max_test_images": 100},
+    "bank": {"n_patches": 1000},
+    "prior": {"epochs": 1, "samples": 4, "layers": 1, "heads": 2, "head_dim": None, "mlp_ratio": 2,
+              "position": "sinusoidal", "updates": 300},
+    "model": {"width": 16, "batch_size": 50, "pixelcnn_width": 8},
+    "training": {"image_updates": 300, "rounds": 2, "select_every": 1},
+    "vae": {"batch_size": 50},
+    "evaluate": {"nll_samples": 2, "nll_images": 20, "static_mnist": False, "samples": 50, "fid_images": 50,
+                 "kid_subset_size": 20},
+    "classifier": {"epochs": 1},
+    "lowdata": {"seeds": [0], "variants": ["base", "vae"],
+                "curves": [{"dataset": "mnist", "kind": "digit", "proportions": [0.3, 0.6]},
+                           {"dataset": "mnist", "kind": "sample", "proportions": [0.05, 0.2]},
+                           {"dataset": "omniglot", "kind": "character", "proportions": [0.1, 0.5]},
+                           {"dataset": "omniglot", "kind": "alphabet", "proportions": [0.03, 0.2]}]},
+}
+
+
+@pytest.mark.slow
+def test_the_campaign_commits_each_run_as_it_lands_and_skips_it_next_time(repo_copy):
+    """In a git copy of the project with a tiny findings profile: one Table 2 experiment through the dvc
+    queue and one low-data run through Snakemake, each committed with the rebuilt page; run again, the
+    campaign skips both."""
+    import yaml
+
+    params = yaml.safe_load((repo_copy / "params.yaml").read_text())
+    params["profiles"]["findings"] = TINY_FINDINGS
+    (repo_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {**stage_env(), "PYTHONPATH": str(repo_copy)}
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "copy"]):
+        subprocess.run(cmd, cwd=repo_copy, check=True, env=env)
+    for kind in ("table2", "lowdata"):
+        out = subprocess.run([sys.executable, "scripts/campaign.py", "run", "--only", kind, "--max-jobs", "1"],
+                             cwd=repo_copy, env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-3000:]
+    subjects = subprocess.run(["git", "log", "--format=%s"], cwd=repo_copy, capture_output=True,
+                              text=True).stdout.splitlines()
+    assert subjects[0].startswith("findings: lowdata results/mnist/findings/digit-0.3/seed0/base (NLL ")
+    assert subjects[1].startswith("findings: table2 omniglot-findings-s0-base (NLL ")
+    base = repo_copy / "results/findings/runs/omniglot/findings/full/seed0/base"
+    assert json.loads((base / "metrics/eval.json").read_text())["provenance"]["run"]["variant"] == "base"
+    assert json.loads((base / "campaign.json").read_text())["engine"].startswith("dvc exp")
+    digit = repo_copy / "results/findings/runs/mnist/findings/digit-0.3/seed0"
+    assert (digit / "splits.json").is_file() and (digit / "base/metrics/model.json").is_file()
+    assert subprocess.run(["git", "status", "--porcelain", "results/findings"], cwd=repo_copy, capture_output=True,
+                          text=True).stdout == ""   # everything it wrote is committed
+    plan = subprocess.run([sys.executable, "scripts/campaign.py", "plan", "--only", "table2", "lowdata"],
+                          cwd=repo_copy, env=env, capture_output=True, text=True).stdout.splitlines()
+    assert plan[0].split()[:2] == ["done", "table2"] and "2 of 26 jobs committed" in plan[-1]
+    page = (repo_copy / "results/findings/README.md").read_text()
+    assert "Table 2 1 of 10 runs; Fig. 3 1 of 16 runs" in page

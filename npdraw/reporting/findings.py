@@ -297,8 +297,9 @@ def campaign_minutes(root: Path = Path(".")) -> tuple[float, int]:
     return sum(seconds) / 60, len(seconds)
 
 
-def build(root: Path = Path("."), params_path: str = "params.yaml") -> list[Verdict]:
-    """Every table, figure and the verdict page from the committed metrics under `root`."""
+def build(root: Path = Path("."), params_path: str | Path = "params.yaml") -> list[Verdict]:
+    """Every table, figure and the verdict page from the committed metrics under `root` (the findings
+    profile and grid of `params_path`, relative to `root` unless absolute)."""
     params = load_params(root / params_path)
     out = root / FINDINGS
     out.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ CORES ?= all
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export NPDRAW_DATA ?= $(abspath $(CURDIR)/../shared/data)
 
-.PHONY: install run test demo faults lint pythons bench clean-venv
+.PHONY: install run test test-fast demo editor faults lint pythons bench clean-venv
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml requirements.lock scripts/install-deps.sh
@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock scripts/install-deps.sh
 	touch $@
 
 run: install
-	$(BIN)/python -m npdraw.runtime.recovery   # after a crash: clears locks and temporaries of dead processes
+	$(BIN)/python -m npdraw.workflow.recovery   # after a crash: clears locks and temporaries of dead processes
 	# Snakemake sends each stage's progress bars to its log; the watcher prints them here as they move.
 	$(BIN)/snakemake --cores $(CORES) --rerun-incomplete & pid=$$!; \
 	    $(BIN)/python -m npdraw.reporting.progress --pid $$pid; wait $$pid
@@ -36,6 +36,9 @@ test: install
 
 demo: install
 	$(BIN)/python -m npdraw.reporting.demo --out results/demo
+
+editor: install   # the part-by-part editor over the committed reference model: http://127.0.0.1:8765
+	$(BIN)/npdraw edit --serve
 
 faults: install
 	$(BIN)/python -m pytest -q -m fault

@@ -1,5 +1,5 @@
 # npdraw workflow: table of contents.  The per-run stages are the CLIs in stages/, the logic is
-# in npdraw/; their rules are generated from the stage table (npdraw/runtime/pipeline.py), which also
+# in npdraw/; their rules are generated from the stage table (npdraw/workflow/stages.py), which also
 # generates dvc.yaml, so the two engines cannot drift.  The gathering rules (tables, low-data
 # curves, report pictures) are written here.
 #

@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import machine, mnist_arrays
+from npdraw.compute import seeds
 from npdraw.parts.bank import drop_empty, kmedoids, sample_patches
 from npdraw.parts.parser import parse_dataset, psnr_summary, reconstruction_mse
-from npdraw.runtime import seeds
 
 DS = {"canvas_size": 28, "patch_size": 5, "channels": 1, "image_size": 28, "bank_size": 50}
 METHODS = [("fasterpam", "random"), ("fasterpam", "build"), ("alternate", "k-medoids++"),

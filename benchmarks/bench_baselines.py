@@ -1,6 +1,6 @@
 """Benchmark: every baseline of the systems registry at a profile's sizes, on this machine.
 
-For each baseline (npdraw/runtime/systems.py) built from params.yaml at --profile (the sizes its runs
+For each baseline (npdraw/workflow/systems.py) built from params.yaml at --profile (the sizes its runs
 use), in the precision and layout params.yaml selects (bf16 autocast and channels_last by default):
 training images/s (forward + backward + Adam at the section's batch size, on MNIST digits binarised as
 training does), the importance-sampled NLL's images/s at S = evaluate.nll_samples (as the evaluate stage
@@ -18,11 +18,12 @@ import numpy as np
 import torch
 
 from benchmarks.common import add_compute_options, compute_choice, machine, mnist_arrays
+from npdraw.compute.precision import autocast, layout, use_layout
 from npdraw.evaluation.importance import generate, importance_sampled
 from npdraw.models.interface import model_class
-from npdraw.runtime.config import load_params, resolve
-from npdraw.runtime.precision import autocast, layout, use_layout
-from npdraw.runtime.systems import BASELINES, SYSTEMS
+from npdraw.workflow.params import load_params
+from npdraw.workflow.resolve import resolve
+from npdraw.workflow.systems import BASELINES, SYSTEMS
 
 
 def peak_mb() -> float:

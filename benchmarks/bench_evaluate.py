@@ -16,8 +16,8 @@ import torch
 
 from benchmarks.bench_model import build
 from benchmarks.common import Usage, add_compute_options, compute_choice, flops, gemm_roofs, machine, roofline
+from npdraw.compute.precision import PRECISIONS, layout, use_layout
 from npdraw.evaluation.importance import generate, importance_sampled
-from npdraw.runtime.precision import PRECISIONS, layout, use_layout
 
 
 def nll_rate(precision: str, channels_last: bool, images: int, samples: int,

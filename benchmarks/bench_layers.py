@@ -23,11 +23,11 @@ import torch.nn.functional as F
 
 from benchmarks.bench_model import build
 from benchmarks.common import add_compute_options, compute_choice, machine
+from npdraw.compute.precision import autocast, layout, use_layout
 from npdraw.models.layers import ConvTranspose2d, StridedConv2d
 from npdraw.models.npdraw import gumbel_softmax
 from npdraw.models.prior import PriorConfig, TokenEncoder
 from npdraw.parts.canvas import Grid, location_weights, prefix_cells, render_relaxed, step_parts
-from npdraw.runtime.precision import autocast, layout, use_layout
 
 B, T, M, GRID = 150, 36, 50, Grid(28, 5, 1)      # batch, steps, parts, canvas: MNIST settings
 

@@ -14,10 +14,10 @@ import time
 import torch
 
 from benchmarks.common import Usage, add_compute_options, compute_choice, flops, gemm_roofs, machine, roofline
+from npdraw.compute.precision import PRECISIONS, autocast, compiled, layout, use_layout
 from npdraw.models.npdraw import ModelConfig, NPDraw
 from npdraw.models.prior import Prior, PriorConfig
 from npdraw.parts.canvas import Grid
-from npdraw.runtime.precision import PRECISIONS, autocast, compiled, layout, use_layout
 from npdraw.training.model import objective
 
 

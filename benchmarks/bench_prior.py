@@ -16,11 +16,12 @@ import time
 import torch
 
 from benchmarks.common import machine
+from npdraw.compute.memory import keep_freed_memory
+from npdraw.compute.precision import autocast, use_layout
 from npdraw.models.prior import Prior, PriorConfig
 from npdraw.parts.canvas import Grid
-from npdraw.runtime.config import PRIOR_TOKENS, load_params
-from npdraw.runtime.memory import keep_freed_memory
-from npdraw.runtime.precision import autocast, use_layout
+from npdraw.workflow.params import load_params
+from npdraw.workflow.resolve import PRIOR_TOKENS
 
 
 def make(side: int, k: int, channels: int = 1, m: int = 50, **arch) -> Prior:
@@ -59,7 +60,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=30, help="training steps timed")
     p.add_argument("--samples", type=int, default=1000)
     args = p.parse_args()
-    keep_freed_memory()   # as every stage does (npdraw.runtime.memory)
+    keep_freed_memory()   # as every stage does (npdraw.compute.memory)
     print(f"machine: {machine()}")
     compute = load_params("params.yaml")["compute"]
     for name, arch in (("paper size", {}), ("authors' ViT (vit)", PRIOR_TOKENS["vit"])):

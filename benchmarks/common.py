@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import torch
 
+from npdraw.compute.memory import keep_freed_memory
+from npdraw.compute.precision import PRECISIONS
 from npdraw.data.prepare import load_source
-from npdraw.runtime.config import load_params
-from npdraw.runtime.memory import keep_freed_memory
-from npdraw.runtime.precision import PRECISIONS
+from npdraw.workflow.params import load_params
 
 
 def mnist_arrays() -> dict:
@@ -72,7 +72,7 @@ def add_compute_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grid", action="store_true", help="also time every precision x layout, and compiled")
     p.add_argument("--malloc", choices=("keep", "default"), default="keep",
                    help="keep: glibc keeps freed memory for reuse, as every stage sets it "
-                        "(npdraw.runtime.memory); default: the C library's own policy, for comparison")
+                        "(npdraw.compute.memory); default: the C library's own policy, for comparison")
 
 
 def compute_choice(args: argparse.Namespace) -> tuple[str, bool, bool]:

@@ -30,22 +30,21 @@ import numpy as np
 import torch
 import yaml
 
+from npdraw.compute.memory import keep_freed_memory
+from npdraw.compute.precision import autocast, compiled, layout, use_layout
 from npdraw.data.binarize import as_float, binarize, fixed_targets
 from npdraw.data.prepare import load_source
 from npdraw.data.sources import mirror_root
 from npdraw.data.splits import make_splits
 from npdraw.evaluation.importance import generate, importance_sampled
-from npdraw.models.checkpoints import load_prior
 from npdraw.models.npdraw import NPDraw
-from npdraw.models.prior import Prior, prior_config
+from npdraw.models.prior import Prior, load_prior, prior_config
 from npdraw.parts.bank import build_bank, load_bank
 from npdraw.parts.canvas import Grid
 from npdraw.parts.parser import Latents, parse_dataset
-from npdraw.runtime.config import resolve
-from npdraw.runtime.memory import keep_freed_memory
-from npdraw.runtime.precision import autocast, compiled, layout, use_layout
 from npdraw.training.model import objective, temperature, train_model
 from npdraw.training.prior import train_prior
+from npdraw.workflow.resolve import resolve
 
 BUNDLE = Path(".gpucheck")
 MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
@@ -267,7 +266,7 @@ def main() -> None:
         sys.exit(f"error: {args.bundle}/bank.npy not found: run `bash benchmarks/gpu_check.sh --prepare"
                  f"{' --tiny' if args.tiny else ''} --bundle {args.bundle}` first (it needs the data mirror and "
                  f"kmedoids), then carry {args.bundle} to the GPU machine")
-    keep_freed_memory()   # as every stage does (npdraw.runtime.memory)
+    keep_freed_memory()   # as every stage does (npdraw.compute.memory)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     tiny = args.tiny
     grid_s = args.grid_seconds if args.grid_seconds is not None else (0 if tiny else 150)

@@ -32,13 +32,13 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from npdraw.artifacts.errors import ParamsError
 from npdraw.data.sources import mirror_root
 from npdraw.reporting import findings
 from npdraw.reporting.dvc_experiments import dvc, iter_experiments, show_experiments
-from npdraw.runtime.cli import main
-from npdraw.runtime.config import load_params
-from npdraw.runtime.errors import ParamsError
-from npdraw.runtime.pipeline import RUN_DIR, VARIANT_DIR
+from npdraw.workflow.cli import main
+from npdraw.workflow.params import load_params
+from npdraw.workflow.paths import RUN_DIR, VARIANT_DIR
 
 ROOT = Path(".").resolve()
 QUICK_TABLES = "results/tables/quick/full/seed0"
@@ -85,7 +85,7 @@ def copy(src: Path, dest: Path, copied: list[Path]) -> None:
 
 
 def record(where: Path, job: dict, seconds: float, engine: str, copied: list[Path]) -> None:
-    from npdraw.runtime.provenance import code_version
+    from npdraw.workflow.provenance import code_version
 
     where.mkdir(parents=True, exist_ok=True)
     info = {"job": job["name"], "engine": engine, "wall_seconds": round(seconds, 1),
@@ -147,7 +147,7 @@ def snakemake(*args: str) -> None:
 
 
 def run_quick(job: dict, target: Path) -> list[Path]:
-    call(sys.executable, "-m", "npdraw.runtime.recovery")
+    call(sys.executable, "-m", "npdraw.workflow.recovery")
     start = time.perf_counter()
     snakemake("tables", "--config", "profile=quick")
     seconds = time.perf_counter() - start
@@ -164,7 +164,7 @@ def run_quick(job: dict, target: Path) -> list[Path]:
 
 def run_lowdata(job: dict, target: Path) -> list[Path]:
     run = job["run"]
-    call(sys.executable, "-m", "npdraw.runtime.recovery")
+    call(sys.executable, "-m", "npdraw.workflow.recovery")
     start = time.perf_counter()
     snakemake(VARIANT_DIR.format(**run) + "/metrics/eval.json")
     seconds = time.perf_counter() - start

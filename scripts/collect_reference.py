@@ -19,7 +19,8 @@ import pandas as pd
 
 from npdraw.reporting.demo import REFERENCE_RUN
 from npdraw.reporting.tables import write_table
-from npdraw.runtime.pipeline import CURVES, output
+from npdraw.workflow.paths import CURVES
+from npdraw.workflow.stages import output
 
 # (stage, its output flag in the stage table, name in the committed folder).
 FILES = [

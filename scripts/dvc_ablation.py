@@ -21,12 +21,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from npdraw.artifacts.errors import ParamsError
+from npdraw.artifacts.io import atomic_path
 from npdraw.data.sources import mirror_root
 from npdraw.reporting.dvc_experiments import ABLATION_METRICS, dvc, experiment_rows, show_experiments
-from npdraw.runtime.cli import main
-from npdraw.runtime.config import ParamsError, load_params, resolve
-from npdraw.runtime.io import atomic_path
-from npdraw.runtime.snakemake import DVC_ABLATION_VARIANTS
+from npdraw.workflow.cli import main
+from npdraw.workflow.params import load_params
+from npdraw.workflow.resolve import resolve
+from npdraw.workflow.snakemake import DVC_ABLATION_VARIANTS
 
 DATASET = "omniglot"
 

@@ -17,13 +17,14 @@ import time
 
 import numpy as np
 
+from npdraw.artifacts.io import atomic_path
 from npdraw.data.binarize import fixed_targets
 from npdraw.evaluation.estimators import FORMS, estimates
 from npdraw.models.checkpoints import load_model
 from npdraw.reporting.demo import REFERENCE_MODEL, REFERENCE_RUN, first_test_images
-from npdraw.runtime.cli import main
-from npdraw.runtime.config import load_params, resolve
-from npdraw.runtime.io import atomic_path
+from npdraw.workflow.cli import main
+from npdraw.workflow.params import load_params
+from npdraw.workflow.resolve import resolve
 
 MEANING = {"valid": "importance-sampled bound, -log mean_s p(x|z_s) p(z_s) / q(z_s|x) (the pipeline's NLL)",
            "authors": "the authors' code's test_loss, -log mean_s exp(log p(x|z_s) - KL_s), analytic KL",

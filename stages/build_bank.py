@@ -2,13 +2,13 @@
 
 import logging
 
+from npdraw.artifacts.io import save_image, write_npy
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import load_splits
 from npdraw.parts.bank import build_bank
 from npdraw.reporting.viz import image_grid, titled
-from npdraw.runtime.cli import input_files, main, run_config, stage_parser
-from npdraw.runtime.io import save_image, write_npy
-from npdraw.runtime.provenance import write_metrics
+from npdraw.workflow.cli import input_files, main, run_config, stage_parser
+from npdraw.workflow.provenance import write_metrics
 
 
 def run() -> None:

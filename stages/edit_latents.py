@@ -8,14 +8,14 @@ edited canvas | decoded edit.
 import numpy as np
 import torch
 
+from npdraw.artifacts.errors import ParamsError
+from npdraw.artifacts.io import save_image
 from npdraw.data.binarize import fixed_targets
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import load_splits
 from npdraw.models.checkpoints import load_model
-from npdraw.reporting.figures import latent_edit
-from npdraw.runtime.cli import main, run_config, stage_parser
-from npdraw.runtime.config import ParamsError
-from npdraw.runtime.io import save_image
+from npdraw.reporting.edits import latent_edit
+from npdraw.workflow.cli import main, run_config, stage_parser
 
 
 def run() -> None:

@@ -5,6 +5,9 @@ import logging
 import numpy as np
 import torch
 
+from npdraw.artifacts.io import save_image
+from npdraw.compute.distributed import relaunch, setup
+from npdraw.compute.precision import layout, use_layout
 from npdraw.data.binarize import as_float, fixed_targets
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import load_splits
@@ -13,12 +16,9 @@ from npdraw.evaluation.importance import generate, importance_sampled, nll_summa
 from npdraw.models.checkpoints import checkpoint_selection, load_model
 from npdraw.reporting.figures import canvases_and_samples
 from npdraw.reporting.viz import image_grid, titled
-from npdraw.runtime.cli import input_files, main, run_config, stage_parser
-from npdraw.runtime.distributed import relaunch, setup
-from npdraw.runtime.io import save_image
-from npdraw.runtime.precision import layout, use_layout
-from npdraw.runtime.provenance import write_metrics
-from npdraw.runtime.systems import system
+from npdraw.workflow.cli import input_files, main, run_config, stage_parser
+from npdraw.workflow.provenance import write_metrics
+from npdraw.workflow.systems import system
 
 
 def run() -> None:

@@ -7,11 +7,11 @@ the per-run points as CSV and the per-proportion summary as Markdown + CSV.
 
 import argparse
 
+from npdraw.artifacts.errors import ParamsError
+from npdraw.artifacts.io import atomic_path
 from npdraw.reporting.lowdata import plot, points, summary
 from npdraw.reporting.tables import run_of, write_table
-from npdraw.runtime.cli import main
-from npdraw.runtime.config import ParamsError
-from npdraw.runtime.io import atomic_path
+from npdraw.workflow.cli import main
 
 
 def run() -> None:

@@ -2,11 +2,11 @@
 
 import logging
 
+from npdraw.artifacts.io import write_npz
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import make_splits
-from npdraw.runtime.cli import main, run_config, stage_parser
-from npdraw.runtime.io import write_npz
-from npdraw.runtime.provenance import write_metrics
+from npdraw.workflow.cli import main, run_config, stage_parser
+from npdraw.workflow.provenance import write_metrics
 
 
 def run() -> None:

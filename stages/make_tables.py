@@ -13,6 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
+from npdraw.artifacts.errors import ParamsError
 from npdraw.reporting.tables import (
     ablation_from_experiments,
     nll_table,
@@ -22,8 +23,7 @@ from npdraw.reporting.tables import (
     table1,
     write_table,
 )
-from npdraw.runtime.cli import main
-from npdraw.runtime.config import ParamsError
+from npdraw.workflow.cli import main
 
 
 def results_tables(paths: list[str], out: Path) -> None:

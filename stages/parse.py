@@ -5,15 +5,15 @@ import logging
 import torch
 from tqdm import tqdm
 
+from npdraw.artifacts.io import save_image, write_npz
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import load_splits
 from npdraw.parts.bank import load_bank
 from npdraw.parts.canvas import Grid, render, to_canvas_space
 from npdraw.parts.parser import parse_dataset, psnr_summary, reconstruction_mse
 from npdraw.reporting.viz import pairs_grid, titled
-from npdraw.runtime.cli import input_files, main, run_config, stage_parser
-from npdraw.runtime.io import save_image, write_npz
-from npdraw.runtime.provenance import write_metrics
+from npdraw.workflow.cli import input_files, main, run_config, stage_parser
+from npdraw.workflow.provenance import write_metrics
 
 SHOW = 32  # test images in the picture
 

@@ -2,9 +2,9 @@
 
 import argparse
 
+from npdraw.artifacts.errors import ParamsError
 from npdraw.reporting.curves import plot_curves
-from npdraw.runtime.cli import main
-from npdraw.runtime.config import ParamsError
+from npdraw.workflow.cli import main
 
 
 def run() -> None:

@@ -1,8 +1,8 @@
 """Stage prepare_data: a dataset's published files -> compact arrays + manifest.json."""
 
 from npdraw.data.prepare import prepare
-from npdraw.runtime.cli import main, run_config, stage_parser
-from npdraw.runtime.pipeline import resolved_value
+from npdraw.workflow.cli import main, run_config, stage_parser
+from npdraw.workflow.resolve import resolved_value
 
 
 def run() -> None:

@@ -4,9 +4,9 @@
 import argparse
 import re
 
+from npdraw.artifacts.errors import ParamsError
 from npdraw.reporting.tables import psnr_row, psnr_table, read_metrics, write_table
-from npdraw.runtime.cli import main
-from npdraw.runtime.config import ParamsError
+from npdraw.workflow.cli import main
 
 
 def run() -> None:

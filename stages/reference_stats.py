@@ -27,7 +27,7 @@ from npdraw.evaluation.features import (
     save_reference,
     score,
 )
-from npdraw.runtime.cli import main, run_config, stage_parser
+from npdraw.workflow.cli import main, run_config, stage_parser
 
 log = logging.getLogger("reference_stats")
 

@@ -1,4 +1,4 @@
-"""Stage train_baseline: any baseline of the systems registry (npdraw/runtime/systems.py: pixelvae, vae,
+"""Stage train_baseline: any baseline of the systems registry (npdraw/workflow/systems.py: pixelvae, vae,
 draw, ...) on the run's splits, with the checkpoint rule NP-DRAW's model has (method §12-13)."""
 
 import logging
@@ -7,18 +7,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from npdraw.artifacts.io import save_image
+from npdraw.compute.distributed import relaunch, setup
 from npdraw.data.binarize import fixed_targets
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import load_splits
 from npdraw.models.checkpoints import load_model
 from npdraw.reporting.viz import image_grid, titled
-from npdraw.runtime.cli import input_files, main, run_config, stage_parser
-from npdraw.runtime.distributed import relaunch, setup
-from npdraw.runtime.io import save_image
-from npdraw.runtime.provenance import write_metrics
-from npdraw.runtime.systems import system
 from npdraw.training.baseline import evaluate_elbo, train_baseline
 from npdraw.training.select import selector
+from npdraw.workflow.cli import input_files, main, run_config, stage_parser
+from npdraw.workflow.provenance import write_metrics
+from npdraw.workflow.systems import system
 
 
 def run() -> None:

@@ -16,9 +16,9 @@ import torch
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import make_splits
 from npdraw.evaluation.features import save_classifier
-from npdraw.runtime.cli import main, run_config, stage_parser
-from npdraw.runtime.provenance import write_metrics
 from npdraw.training.classifier import classifier_split, train_classifier
+from npdraw.workflow.cli import main, run_config, stage_parser
+from npdraw.workflow.provenance import write_metrics
 
 
 def run() -> None:

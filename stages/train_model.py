@@ -6,20 +6,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from npdraw.artifacts.io import save_image
+from npdraw.compute.distributed import relaunch, setup
 from npdraw.data.binarize import fixed_targets
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import load_splits
-from npdraw.models.checkpoints import load_model, load_prior
+from npdraw.models.checkpoints import load_model
 from npdraw.models.npdraw import hard_sample
+from npdraw.models.prior import load_prior
 from npdraw.parts.canvas import Grid
 from npdraw.parts.parser import load_parses
 from npdraw.reporting.viz import image_grid, titled
-from npdraw.runtime.cli import input_files, main, run_config, stage_parser
-from npdraw.runtime.distributed import relaunch, setup
-from npdraw.runtime.io import save_image
-from npdraw.runtime.provenance import write_metrics
 from npdraw.training.model import evaluate, train_model
 from npdraw.training.select import selector
+from npdraw.workflow.cli import input_files, main, run_config, stage_parser
+from npdraw.workflow.provenance import write_metrics
 
 
 def run() -> None:

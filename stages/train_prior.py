@@ -7,17 +7,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from npdraw.models.checkpoints import load_prior
+from npdraw.artifacts.io import save_image
+from npdraw.compute import seeds
+from npdraw.compute.distributed import relaunch, setup
+from npdraw.models.prior import load_prior
 from npdraw.parts.bank import load_bank
 from npdraw.parts.canvas import Grid
 from npdraw.parts.parser import load_parses
 from npdraw.reporting.viz import image_grid, titled
-from npdraw.runtime import seeds
-from npdraw.runtime.cli import input_files, main, run_config, stage_parser
-from npdraw.runtime.distributed import relaunch, setup
-from npdraw.runtime.io import save_image
-from npdraw.runtime.provenance import write_metrics
 from npdraw.training.prior import evaluate_nll, train_prior
+from npdraw.workflow.cli import input_files, main, run_config, stage_parser
+from npdraw.workflow.provenance import write_metrics
 
 
 def run() -> None:

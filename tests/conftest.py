@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from npdraw.runtime.config import load_params, resolve
-from npdraw.runtime.memory import keep_freed_memory
+from npdraw.compute.memory import keep_freed_memory
+from npdraw.workflow.params import load_params
+from npdraw.workflow.resolve import resolve
 
 REPO = Path(__file__).resolve().parents[1]
 MIRROR = Path(os.environ.get("NPDRAW_DATA", REPO.parent / "shared" / "data"))
 
-keep_freed_memory()   # the tests that train in this process run as the stages do (npdraw.runtime.memory)
+keep_freed_memory()   # the tests that train in this process run as the stages do (npdraw.compute.memory)
 
 
 @pytest.fixture(scope="session")
@@ -141,7 +142,7 @@ def _fault_summary(terminalreporter) -> None:
     terminalreporter.write_line(
         f"  lost: {sum(k['at_s'] for k in done):.1f} s of stage run time in killed attempts; training resumed "
         f"from a saved epoch {sum(bool(k['resume_epoch']) for k in done)} times; "
-        f"{sum(k['temporaries'] for k in done)} temporaries of unfinished outputs cleared by npdraw.runtime.recovery; "
+        f"{sum(k['temporaries'] for k in done)} temporaries of unfinished outputs cleared by npdraw.workflow.recovery; "
         f"{len(record) - len(done)} planned moments came after the stage had finished (tried again)")
     terminalreporter.write_line(f"  uninterrupted run, seconds per stage: {lifetimes}")
     for k in done:

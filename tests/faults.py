@@ -5,7 +5,7 @@ the run is complete, killing each stage `kills` times on the way.  The harness s
 waits for a stage's process (`python stages/<stage>.py`), draws a random moment in that attempt's
 expected lifetime and SIGKILLs either the stage alone (what the OOM killer does: the runner sees
 the job fail) or the runner with every process it started (a lost machine).  Then it does what the
-README says to do after a crash -- `python -m npdraw.runtime.recovery`, then the same runner command --
+README says to do after a crash -- `python -m npdraw.workflow.recovery`, then the same runner command --
 and goes on.  The i-th kill of a stage falls in the i-th of `kills` equal slices of the attempt's
 expected lifetime, so early (start-up), middle and late (writing outputs) moments are all tried;
 the last kill of a training stage of several epochs falls in the epoch after its first saved one.
@@ -33,7 +33,7 @@ import psutil
 import torch
 import yaml
 
-from npdraw.runtime.recovery import recover
+from npdraw.workflow.recovery import recover
 from tests.conftest import copy_worktree, stage_env, venv_bin
 
 RUN = "results/mnist/smoke/full/seed0/base"
@@ -198,7 +198,7 @@ class Chain:
     def after_kill(self, killed: Kill) -> None:
         unfinished = [p for p in outputs(self.root) if not same_output(p, self.reference / p.relative_to(self.root))]
         assert not unfinished, f"after {killed}: unfinished files under final names: {unfinished}"
-        recovered = recover(self.root)   # `python -m npdraw.runtime.recovery`, in this process
+        recovered = recover(self.root)   # `python -m npdraw.workflow.recovery`, in this process
         assert not recovered.live, recovered.summary()
         killed.temporaries = len(recovered.temporaries)
         if killed.stage in TRAINING:

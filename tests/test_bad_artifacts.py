@@ -1,6 +1,6 @@
 """The bad-input matrix, artifacts: what one stage hands another, damaged or mixed up the way a user
 running stages by hand, resuming an old run or copying files between runs would, must be refused by
-the reading stage's contract (npdraw.runtime.contracts) with one `error:` paragraph naming the file, the
+the reading stage's contract (npdraw.artifacts.contracts) with one `error:` paragraph naming the file, the
 field, what was found and what was expected, exit 2, and nothing written.
 
 Every case starts from one tiny complete run (made once per module and copied), changes one

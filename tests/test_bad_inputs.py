@@ -55,7 +55,8 @@ def test_wrong_checksum(world):
 def test_images_of_the_wrong_size(world):
     data = prepared(world)
     world.params["datasets"]["mnist"].update(image_size=56)   # 56 x 56 expected, 28 x 28 prepared
-    world.params["tables"]["runs"] = ["mnist/base"]   # (the PixelVAE row of Table 1 needs 28 x 28)
+    world.params["tables"]["runs"] = ["mnist/base"]   # (the baselines of Table 1 and the low-data grid
+    world.params["lowdata"]["variants"] = ["base"]    # need 28 x 28)
     world.write_params()
     out = world.root / "splits.npz"
     refused(*run_stage("make_splits", *RUN, "--data", data, "--out", out, "--summary", world.root / "s.json"),

@@ -11,14 +11,14 @@ import textwrap
 import pytest
 import torch
 
+from npdraw.artifacts.errors import CheckpointError
 from npdraw.evaluation.importance import generate, importance_sampled
 from npdraw.models.checkpoints import load_model, save_model
 from npdraw.models.draw import DRAW, DRAWConfig, filterbank, read_glimpse, write_patch
 from npdraw.models.interface import GenerativeModel, model_class
 from npdraw.models.prior import Prior, prior_config
 from npdraw.parts.canvas import Grid
-from npdraw.runtime.errors import CheckpointError
-from npdraw.runtime.systems import BASELINES, SYSTEMS
+from npdraw.workflow.systems import BASELINES, SYSTEMS
 from tests.conftest import stage_env, venv_bin
 
 # Small versions of each baseline, as the smoke profile shrinks them.
@@ -169,7 +169,8 @@ def test_draw_log_weights_are_the_same_whatever_the_samples_per_pass(make_cfg):
 
 
 def test_baselines_refuse_data_their_architecture_does_not_take(params):
-    from npdraw.runtime.config import ParamsError, resolve
+    from npdraw.artifacts.errors import ParamsError
+    from npdraw.workflow.resolve import resolve
     for name in BASELINES:
         with pytest.raises(ParamsError, match=f"variant '{name}'"):
             resolve(params, dataset="cifar10", profile="smoke", variant=name)
@@ -208,7 +209,7 @@ def test_a_new_baseline_is_a_module_a_registry_entry_and_a_params_section(repo_c
     """The README's recipe, followed in a copy of the project: the three places, the one regenerate
     command, then Snakemake trains and evaluates the new system at tiny size."""
     (repo_copy / "npdraw/models/toy.py").write_text(TOY_MODULE)
-    systems = repo_copy / "npdraw/runtime/systems.py"
+    systems = repo_copy / "npdraw/workflow/systems.py"
     text = systems.read_text()
     entry = ('    System("toy", "Toy", "npdraw.models.toy:Toy", salt=99, section="toy",\n'
              '           schema={"latent": POSITIVE, **TRAINING}),\n')
@@ -222,7 +223,7 @@ def test_a_new_baseline_is_a_module_a_registry_entry_and_a_params_section(repo_c
               epochs: 1
             """))
     env = {**stage_env(), "PYTHONPATH": str(repo_copy)}
-    regen = subprocess.run([sys.executable, "-m", "npdraw.runtime.pipeline", "--write"], cwd=repo_copy, env=env,
+    regen = subprocess.run([sys.executable, "-m", "npdraw.workflow.stages", "--write"], cwd=repo_copy, env=env,
                            capture_output=True, text=True)
     assert regen.returncode == 0, regen.stderr
     assert 'variant="pixelvae|vae|draw|toy"' in (repo_copy / "workflow/stages.smk").read_text()

@@ -3,15 +3,10 @@ import copy
 import pytest
 import yaml
 
-from npdraw.runtime.config import (
-    ParamsError,
-    grid_geometry,
-    load_params,
-    parse_split,
-    parse_variant,
-    resolve,
-    validate_params,
-)
+from npdraw.artifacts.errors import ParamsError
+from npdraw.parts.canvas import Grid
+from npdraw.workflow.params import load_params, validate_params
+from npdraw.workflow.resolve import parse_split, parse_variant, resolve
 from tests.conftest import REPO
 
 
@@ -78,8 +73,8 @@ def test_profiles_change_sizes_only(params):
 @pytest.mark.parametrize("side, k, n, pads", [(28, 5, 6, (1, 1)), (32, 4, 8, (0, 0)), (28, 6, 5, (1, 1)),
                                               (28, 8, 4, (2, 2)), (30, 4, 8, (1, 1))])
 def test_grid_geometry(side, k, n, pads):
-    g = grid_geometry(side, k)
-    assert (g["n"], g["steps"], (g["pad_before"], g["pad_after"])) == (n, n * n, pads)
+    g = Grid(side, k, 1)
+    assert (g.n, g.cells, g.pad) == (n, n * n, pads)
 
 
 def test_variants_and_splits():
@@ -96,7 +91,8 @@ def test_variants_and_splits():
 
 def test_variant_is_applied(params):
     cfg = resolve(params, dataset="omniglot", variant="K8-M200")
-    assert (cfg.ds.patch_size, cfg.ds.bank_size, cfg.grid["n"], cfg.grid["steps"]) == (8, 200, 4, 16)
+    grid = Grid.for_dataset(cfg.ds)
+    assert (cfg.ds.patch_size, cfg.ds.bank_size, grid.n, grid.cells) == (8, 200, 4, 16)
 
 
 @pytest.mark.parametrize("kwargs, expected", [

@@ -1,4 +1,4 @@
-"""npdraw.runtime.contracts: array and checkpoint contracts, the metrics guard, and the samples contract."""
+"""npdraw.artifacts.contracts: array and checkpoint contracts, the metrics guard, and the samples contract."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from npdraw.runtime.config import resolve
-from npdraw.runtime.contracts import ArrayContract, CheckpointContract, Field, check_metrics, non_finite
-from npdraw.runtime.errors import ArtifactError, CheckpointError
+from npdraw.artifacts.contracts import ArrayContract, CheckpointContract, Field, check_metrics, non_finite
+from npdraw.artifacts.errors import ArtifactError, CheckpointError
+from npdraw.workflow.resolve import resolve
 
 PARTS = ArrayContract("thing", "make_thing", (
     Field("ids", "int", ("N", "T"), low=0, below="M"),
@@ -78,7 +78,7 @@ def test_metrics_guard():
 
 
 def test_a_stage_never_writes_a_non_finite_metric(tmp_path, params):
-    from npdraw.runtime.provenance import write_metrics
+    from npdraw.workflow.provenance import write_metrics
     cfg = resolve(params, profile="smoke")
     cfg["stage"] = "parse"
     out = tmp_path / "metrics/parse.json"

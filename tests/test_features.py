@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from npdraw.artifacts.errors import ParamsError
 from npdraw.evaluation.features import (
     DomainClassifier,
     FeatureExtractor,
@@ -12,7 +13,6 @@ from npdraw.evaluation.features import (
     save_classifier,
     score,
 )
-from npdraw.runtime.config import ParamsError
 from npdraw.training.classifier import classifier_split, train_classifier
 
 

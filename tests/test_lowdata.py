@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
+from npdraw.artifacts.errors import ArtifactError, ParamsError
 from npdraw.reporting.lowdata import curve_inputs, curves, split_name
-from npdraw.runtime.config import ParamsError, parse_split
-from npdraw.runtime.snakemake import WILDCARDS
+from npdraw.workflow.resolve import parse_split
+from npdraw.workflow.snakemake import WILDCARDS
 
 
 @pytest.mark.parametrize("kind, proportion, name", [("digit", 0.3, "digit-0.3"), ("alphabet", 0.03, "alphabet-0.03"),
@@ -113,5 +114,5 @@ def test_training_curves_picture_from_dvclive_files(tmp_path):
     assert list(curves_read["nll_nats"]["valid"]["value"]) == [3.5, 2.5, 2.0]
     plot_curves({"prior": tmp_path / "live"}, tmp_path / "curves.png", "t")
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with pytest.raises(ParamsError, match="no DVCLive curves"):
+    with pytest.raises(ArtifactError, match="no DVCLive curves"):
         read_live(tmp_path / "nothing")

@@ -1,11 +1,11 @@
-"""npdraw.runtime.memory: memory a step frees is reused by the next without page faults."""
+"""npdraw.compute.memory: memory a step frees is reused by the next without page faults."""
 
 import subprocess
 import sys
 
 import pytest
 
-from npdraw.runtime.memory import keep_freed_memory
+from npdraw.compute.memory import keep_freed_memory
 
 # A training step in small: fill tensors of 48, 8 and 40 MiB (above glibc's mmap threshold, as a batch's
 # activations are), then free them all; print the minor page faults of the tenth such step
@@ -13,7 +13,7 @@ from npdraw.runtime.memory import keep_freed_memory
 LAST_STEP_FAULTS = """
 import resource, sys, torch
 if sys.argv[1] == "keep":
-    from npdraw.runtime.memory import keep_freed_memory
+    from npdraw.compute.memory import keep_freed_memory
     assert keep_freed_memory()
 for step in range(10):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt

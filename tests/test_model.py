@@ -242,7 +242,7 @@ def test_hard_samples_follow_q():
 def test_bf16_channels_last_terms_are_fp32_and_close_to_fp32(make_cfg, dataset):
     """compute.precision bf16 + channels_last: the likelihood terms come back fp32 and near the fp32
     pass's (an untrained model: per-image values of hundreds of nats, agreeing to about 1%)."""
-    from npdraw.runtime.precision import autocast, layout, use_layout
+    from npdraw.compute.precision import autocast, layout, use_layout
     cfg, model = tiny(make_cfg, dataset)
     x, parse = fake_batch(cfg)
     model.eval()
@@ -275,7 +275,7 @@ def test_compile_routes_the_nll_scoring_through_torch_compile_once_per_model(mak
     """compute.compile: log_weights scores every sample with the model's compiled `score`, compiled once
     and reused; the values are the eager ones (torch.compile replaced by a recorder here: compiling this
     graph takes a minute on a CPU)."""
-    import npdraw.runtime.precision as precision
+    import npdraw.compute.precision as precision
     made = []
 
     def record(fn, dynamic):
@@ -295,8 +295,8 @@ def test_compile_routes_the_nll_scoring_through_torch_compile_once_per_model(mak
 
 
 def test_compiled_function_gives_the_eager_values():
-    """npdraw.runtime.precision.compiled really compiles (inductor, static shapes) on this torch."""
-    from npdraw.runtime.precision import compiled
+    """npdraw.compute.precision.compiled really compiles (inductor, static shapes) on this torch."""
+    from npdraw.compute.precision import compiled
     logits, x = torch.randn(4, 1, 6, 6), torch.bernoulli(torch.full((4, 1, 6, 6), 0.3))
     fast = compiled(Bernoulli(1).log_prob, True)
     torch.testing.assert_close(fast(logits, x), Bernoulli(1).log_prob(logits, x))
@@ -322,9 +322,14 @@ def test_neighbouring_steps_get_image_dependent_posteriors_of_their_own(make_cfg
 
 def test_the_encoder_heads_are_mlps(make_cfg):
     cfg, model = tiny(make_cfg, "mnist", head_hidden=24)
-    for head in (model.encoder.head_id, model.encoder.head_loc, model.encoder.head_is):
-        kinds = [type(m).__name__ for m in head]
-        assert kinds == ["Linear", "ReLU", "Linear"] and head[0].out_features == 24
+    width = cfg.model.width
+    a, b = torch.randn(2, width), torch.randn(2, width)
+    for head, out in ((model.encoder.head_id, cfg.ds.bank_size), (model.encoder.head_loc, 36),
+                      (model.encoder.head_is, 1)):
+        with torch.no_grad():   # not affine: f(a) + f(b) - f(0) differs from f(a + b)
+            assert not torch.allclose(head(a) + head(b) - head(torch.zeros(2, width)), head(a + b), atol=1e-4)
+        # one hidden layer of head_hidden = 24 units: width x 24 + 24, then 24 x out + out parameters
+        assert sum(p.numel() for p in head.parameters()) == width * 24 + 24 + 24 * out + out
 
 
 def test_inverse_cdf_draw_never_returns_a_category_of_probability_zero():
@@ -361,8 +366,8 @@ def test_parse_warm_up_replaces_only_id_and_location_of_the_chosen_images(make_c
 
 
 def test_warm_up_schedule_and_variant_token(make_cfg, params):
-    from npdraw.runtime.config import resolve
     from npdraw.training.model import warmup_probability
+    from npdraw.workflow.resolve import resolve
     assert warmup_probability(0, 0.005) == 1.0
     assert warmup_probability(10, 0.005) == pytest.approx(math.exp(-0.005 * 10 * 11 / 2))
     assert warmup_probability(40, 0.005) < warmup_probability(20, 0.005) < warmup_probability(5, 0.005)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from npdraw.compute import seeds
 from npdraw.parts.bank import build_bank, drop_empty, kmedoids, sample_patches
 from npdraw.parts.canvas import Grid, from_cells, render, to_canvas_space, to_cells
 from npdraw.parts.parser import parse_cells, parse_dataset, psnr_summary, reconstruction_mse
-from npdraw.runtime import seeds
 
 MNIST = {"canvas_size": 28, "patch_size": 5, "channels": 1, "image_size": 28}
 CIFAR = {"canvas_size": 32, "patch_size": 4, "channels": 3, "image_size": 32}

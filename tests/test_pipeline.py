@@ -5,79 +5,111 @@ import copy
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from npdraw.runtime import pipeline
-from npdraw.runtime.config import load_params
+from npdraw.workflow import closure, generate, paths, resolve
+from npdraw.workflow import stages as stage_table
+from npdraw.workflow.params import load_params
 from tests.conftest import REPO, venv_bin
 
 
-@pytest.mark.parametrize("name", sorted(pipeline.GENERATED))
+@pytest.mark.parametrize("name", sorted(generate.GENERATED))
 def test_committed_engine_files_are_the_ones_the_table_generates(name):
-    assert (REPO / name).read_text() == pipeline.GENERATED[name](), \
-        f"{name} differs from the stage table: regenerate it with `python -m npdraw.runtime.pipeline --write`"
+    assert (REPO / name).read_text() == generate.GENERATED[name](), \
+        f"{name} differs from the stage table: regenerate it with `python -m npdraw.workflow.stages --write`"
 
 
 def test_the_check_command_names_a_stale_file(tmp_path, monkeypatch):
-    for name in pipeline.GENERATED:
+    for name in generate.GENERATED:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(pipeline.GENERATED[name]())
+        (tmp_path / name).write_text(generate.GENERATED[name]())
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
-    monkeypatch.setattr(pipeline, "REPO", tmp_path)
+    monkeypatch.setattr(generate, "REPO", tmp_path)
     with pytest.raises(SystemExit):
-        pipeline.main(["--check"])
-    pipeline.main(["--write"])
-    pipeline.main(["--check"])   # now current
-    assert (tmp_path / "dvc.yaml").read_text() == pipeline.dvc_yaml()
+        generate.main(["--check"])
+    generate.main(["--write"])
+    generate.main(["--check"])   # now current
+    assert (tmp_path / "dvc.yaml").read_text() == generate.dvc_yaml()
 
 
 IMPORTED = """
 import importlib.util, json, sys
 found = {}
-for script in sys.argv[1:]:
+for job in sys.argv[1:]:
+    script, _, system = job.partition(":")
     for name in [m for m in sys.modules if m == "npdraw" or m.startswith("npdraw.")]:
         del sys.modules[name]
     spec = importlib.util.spec_from_file_location("stage_under_test", script)
     spec.loader.exec_module(importlib.util.module_from_spec(spec))   # defines run(); main() is not called
-    found[script] = sorted(m.__file__ for n, m in sys.modules.items() if n == "npdraw" or n.startswith("npdraw."))
+    if "npdraw.models.interface" in sys.modules:                     # as the stage loads its system's model
+        sys.modules["npdraw.models.interface"].model_class(system)
+    found[job] = sorted(m.__file__ for n, m in sys.modules.items() if n == "npdraw" or n.startswith("npdraw."))
 print(json.dumps(found))
 """
 
 
-def test_code_closure_covers_every_module_a_stage_imports():
-    """What Python really imports when a stage CLI loads is inside its computed closure (which also
-    holds what functions import lazily), and the closure holds nothing outside the project."""
-    scripts = [s.script for s in pipeline.STAGES.values()] + ["stages/make_tables.py", "stages/lowdata_curve.py"]
-    out = subprocess.run([sys.executable, "-c", IMPORTED, *scripts], cwd=REPO, capture_output=True, text=True)
+def imported_by(jobs: list[str]) -> dict[str, set[str]]:
+    """{'script:system': the project modules Python really imports when the stage CLI loads and loads
+    that system's model}."""
+    out = subprocess.run([sys.executable, "-c", IMPORTED, *jobs], cwd=REPO, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
-    for script, files in json.loads(out.stdout).items():
-        imported = {str(__import__("pathlib").Path(f).relative_to(REPO)) for f in files}
-        closure = set(pipeline.code_closure(script))
-        assert imported <= closure, f"{script}: imported but not in its closure: {sorted(imported - closure)}"
-        assert all(p.startswith("npdraw/") for p in closure)
+    return {job: {str(Path(f).relative_to(REPO)) for f in files} for job, files in json.loads(out.stdout).items()}
+
+
+def test_code_closure_covers_every_module_a_stage_imports():
+    """What Python really imports when a stage CLI loads, and loads the model of a system it runs for,
+    is inside its computed closure for that system (which also holds what functions import lazily), but
+    for the modules that only define the workflow; the closure holds nothing outside the project."""
+    jobs = [f"{s.script}:{system}" for s in stage_table.STAGES.values() for system in s.systems]
+    jobs += ["stages/make_tables.py:npdraw", "stages/lowdata_curve.py:npdraw"]
+    for job, imported in imported_by(jobs).items():
+        script, _, system = job.partition(":")
+        deps = set(closure.code_closure(script, (system,)))
+        missing = imported - deps - closure.DEFINITION
+        assert not missing, f"{job}: imported but not in its closure: {sorted(missing)}"
+        assert all(p.startswith("npdraw/") for p in deps) and not deps & closure.DEFINITION
     # The module that binarizes the test images every evaluation scores (fixed_targets) is a dependency
     # of both stages that read them: changing it reruns them.
     for name in ("evaluate", "reference_stats"):
-        assert "npdraw/data/binarize.py" in pipeline.code_closure(pipeline.stage(name).script)
+        assert "npdraw/data/binarize.py" in closure.code_closure(stage_table.stage(name).script)
+
+
+def test_code_dependencies_are_tight():
+    """The stage table and the generators are no stage's code dependency (editing a help string reruns
+    nothing); drawing code is a dependency of the stages that draw and of no other; a baseline's run
+    depends on its own model module, not on NP-DRAW's or another baseline's."""
+    scripts = {name: s.script for name, s in stage_table.STAGES.items()}
+    for name, script in scripts.items():
+        deps = closure.code_closure(script)
+        assert not set(deps) & {"npdraw/workflow/stages.py", "npdraw/workflow/generate.py",
+                                "npdraw/workflow/paths.py"}, name
+    drawing = "npdraw/parts/canvas.py"
+    draws = {name for name, s in stage_table.STAGES.items()
+             if drawing in closure.code_closure(s.script, (s.systems[0],))}   # NP-DRAW's, or a baseline's
+    assert draws == {"build_bank", "parse", "train_prior", "train_model", "edit_latents", "evaluate"}
+    vae = set(closure.code_closure("stages/evaluate.py", ("vae",)))
+    assert "npdraw/models/vae.py" in vae and not vae & {"npdraw/models/npdraw.py", "npdraw/models/draw.py", drawing}
+    assert "npdraw/models/draw.py" in closure.code_closure("stages/train_baseline.py", ("draw",))
 
 
 def test_every_declared_key_resolves_and_maps_to_params_yaml(params):
     """Each stage's declared params resolve for every dataset, and every params.yaml key whose change
     changes a resolved value is one dvc.yaml lists for that stage (no change goes unseen by DVC)."""
-    for s in pipeline.STAGES.values():
+    for s in stage_table.STAGES.values():
         variant = "base" if "npdraw" in s.systems else s.systems[-1]   # a variant of the stage's systems
         for dataset in params["datasets"] if "npdraw" in s.systems else ("mnist", "binarized_mnist", "omniglot"):
             cfg = s.config(params, dataset=dataset, profile="smoke", variant=variant)
-            assert set(pipeline.params_block(cfg, s)) == set(s.params)
-        listed = pipeline.dvc_params(s)
-        base = pipeline.params_block(s.config(params, dataset="mnist", profile="smoke", variant=variant), s)
+            assert set(stage_table.params_block(cfg, s)) == set(s.params)
+        listed = generate.dvc_params(s)
+        base = stage_table.params_block(s.config(params, dataset="mnist", profile="smoke", variant=variant), s)
         for key, edit in EDITS.items():
             changed = copy.deepcopy(params)
             choice = {"variant": variant, **edit(changed)}
             if choice["variant"] != variant and "npdraw" not in s.systems:
                 continue   # an NP-DRAW variant: not one of this stage's runs
-            after = pipeline.params_block(s.config(changed, **{"dataset": "mnist", "profile": "smoke", **choice}), s)
+            after = stage_table.params_block(s.config(changed, **{"dataset": "mnist", "profile": "smoke", **choice}), s)
             if after != base:   # dvc.yaml must list the key or a section holding it
                 assert any(key == k or key.startswith(k + ".") for k in listed), \
                     f"{s.name}: changing {key} changes its params but dvc.yaml lists neither it nor its section"
@@ -120,21 +152,21 @@ def test_changing_lambda_reruns_the_model_onwards_not_the_parts():
     params = load_params(REPO / "params.yaml")
     changed = copy.deepcopy(params)
     changed["method"]["mnist"]["lambda_reg"] = 7.0
-    moved = {name for name, s in pipeline.STAGES.items() if
-             pipeline.params_block(s.config(params, dataset="mnist"), s)
-             != pipeline.params_block(s.config(changed, dataset="mnist"), s)}
+    moved = {name for name, s in stage_table.STAGES.items() if
+             stage_table.params_block(s.config(params, dataset="mnist"), s)
+             != stage_table.params_block(s.config(changed, dataset="mnist"), s)}
     assert moved == {"train_model", "edit_latents", "evaluate"}
-    dvc = {name for name, s in pipeline.STAGES.items() if "method.${dataset}" in pipeline.dvc_params(s)}
+    dvc = {name for name, s in stage_table.STAGES.items() if "method.${dataset}" in generate.dvc_params(s)}
     assert dvc == moved
 
 
 def test_scoped_stages_ignore_the_choices_they_are_not_named_by(params):
     """The splits do not depend on the variant, nor the domain classifier on the split and seed."""
-    splits, classifier = pipeline.stage("make_splits"), pipeline.stage("train_classifier")
+    splits, classifier = stage_table.stage("make_splits"), stage_table.stage("train_classifier")
     assert splits.config(params, variant="K6").variant == "base"
     ref = classifier.config(params, split="sample-0.1", seed=3, variant="K6")
     assert (ref.split, ref.seed, ref.variant) == ("full", 0, "base")
-    assert "variant" not in pipeline.dvc_params(splits) and "variant" in pipeline.dvc_params(pipeline.stage("parse"))
+    assert "variant" not in generate.dvc_params(splits) and "variant" in generate.dvc_params(stage_table.stage("parse"))
 
 
 def test_an_np_draw_stage_refuses_the_pixelvae_variant(tmp_path):
@@ -150,35 +182,35 @@ def test_an_np_draw_stage_refuses_the_pixelvae_variant(tmp_path):
 
 def test_adding_a_stage_is_one_table_entry(monkeypatch):
     """A new per-run stage appears in both engines from its entry alone (the CLI aside)."""
-    extra = pipeline.Stage("score_parts", "variant", inputs={"bank": pipeline.VARIANT_DIR + "/bank.npy"},
-                           outputs={"out": pipeline.Output(pipeline.VARIANT_DIR + "/parts.json", "metrics")},
+    extra = stage_table.Stage("score_parts", "variant", inputs={"bank": paths.VARIANT_DIR + "/bank.npy"},
+                           outputs={"out": stage_table.Output(paths.VARIANT_DIR + "/parts.json", "metrics")},
                            params=("method.bank_size",))
     choice = {"dataset": "omniglot", "profile": "smoke", "split": "character-0.1", "seed": 2, "variant": "K6"}
     assert extra.paths(choice) == ({"bank": "results/omniglot/smoke/character-0.1/seed2/K6/bank.npy"},
                                    {"out": "results/omniglot/smoke/character-0.1/seed2/K6/parts.json"})
-    cmd = pipeline.command(extra, "python", lambda kind, flag, p: p or flag)
+    cmd = generate.command(extra, "python", lambda kind, flag, p: p or flag)
     assert cmd.startswith("python stages/score_parts.py --params params.yaml --dataset dataset")
-    assert pipeline.dvc_params(extra) == ["variant", "method.${dataset}.bank_size"]
-    assert extra.log() == pipeline.VARIANT_DIR + "/logs/score_parts.log"
-    monkeypatch.setitem(pipeline.STAGES, "score_parts", extra)
-    monkeypatch.setattr(pipeline, "code_closure", lambda script, systems=None: ())   # its CLI is not written here
-    assert "rule score_parts:" in pipeline.snakemake_rules() and "\n  score_parts:\n" in pipeline.dvc_yaml()
+    assert generate.dvc_params(extra) == ["variant", "method.${dataset}.bank_size"]
+    assert extra.log() == paths.VARIANT_DIR + "/logs/score_parts.log"
+    monkeypatch.setitem(stage_table.STAGES, "score_parts", extra)
+    monkeypatch.setattr(generate, "code_deps", lambda script, systems=None: [script])   # its CLI is not written
+    assert "rule score_parts:" in generate.snakemake_rules() and "\n  score_parts:\n" in generate.dvc_yaml()
 
 
 @pytest.mark.parametrize("key", ["nonsense", "ds.patch_size"])
 def test_an_undeclarable_key_is_refused(key):
     with pytest.raises(KeyError, match=key):
-        pipeline.params_yaml_keys(key)
+        resolve.params_yaml_keys(key)
 
 
 def test_every_engine_command_parses_with_its_stage_cli():
     """The command both engines run is what the stage's own parser accepts: its flags come from the
-    same entry (npdraw.runtime.cli.stage_parser), so a stage and its rule cannot disagree."""
-    from npdraw.runtime.cli import stage_parser
+    same entry (npdraw.workflow.cli.stage_parser), so a stage and its rule cannot disagree."""
+    from npdraw.workflow.cli import stage_parser
 
     choice = {"dataset": "mnist", "profile": "smoke", "split": "full", "seed": "0", "variant": "base"}
-    for s in pipeline.STAGES.values():
-        words = pipeline.command(s, "python", lambda kind, flag, p, s=s: choice[flag] if kind == "choice"
+    for s in stage_table.STAGES.values():
+        words = generate.command(s, "python", lambda kind, flag, p, s=s: choice[flag] if kind == "choice"
                                  else p.format(**choice)).split()[2:]
         args = stage_parser(s.name, "").parse_args(words)
         assert args.stage == s.name and args.dataset == "mnist"

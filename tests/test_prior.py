@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from npdraw.models.checkpoints import load_prior
-from npdraw.models.prior import Prior, PriorConfig
+from npdraw.models.prior import Prior, PriorConfig, load_prior
 from npdraw.parts.canvas import Grid, render
 from npdraw.parts.parser import Latents
 from npdraw.training.prior import evaluate_nll, train_prior
@@ -169,7 +168,7 @@ def test_the_prior_sizes_of_the_profiles_and_tokens(params):
     about 4.3 M parameters), as is variant token `vit` at any profile; the quick profile's, and token
     `slim`'s, is the paper text's reading (4 heads of 16: 0.47 M), at MNIST's settings."""
     from npdraw.models.checkpoints import prior_config
-    from npdraw.runtime.config import resolve
+    from npdraw.workflow.resolve import resolve
     sizes = {}
     for name, profile, variant in (("quick", "quick", "base"), ("slim", "paper", "slim"), ("paper", "paper", "base"),
                                    ("vit", "quick", "vit")):

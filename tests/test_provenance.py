@@ -5,8 +5,8 @@ import subprocess
 
 import torch
 
-from npdraw.runtime import pipeline
-from npdraw.runtime.provenance import code_version, library_versions, write_metrics
+from npdraw.workflow import stages as stage_table
+from npdraw.workflow.provenance import code_version, library_versions, write_metrics
 
 
 def git(cwd, *args):
@@ -39,7 +39,7 @@ def test_metrics_carry_run_params_and_libraries_and_rewrite_identically(tmp_path
     monkeypatch.chdir(tmp_path)
     code_version.cache_clear()
     cfg = make_cfg(dataset="mnist", profile="smoke")
-    cfg["stage"] = "parse"   # as npdraw.runtime.cli.run_config sets it: provenance holds the stage's declared params
+    cfg["stage"] = "parse"   # as npdraw.workflow.cli.run_config sets it: provenance holds the stage's declared params
     write_metrics(tmp_path / "m.json", {"psnr_db": 20.5}, cfg)
     first = (tmp_path / "m.json").read_bytes()
     m = json.loads(first)
@@ -50,7 +50,7 @@ def test_metrics_carry_run_params_and_libraries_and_rewrite_identically(tmp_path
                              "compile": cfg.compute.compile}
     assert p["params"]["parse"] == {"epsilon": cfg.parse.epsilon} and p["params"]["method.patch_size"] == 5
     assert p["params"]["datasets"]["source"] == "mnist_idx" and "lambda_reg" not in p["params"]["datasets"]
-    assert set(p["params"]) == set(pipeline.stage("parse").params)   # what the stage table declares, no more
+    assert set(p["params"]) == set(stage_table.stage("parse").params)   # what the stage table declares, no more
     assert p["libraries"]["torch"] == torch.__version__ and p["libraries"]["python"].startswith("3.")
     assert p["code"]["git_commit"] is None   # tmp_path is not a checkout
     write_metrics(tmp_path / "m.json", {"psnr_db": 20.5}, cfg)

@@ -1,4 +1,4 @@
-"""npdraw.runtime.recovery: what dead processes left is cleared; nothing is touched while one is alive."""
+"""npdraw.workflow.recovery: what dead processes left is cleared; nothing is touched while one is alive."""
 
 import json
 import subprocess
@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from npdraw.runtime.recovery import main, recover
+from npdraw.workflow.recovery import main, recover
 
 
 def dead_pid() -> int:

@@ -1,4 +1,4 @@
-"""Two Snakemake runs at once in one checkout (npdraw.runtime.runlock): the same configuration twice is refused
+"""Two Snakemake runs at once in one checkout (npdraw.workflow.runlock): the same configuration twice is refused
 with one message naming the lock; a different configuration waits for the running one, then both
 complete.  The test process plays the run that is already going by holding its locks."""
 
@@ -11,7 +11,7 @@ import time
 
 import yaml
 
-from npdraw.runtime import runlock
+from npdraw.workflow import runlock
 from tests.conftest import needs_mirror, stage_env, venv_bin
 
 

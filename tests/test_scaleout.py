@@ -13,12 +13,12 @@ import torch
 import yaml
 from conftest import REPO
 
-from npdraw.runtime import device as devmod
-from npdraw.runtime.device import lease
+from npdraw.compute import device as devmod
+from npdraw.compute.device import lease
 
 HOLDER = textwrap.dedent("""
     import sys, time
-    from npdraw.runtime.device import lease
+    from npdraw.compute.device import lease
     held = lease(sys.argv[2].split(","), sys.argv[1], poll_s=0.05, timeout_s=float(sys.argv[3]))
     print(held.index, held.gpu_id, flush=True)
     time.sleep(600)
@@ -85,16 +85,17 @@ def test_lease_on_a_machine_without_gpus_is_the_cpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert devmod.visible_gpus() == []
     assert devmod.pick_device("auto") == torch.device("cpu")
-    with pytest.raises(Exception, match="no CUDA device is visible"):
+    from npdraw.artifacts.errors import MachineError
+    with pytest.raises(MachineError, match="no CUDA device is visible.*run where one is"):
         devmod.pick_device("cuda")
 
 
 def test_several_gpus_requested_without_them_is_refused(monkeypatch):
-    from npdraw.runtime.config import ParamsError
-    from npdraw.runtime.distributed import relaunch
+    from npdraw.artifacts.errors import MachineError
+    from npdraw.compute.distributed import relaunch
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(ParamsError, match="compute.gpus = 4: only 0 GPU"):
+    with pytest.raises(MachineError, match="compute.gpus = 4: only 0 GPU.*set compute.gpus to at most 1"):
         relaunch(4, "auto")
     relaunch(1, "auto")   # one GPU: nothing to relaunch
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from npdraw.artifacts.errors import ParamsError
 from npdraw.data.splits import make_splits, proportion_count
-from npdraw.runtime.config import ParamsError
 
 
 def fake_arrays(n_train=3000, n_test=500, seed=0):
@@ -21,7 +21,7 @@ def cfg_for(make_cfg, dataset="mnist", split="full", seed=0, **data):
     cfg = make_cfg(dataset=dataset, profile="paper", data={"max_train_images": None, "max_valid_images": None,
                                           "max_test_images": None, **data})
     cfg["split"], cfg["seed"] = split, seed
-    from npdraw.runtime.config import parse_split
+    from npdraw.workflow.resolve import parse_split
     cfg["split_kind"], cfg["split_fraction"] = parse_split(split)
     return cfg
 

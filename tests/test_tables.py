@@ -18,7 +18,7 @@ PIXELVAE = {"nll_nats": 120.5, "nll_stderr_nats": 2.0, "elbo_nats": -125.0, "bce
             "generated": 2000, "fid_reference_images": 2000, "fid": 12.5, "kid": 0.01, "kid_std": 0.001,
             "static_binarized_test": {"nll_nats": 130.0}, "selected_by": "elbo", "selected_epoch": 1}
 def provenance(patch=5, bank=50, lam=50.0, precision="bf16"):
-    """The part of a metrics file's provenance block the tables read (npdraw.runtime.provenance)."""
+    """The part of a metrics file's provenance block the tables read (npdraw.workflow.provenance)."""
     return {"params": {"method": {"patch_size": patch, "bank_size": bank, "lambda_reg": lam}},
             "numerics": {"precision": precision, "channels_last": True, "compile": False}}
 
@@ -89,7 +89,7 @@ def test_a_metrics_file_outside_the_results_layout_is_refused(tmp_path):
 
 
 def test_tables_workflow_rule_collects_the_configured_runs():
-    from npdraw.runtime.snakemake import table_inputs
+    from npdraw.workflow.snakemake import table_inputs
     config = {"tables": {"runs": ["mnist/base", "omniglot/pixelvae"]}}
     wc = type("W", (), {"profile": "smoke", "split": "full", "seed": "1"})()
     assert table_inputs(config)(wc) == ["results/mnist/smoke/full/seed1/base/metrics/eval.json",
@@ -99,7 +99,8 @@ def test_tables_workflow_rule_collects_the_configured_runs():
 @pytest.mark.parametrize("runs, message", [(["svhn/base"], "dataset 'svhn' is not one of"),
                                            (["mnist"], "does not match")])
 def test_bad_table_runs_are_refused(params, runs, message):
-    from npdraw.runtime.config import ParamsError, validate_params
+    from npdraw.artifacts.errors import ParamsError
+    from npdraw.workflow.params import validate_params
     with pytest.raises(ParamsError, match=message):
         validate_params({**params, "tables": {**params["tables"], "runs": runs}})
 

@@ -125,7 +125,7 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
     assert set(prior["test"]) == {"nll_total_nats", "nll_id_nats", "nll_loc_nats", "nll_is_nats"}
     assert not (run / "base/prior/resume.pt").exists()  # a finished run leaves nothing to resume
     assert list((run / "base/prior/live/plots/metrics").rglob("*.tsv"))  # DVCLive curves
-    from npdraw.models.checkpoints import load_prior
+    from npdraw.models.prior import load_prior
 
     assert load_prior(run / "base/prior/best.pt").cfg.steps == 36
     model = json.loads((run / "base/metrics/model.json").read_text())
@@ -223,9 +223,9 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
 
 def closure_only(stage: str, other: str) -> str:
     """A module in the import closure of `stage`'s CLI and not in `other`'s."""
-    from npdraw.runtime import pipeline
+    from npdraw.workflow import closure
 
-    only = set(pipeline.code_closure(f"stages/{stage}.py")) - set(pipeline.code_closure(f"stages/{other}.py"))
+    only = set(closure.code_closure(f"stages/{stage}.py")) - set(closure.code_closure(f"stages/{other}.py"))
     return sorted(only)[0]
 
 

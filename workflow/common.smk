@@ -1,10 +1,12 @@
 # Configuration and path patterns shared by every rule.
 import sys
 
-from npdraw.runtime.config import load_params, validate_params
-from npdraw.runtime.errors import NpdrawError
+from npdraw.artifacts.errors import NpdrawError
 from npdraw.reporting import lowdata, summary
-from npdraw.runtime import pipeline, runlock, snakemake as wf
+from npdraw.workflow import closure, paths, runlock
+from npdraw.workflow import snakemake as wf
+from npdraw.workflow import stages as stage_table
+from npdraw.workflow.params import load_params, validate_params
 
 
 configfile: "params.yaml"
@@ -12,7 +14,7 @@ configfile: "params.yaml"
 
 # The schema, the run choices and the cross-key checks run before any job; --config may change only
 # the run choices.  A refusal is one `error:` paragraph and exit 2, as from every stage CLI.
-# A main process that will execute jobs then takes the run locks (npdraw.runtime.runlock): the same
+# A main process that will execute jobs then takes the run locks (npdraw.workflow.runlock): the same
 # configuration running already is refused, a different one is waited for; held until exit.
 try:
     validate_params(config, "params.yaml (+ --config)")

@@ -13,10 +13,10 @@ rule plot_curves:
     input:
         unpack(wf.live_dirs),
         script="stages/plot_curves.py",
-        code=pipeline.code_closure("stages/plot_curves.py"),
+        code=closure.code_closure("stages/plot_curves.py"),
     output:
         report(
-            pipeline.CURVES,
+            paths.CURVES,
             caption="report/curves.rst",
             category="3. Model",
             subcategory=RUN_LABEL,

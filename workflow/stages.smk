@@ -1,8 +1,8 @@
-# GENERATED from npdraw/runtime/pipeline.py (the stage table): do not edit; regenerate with
-#   python -m npdraw.runtime.pipeline --write
+# GENERATED from npdraw/workflow/stages.py (the stage table): do not edit; regenerate with
+#   python -m npdraw.workflow.generate --write
 # The per-run stages, one rule each; dvc.yaml holds the same stages.  Written out rather than made in
 # a loop: Snakemake runs a loop-made rule with the last iteration's shell command (snakemake#2832).
-# Their code dependencies are computed when the Snakefile is read (pipeline.code_closure; for a run's
+# Their code dependencies are computed when the Snakefile is read (closure.code_closure; for a run's
 # stages, of the system its variant selects: wf.variant_code).
 
 
@@ -10,7 +10,7 @@
 rule prepare_data:
     input:
         script="stages/prepare_data.py",
-        code=pipeline.code_closure("stages/prepare_data.py"),
+        code=closure.code_closure("stages/prepare_data.py"),
     output:
         out=directory("data/prepared/{dataset}"),
     log:
@@ -19,7 +19,7 @@ rule prepare_data:
         "envs/npdraw.yaml"
     params:
         py=PY,
-        cfg=wf.stage_params(config, pipeline.stage("prepare_data")),
+        cfg=wf.stage_params(config, stage_table.stage("prepare_data")),
     shell:
         "{params.py} stages/prepare_data.py --params params.yaml --dataset {wildcards.dataset} "
         "--out {output.out} 2> {log}"
@@ -28,7 +28,7 @@ rule prepare_data:
 rule make_splits:
     input:
         script="stages/make_splits.py",
-        code=pipeline.code_closure("stages/make_splits.py"),
+        code=closure.code_closure("stages/make_splits.py"),
         data="data/prepared/{dataset}",
     output:
         out="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
@@ -39,7 +39,7 @@ rule make_splits:
         "envs/npdraw.yaml"
     params:
         py=PY,
-        cfg=wf.stage_params(config, pipeline.stage("make_splits")),
+        cfg=wf.stage_params(config, stage_table.stage("make_splits")),
     shell:
         "{params.py} stages/make_splits.py --params params.yaml --dataset {wildcards.dataset} "
         "--profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed} --data {input.data} "
@@ -68,7 +68,7 @@ rule build_bank:
         "envs/npdraw.yaml"
     params:
         py=PY,
-        cfg=wf.stage_params(config, pipeline.stage("build_bank")),
+        cfg=wf.stage_params(config, stage_table.stage("build_bank")),
     shell:
         "{params.py} stages/build_bank.py --params params.yaml --dataset {wildcards.dataset} "
         "--profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed} "
@@ -99,7 +99,7 @@ rule parse:
         "envs/npdraw.yaml"
     params:
         py=PY,
-        cfg=wf.stage_params(config, pipeline.stage("parse")),
+        cfg=wf.stage_params(config, stage_table.stage("parse")),
     shell:
         "{params.py} stages/parse.py --params params.yaml --dataset {wildcards.dataset} "
         "--profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed} "
@@ -132,7 +132,7 @@ rule train_prior:
         "envs/npdraw.yaml"
     params:
         py=PY,
-        cfg=wf.stage_params(config, pipeline.stage("train_prior")),
+        cfg=wf.stage_params(config, stage_table.stage("train_prior")),
     shell:
         "{params.py} stages/train_prior.py --params params.yaml --dataset {wildcards.dataset} "
         "--profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed} "
@@ -168,7 +168,7 @@ rule train_model:
         "envs/npdraw.yaml"
     params:
         py=PY,
-        cfg=wf.stage_params(config, pipeline.stage("train_model")),
+        cfg=wf.stage_params(config, stage_table.stage("train_model")),
     shell:
         "{params.py} stages/train_model.py --params params.yaml --dataset {wildcards.dataset} "
         "--profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed} "
@@ -205,7 +205,7 @@ rule train_baseline:
         "envs/npdraw.yaml"
     params:
         py=PY,
-        cfg=wf.stage_params(config, pipeline.stage("train_baseline")),
+        cfg=wf.stage_params(config, stage_table.stage("train_baseline")),
     shell:
         "{params.py} stages/train_baseline.py --params params.yaml --dataset {wildcards.dataset} "
         "--profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed} "
@@ -234,7 +234,7 @@ rule edit_latents:
         "envs/npdraw.yaml"
     params:
         py=PY,
-        cfg=wf.stage_params(config, pipeline.stage("edit_latents")),
+        cfg=wf.stage_params(config, stage_table.stage("edit_latents")),
     shell:
         "{params.py} stages/edit_latents.py --params params.yaml --dataset {wildcards.dataset} "
         "--profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed} "
@@ -245,7 +245,7 @@ rule edit_latents:
 rule train_classifier:
     input:
         script="stages/train_classifier.py",
-        code=pipeline.code_closure("stages/train_classifier.py"),
+        code=closure.code_closure("stages/train_classifier.py"),
         data="data/prepared/{dataset}",
     output:
         out="results/{dataset}/{profile}/reference/classifier.pt",
@@ -257,7 +257,7 @@ rule train_classifier:
         "envs/npdraw.yaml"
     params:
         py=PY,
-        cfg=wf.stage_params(config, pipeline.stage("train_classifier")),
+        cfg=wf.stage_params(config, stage_table.stage("train_classifier")),
     shell:
         "{params.py} stages/train_classifier.py --params params.yaml --dataset {wildcards.dataset} "
         "--profile {wildcards.profile} --data {input.data} --out {output.out} --metrics {output.metrics} "
@@ -267,7 +267,7 @@ rule train_classifier:
 rule reference_stats:
     input:
         script="stages/reference_stats.py",
-        code=pipeline.code_closure("stages/reference_stats.py"),
+        code=closure.code_closure("stages/reference_stats.py"),
         data="data/prepared/{dataset}",
         classifier="results/{dataset}/{profile}/reference/classifier.pt",
     output:
@@ -279,7 +279,7 @@ rule reference_stats:
         "envs/npdraw.yaml"
     params:
         py=PY,
-        cfg=wf.stage_params(config, pipeline.stage("reference_stats")),
+        cfg=wf.stage_params(config, stage_table.stage("reference_stats")),
     shell:
         "{params.py} stages/reference_stats.py --params params.yaml --dataset {wildcards.dataset} "
         "--profile {wildcards.profile} --data {input.data} --classifier {input.classifier} --out {output.out} "
@@ -319,7 +319,7 @@ rule evaluate:
         "envs/npdraw.yaml"
     params:
         py=PY,
-        cfg=wf.stage_params(config, pipeline.stage("evaluate")),
+        cfg=wf.stage_params(config, stage_table.stage("evaluate")),
     shell:
         "{params.py} stages/evaluate.py --params params.yaml --dataset {wildcards.dataset} "
         "--profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed} "

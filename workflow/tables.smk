@@ -13,7 +13,7 @@ rule tables:
 rule make_tables:
     input:
         script="stages/make_tables.py",
-        code=pipeline.code_closure("stages/make_tables.py"),
+        code=closure.code_closure("stages/make_tables.py"),
         metrics=wf.table_inputs(config),
     output:
         table1="results/tables/{profile}/{split}/seed{seed}/table1.md",
@@ -58,7 +58,7 @@ rule prior_size:
 rule prior_size_table:
     input:
         script="stages/make_tables.py",
-        code=pipeline.code_closure("stages/make_tables.py"),
+        code=closure.code_closure("stages/make_tables.py"),
         metrics=wf.table_inputs(config, "prior_size"),
         priors=wf.table_inputs(config, "prior_size", "prior.json"),   # read beside each eval.json
     output:
@@ -95,7 +95,7 @@ rule lowdata:
 rule lowdata_curve:
     input:
         script="stages/lowdata_curve.py",
-        code=pipeline.code_closure("stages/lowdata_curve.py"),
+        code=closure.code_closure("stages/lowdata_curve.py"),
         metrics=lambda w: lowdata.curve_inputs(config, w.profile, w.dataset, w.kind),
     output:
         plot=report(
@@ -133,7 +133,7 @@ rule lowdata_curve:
 rule psnr_ablation:
     input:
         script="stages/psnr_ablation.py",
-        code=pipeline.code_closure("stages/psnr_ablation.py"),
+        code=closure.code_closure("stages/psnr_ablation.py"),
         metrics=expand(
             "results/omniglot/{profile}/full/seed{seed}/{variant}/metrics/parse.json",
             profile=config["profile"],

@@ -18,7 +18,7 @@ import numpy as np
 
 from npdraw.data import formats
 from npdraw.data.sources import SOURCES, DataError, locate
-from npdraw.runtime.io import atomic_path
+from npdraw.artifacts.io import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from npdraw.runtime.errors import DataError
-from npdraw.runtime.io import atomic_path
+from npdraw.artifacts.errors import DataError
+from npdraw.artifacts.io import atomic_path
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]

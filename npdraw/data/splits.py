@@ -30,10 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from npdraw.runtime import seeds
-from npdraw.runtime.config import ParamsError
-from npdraw.runtime.contracts import ArrayContract, Field
-from npdraw.runtime.io import read_arrays
+from npdraw.compute import seeds
+from npdraw.artifacts.errors import ParamsError
+from npdraw.artifacts.contracts import ArrayContract, Field
+from npdraw.artifacts.io import read_arrays
 
 
 

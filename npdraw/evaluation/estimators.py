@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from npdraw.compute.precision import autocast
 from npdraw.models.npdraw import NPDraw, hard_sample, parse_cross_entropy, step_kl
-from npdraw.runtime.precision import autocast
 
 FORMS = ("valid", "authors", "neg_elbo")
 

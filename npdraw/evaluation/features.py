@@ -29,9 +29,9 @@ import torch.nn as nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
-from npdraw.runtime.config import ParamsError
-from npdraw.runtime.contracts import ArrayContract, CheckpointContract, Field
-from npdraw.runtime.io import read_checkpoint, save_torch
+from npdraw.artifacts.contracts import ArrayContract, CheckpointContract, Field
+from npdraw.artifacts.errors import ParamsError
+from npdraw.artifacts.io import read_checkpoint, save_torch
 
 log = logging.getLogger(__name__)
 INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from npdraw.runtime.contracts import ArrayContract, Field
-from npdraw.runtime.io import read_arrays, write_npz
-from npdraw.runtime.precision import autocast
+from npdraw.artifacts.contracts import ArrayContract, Field
+from npdraw.artifacts.io import read_arrays, write_npz
+from npdraw.compute.precision import autocast
 
 # eval/samples.npz: N generated images as uint8 levels, and (NP-DRAW) the sampled canvases they
 # were decoded from; the PixelVAE has no canvas.
@@ -39,7 +39,7 @@ def importance_sampled(model, x: torch.Tensor, samples: int, batch_size: int = 1
                        progress: bool = True, precision: str = "fp32", compile: bool = False,
                        chunk: int = 50, per_pass: int = 1) -> dict[str, np.ndarray]:
     """Per-image NLL, ELBO, BCE and KL estimates (nats, float64) from `samples` hard samples each;
-    `precision` and `compile` of the scoring passes (npdraw.runtime.precision).
+    `precision` and `compile` of the scoring passes (npdraw.compute.precision).
 
     BCE = -E_q[log p(x|z)] and KL = E_q[log q(z|x) - log p(z)] are Monte Carlo
     averages over the same samples; ELBO = -(BCE + KL).  The samples are scored `chunk` at a time into
@@ -54,7 +54,7 @@ def importance_sampled(model, x: torch.Tensor, samples: int, batch_size: int = 1
         xb = x[s:s + batch_size]
         lse, sums = None, {"log_px": 0.0, "kl": 0.0, "log_w": 0.0}
         for first in range(0, samples, chunk):
-            with autocast(x.device, precision):   # the log-weights come back fp32 (npdraw.runtime.precision)
+            with autocast(x.device, precision):   # the log-weights come back fp32 (npdraw.compute.precision)
                 w = model.log_weights(xb, xb, min(chunk, samples - first), g, compile, min(per_pass, chunk))
             log_px, log_pz, log_qz = (w[k].double() for k in ("log_px", "log_pz", "log_qz"))
             log_w = log_px + log_pz - log_qz                                              # (chunk, B)

@@ -1,63 +1,26 @@
 """What a trained model's checkpoint holds, and how a model is rebuilt from it or from a run's
-configuration: the prior (prior/best.pt) and every system's model (model/best.pt; the systems registry,
-npdraw.runtime.systems, and their interface, npdraw.models.interface).
+configuration: every system's model (model/best.pt; the systems registry, npdraw.workflow.systems, and
+their interface, npdraw.models.interface).  The prior's checkpoint is npdraw.models.prior's.
 
 A checkpoint is a state dict plus the configuration that rebuilds the module (never a pickled
-module), checked against its contract (npdraw.runtime.contracts) and, given a run's
+module), checked against its contract (npdraw.artifacts.contracts) and, given a run's
 configuration, against the architecture that configuration gives.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
-import torch
-
+from npdraw.artifacts.errors import CheckpointError
+from npdraw.artifacts.io import read_checkpoint, save_torch
 from npdraw.models.interface import contract, model_class
-from npdraw.models.prior import Prior, PriorConfig, prior_config
-from npdraw.parts.canvas import Grid
-from npdraw.runtime.contracts import CheckpointContract
-from npdraw.runtime.errors import CheckpointError
-from npdraw.runtime.io import read_checkpoint, save_torch
-from npdraw.runtime.systems import SYSTEMS
-
-# prior/best.pt: the architecture (PriorConfig), the grid, and the weights (the bank among them).
-PRIOR_CHECKPOINT = CheckpointContract("prior", "train_prior", ("arch", "grid", "state_dict"))
-
-
-def build_prior(arch: dict, bank: torch.Tensor, grid: Grid) -> Prior:
-    return Prior(PriorConfig(**arch), bank, grid)
-
-
-def save_prior(path: Path, model: Prior, extra: dict) -> None:
-    """A prior's state dict, its architecture and grid, and `extra` (epoch, validation score)."""
-    save_torch(path, {"arch": model.cfg.to_dict(), "grid": dataclasses.asdict(model.grid),
-                      "state_dict": model.state_dict(), "kind": PRIOR_CHECKPOINT.kind, **extra})
+from npdraw.workflow.systems import SYSTEMS
 
 
 def save_model(path: Path, model, extra: dict) -> None:
     """A system's model (npdraw.models.interface.GenerativeModel): its kind, what its checkpoint holds,
     and `extra` (epoch, selection rule and score)."""
     save_torch(path, {"kind": model.kind, **model.checkpoint(), **extra})
-
-
-def run_name(cfg) -> str:
-    """The run a checkpoint is checked against, as messages name it."""
-    return f"{cfg.dataset}, variant {cfg.variant!r}, profile {cfg.profile!r}"
-
-
-def load_prior(path: str | Path, device="cpu", cfg=None) -> Prior:
-    """A trained prior in eval mode; with a run's `cfg`, refused unless its architecture is the one the
-    run's configuration gives (M parts, T steps, canvas, widths)."""
-    ckpt = read_checkpoint(path, device)
-    expect = prior_config(cfg, Grid.for_dataset(cfg.ds)).to_dict() if cfg is not None else None
-    PRIOR_CHECKPOINT.check(path, ckpt, expect, what=f"this run ({run_name(cfg)})" if cfg is not None else "")
-    with PRIOR_CHECKPOINT.rebuilding(path):
-        grid = Grid(**ckpt["grid"])
-        model = build_prior(ckpt["arch"], ckpt["state_dict"]["bank"], grid)
-        model.load_state_dict(ckpt["state_dict"])
-    return model.to(device).eval()
 
 
 def checkpoint_selection(path: str | Path) -> dict:

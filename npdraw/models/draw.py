@@ -32,9 +32,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from npdraw.compute.precision import fp32
 from npdraw.models.interface import Baseline
 from npdraw.models.vae import gaussian_log_prob, standard_normal_log_prob
-from npdraw.runtime.precision import fp32
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The written interface of a generative model the pipeline can train, score and sample.
 
-Every system of the registry (npdraw.runtime.systems) names one class meeting `GenerativeModel`; the
+Every system of the registry (npdraw.workflow.systems) names one class meeting `GenerativeModel`; the
 stages reach it only through this interface (`model_class`, npdraw.models.checkpoints) and never
 through its name.  Shapes: B images (C, H, W), S importance samples.
 
@@ -15,7 +15,7 @@ through its name.  Shapes: B images (C, H, W), S importance samples.
 - Samples: `sample(n)` gives images in [0, 1] (B, C, H, W), and the canvases and decoder means where the
   system has them (None where not); `sample_rule` says in words how an image is drawn.
 - Pictures: `reconstruct` gives the decoder's mean image of a posterior sample (or of q's mean).
-- Checkpoint: `kind` (the system's name, npdraw.runtime.contracts.CheckpointContract) and `keys`;
+- Checkpoint: `kind` (the system's name, npdraw.artifacts.contracts.CheckpointContract) and `keys`;
   `checkpoint()` what the file holds besides the training records, `from_checkpoint` the inverse,
   `check_checkpoint` refuses a file of another kind or another configuration than a run's.
 """
@@ -27,8 +27,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 
-from npdraw.runtime.contracts import CheckpointContract
-from npdraw.runtime.systems import system
+from npdraw.artifacts.contracts import CheckpointContract
+from npdraw.workflow.systems import system
 
 
 @runtime_checkable
@@ -63,6 +63,31 @@ class GenerativeModel(Protocol):
     def sample_rule(self, colour: str) -> str: ...
 
     def reconstruct(self, x: torch.Tensor, generator=None) -> torch.Tensor: ...
+
+
+def stacked_passes(q, x_target, samples: int, per_pass: int, draw, score) -> dict[str, torch.Tensor]:
+    """log p(x|z), log p(z), log q(z|x) of `samples` draws from the posterior q (a tuple of (B, ...)
+    tensors), each (S, B): `per_pass` samples at a time scored as one batch of per_pass x B, sample-major,
+    so that draw(q repeated k times) takes the same random numbers as k draws of q.  The repeated
+    batches are built once per pass size (at most two: per_pass and the remainder), not per pass."""
+    def repeated(k: int):
+        if k == 1:
+            return q, x_target
+        return tuple(t.repeat(k, *[1] * (t.dim() - 1)) for t in q), x_target.repeat(k, *[1] * (x_target.dim() - 1))
+
+    batches, out = {}, []
+    for first in range(0, samples, per_pass):
+        k = min(per_pass, samples - first)
+        if k not in batches:
+            batches[k] = repeated(k)
+        qk, xk = batches[k]
+        out.append([v.reshape(k, -1) for v in score(qk, draw(qk), xk)])
+    return {key: torch.cat(v) for key, v in zip(("log_px", "log_pz", "log_qz"), zip(*out))}
+
+
+def run_name(cfg) -> str:
+    """The run a checkpoint is checked against, as messages name it."""
+    return f"{cfg.dataset}, variant {cfg.variant!r}, profile {cfg.profile!r}"
 
 
 def model_class(name: str) -> type[GenerativeModel]:
@@ -109,7 +134,7 @@ class Baseline:
 
     @classmethod
     def check_checkpoint(cls, path, ckpt: dict, cfg=None) -> None:
-        what = f"this run ({cfg.dataset}, variant {cfg.variant!r}, profile {cfg.profile!r})" if cfg is not None else ""
+        what = f"this run ({run_name(cfg)})" if cfg is not None else ""
         contract(cls).check(path, ckpt, cls.arch(cfg) if cfg is not None else None, what=what)
 
     def checkpoint(self) -> dict:

@@ -12,10 +12,9 @@ class ConvTranspose2d(nn.ConvTranspose2d):
     instead of inside it.
 
     PyTorch's CPU backward of a transposed convolution that carries its bias reduces the bias gradient
-    very slowly: for the NP-DRAW decoder's 14 -> 28 layer at batch 150 (128 channels, bf16,
-    channels_last) the backward takes 131 ms with the bias inside, 78 without, while the bias gradient
-    on its own is a 2 ms sum (`python -m benchmarks.bench_layers` times the layer both ways).  In bf16
-    the output is rounded once more (the conv's bf16 output, then the add); in fp32 the two agree to
+    very slowly, slower than the rest of the layer's backward, while on its own it is a small sum
+    (`python -m benchmarks.bench_layers` times the layer both ways; docs/performance.md).  In bf16 the
+    output is rounded once more (the conv's bf16 output, then the add); in fp32 the two agree to
     rounding."""
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
@@ -92,12 +91,13 @@ class StridedConv2d(nn.Conv2d):
     that need their gradient: the prior's token images (C + 1 channels) and the decoder's canvas (C) in
     model training (`conv3x3` chooses it).
 
-    On a CPU, oneDNN's input gradient of such a convolution is slow for few input channels: for the
-    5,400 MNIST token images of a training step (2 x 28 x 28, 16 outputs, bf16, channels_last) it takes
-    42 ms, the phase convolution and its interleaving copy (_phase_input_grad) 19; with four input
-    channels (colour tokens) 69 against 44 (`python -m benchmarks.bench_layers` times the layer both
-    ways).  Under torch.compile the function is traced as it is (the compiled training step: 286
-    against 267 images/s with nn.Conv2d there).  On CUDA, for odd sides and when the input needs no
+    On a CPU, oneDNN's input gradient of such a convolution is slow for few input channels: its
+    backward-by-data has no fast kernel for so few channels (uxlfoundation/oneDNN#42) and converts a
+    backward into a forward convolution for unit strides only (its verbose log in pytorch/pytorch#133304).
+    The gradient is written here as that forward convolution: a stride-1 convolution of the output
+    gradient and an interleaving copy of its four phases (_phase_input_grad), about twice as fast
+    (`python -m benchmarks.bench_layers` times the layer both ways; docs/performance.md).  Under
+    torch.compile the function is traced as it is.  On CUDA, for odd sides and when the input needs no
     gradient, the layer is nn.Conv2d."""
 
     def __init__(self, c_in: int, c_out: int):
@@ -113,9 +113,8 @@ class StridedConv2d(nn.Conv2d):
             return _PhaseGradConv.apply(x.to(dtype), self.weight.to(dtype), bias)
 
 
-# Input channels up to which StridedConv2d's input gradient beats oneDNN's (bench_layers: 19 against 42
-# ms with 2 channels, 44 against 69 with 4, the decoder's first convolution of MNIST canvases 1.7
-# against 6.0 ms); with 128 it is slower (14.7 against 5.4 ms).
+# Input channels up to which StridedConv2d's input gradient beats oneDNN's; with many (128) it is
+# slower (benchmarks/bench_layers.py; docs/performance.md).
 PHASE_GRADIENT_CHANNELS = 4
 
 

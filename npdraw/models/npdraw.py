@@ -21,12 +21,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from npdraw.models.interface import contract
+from npdraw.compute.precision import compiled_method, fp32
+from npdraw.models.interface import contract, run_name, stacked_passes
 from npdraw.models.layers import ConvTranspose2d, conv3x3
 from npdraw.models.pixelcnn import PixelCNNBernoulli
 from npdraw.models.prior import Prior, PriorConfig, draw_from_uniforms, prior_config
 from npdraw.parts.canvas import Grid, render, render_relaxed
-from npdraw.runtime.precision import compiled_method, fp32
 
 
 @dataclass(frozen=True)
@@ -275,8 +275,8 @@ def hard_sample(q_logits, generator=None):
 
 def gumbel_softmax(logits: torch.Tensor, tau: float, hard: bool) -> torch.Tensor:
     """F.gumbel_softmax over the last axis, with the Gumbel noise drawn as -log(-log U), U ~ U(0, 1):
-    the same law as PyTorch's -log E, E ~ Exp(1), whose CPU exponential_ costs 19 ns a number (the
-    (150, 36, 50) identity logits of a training step: 5.5 against 1.4 ms, benchmarks/bench_layers.py)."""
+    the same law as PyTorch's -log E, E ~ Exp(1), whose CPU exponential_ is several times slower than
+    torch.rand and two logarithms (benchmarks/bench_layers.py; docs/performance.md)."""
     u = torch.rand_like(logits).clamp_min_(torch.finfo(logits.dtype).tiny)
     y = ((logits + u.log_().neg_().log_().neg_()) / tau).softmax(-1)
     if not hard:
@@ -297,26 +297,6 @@ def relaxed_sample(q_logits, tau: float, hard_id: bool):
     two = torch.stack([q_is, torch.zeros_like(q_is)], -1)                 # logits of (draw, skip)
     z_is = gumbel_softmax(two, tau, True)[..., 0]
     return z_id, z_loc, z_is
-
-
-def stacked_passes(q, x_target, samples: int, per_pass: int, draw, score) -> dict[str, torch.Tensor]:
-    """log p(x|z), log p(z), log q(z|x) of `samples` draws from the posterior q (a tuple of (B, ...)
-    tensors), each (S, B): `per_pass` samples at a time scored as one batch of per_pass x B, sample-major,
-    so that draw(q repeated k times) takes the same random numbers as k draws of q.  The repeated
-    batches are built once per pass size (at most two: per_pass and the remainder), not per pass."""
-    def repeated(k: int):
-        if k == 1:
-            return q, x_target
-        return tuple(t.repeat(k, *[1] * (t.dim() - 1)) for t in q), x_target.repeat(k, *[1] * (x_target.dim() - 1))
-
-    batches, out = {}, []
-    for first in range(0, samples, per_pass):
-        k = min(per_pass, samples - first)
-        if k not in batches:
-            batches[k] = repeated(k)
-        qk, xk = batches[k]
-        out.append([v.reshape(k, -1) for v in score(qk, draw(qk), xk)])
-    return {key: torch.cat(v) for key, v in zip(("log_px", "log_pz", "log_qz"), zip(*out))}
 
 
 def one_hots(z_id, z_loc, z_is, parts: int, cells: int, dtype=torch.float32):
@@ -357,7 +337,7 @@ class NPDraw(nn.Module):
         if cfg is None:
             c.check(path, ckpt)
             return
-        what = f"this run ({cfg.dataset}, variant {cfg.variant!r}, profile {cfg.profile!r})"
+        what = f"this run ({run_name(cfg)})"
         c.check(path, ckpt, cls.arch(cfg), what=what)
         c.check(path, ckpt, prior_config(cfg, Grid.for_dataset(cfg.ds)).to_dict(), found_config=ckpt["prior_arch"],
                 what=f"{what}, for its prior")
@@ -391,9 +371,8 @@ class NPDraw(nn.Module):
         latents (indices) by a scatter-max, from relaxed ones (B, T, M), (B, T, T_c), (B, T) by
         render_relaxed, equal for one-hots.  Rendering is maxima of parts, no matmul for bf16 to speed up,
         while a CPU's element-wise kernels and amax's backward over the (B, T, T_c, D) contributions
-        are slower in bf16, which autocast gave the part mixture (fwd + bwd at MNIST settings: 24
-        against 17 ms, benchmarks/bench_layers.py).  The decoder's first convolution rounds the canvas
-        to the pass's precision."""
+        are slower in bf16, which autocast gave the part mixture (benchmarks/bench_layers.py).  The
+        decoder's first convolution rounds the canvas to the pass's precision."""
         with torch.autocast(self.bank.device.type, enabled=False):
             if z_id.dtype == torch.long:
                 return render(self.bank, z_id, z_loc, z_is, self.grid)
@@ -430,8 +409,8 @@ class NPDraw(nn.Module):
         The encoder runs once; the decoder and the prior score `per_pass` samples of the whole batch as
         one batch of per_pass x B (`score`, through torch.compile with `compile`).  The samples are the
         same whatever per_pass (the uniforms are drawn sample after sample).  One sample per pass is the
-        fastest on a 2-core CPU (bf16, channels_last, batch 50: 11.4 NLL images/s with 2 per pass, 14.3
-        with one: the prior's T prefix canvases of a larger batch leave the caches); a GPU wants more."""
+        fastest on a 2-core CPU (the prior's T prefix canvases of a larger batch leave the caches); a GPU
+        wants more (evaluate.samples_per_pass; docs/performance.md)."""
         q = self.encoder(x_in)
         return stacked_passes(q, x_target, samples, per_pass, lambda qk: hard_sample(qk, generator),
                               compiled_method(self, "score", compile))

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from npdraw.runtime.precision import fp32
+from npdraw.compute.precision import fp32
 
 
 class MaskedConv2d(nn.Conv2d):

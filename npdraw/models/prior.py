@@ -14,16 +14,21 @@ Shapes: B sequences, T steps, M parts, T_c cells, W model width.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from npdraw.artifacts.contracts import CheckpointContract
+from npdraw.artifacts.io import read_checkpoint, save_torch
+from npdraw.compute.precision import fp32
+from npdraw.models.interface import run_name
 from npdraw.models.layers import conv3x3
 from npdraw.parts.canvas import Grid, cell_masks, prefix_cells, render, step_parts, token_images
-from npdraw.runtime.precision import fp32
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,7 @@ class TokenEncoder(nn.Module):
 
     @property
     def channels_last(self) -> bool:
-        """Whether the convolutions' weights are in channels_last (npdraw.runtime.precision.use_layout): the
+        """Whether the convolutions' weights are in channels_last (npdraw.compute.precision.use_layout): the
         layout the tokens are then built in, so that the convolution does not convert them."""
         return self.conv1.weight.is_contiguous(memory_format=torch.channels_last)
 
@@ -155,8 +160,9 @@ class Block(nn.Module):
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, dropout: float) -> torch.Tensor:
     """softmax(q k^T / sqrt(d)) v over (B, H, t, d).  bf16 on a CPU: written out, since PyTorch's CPU
-    flash kernel is 7x slower than three small matmuls there at the prior's sizes (t = T, d = W / heads;
-    fwd + bwd at batch 150: 24 ms against 3.4); fp32 and CUDA: F.scaled_dot_product_attention."""
+    flash kernel (pytorch/pytorch#104863 added its bf16 path) is several times slower than three small
+    matmuls at the prior's sizes (t = T, d = W / heads; docs/performance.md); fp32 and CUDA:
+    F.scaled_dot_product_attention."""
     if not (q.is_cpu and q.dtype == torch.bfloat16):
         return F.scaled_dot_product_attention(q, k, v, is_causal=causal, dropout_p=dropout)
     # q is scaled rather than the scores, a larger tensor: the same values when d is a power of 4 (16 and
@@ -219,14 +225,14 @@ class Prior(nn.Module):
 
     def tokens(self, z_id, z_loc, z_is) -> torch.Tensor:
         """Input images of all T steps, built at once: (B * T, C+1, S, S), sequence-major, in the token
-        CNN's memory layout (channels_last when its weights are, npdraw.runtime.precision.use_layout)."""
+        CNN's memory layout (channels_last when its weights are, npdraw.compute.precision.use_layout)."""
         canvas = prefix_cells(self.bank, z_id, z_loc, z_is, self.grid)          # c_0 .. c_{T-1}: (B, T, T_c, D)
         drew = cell_masks(z_loc, z_is, self.grid)                                # cells of steps 1..T: (B, T, T_c)
         drew = torch.cat([torch.zeros_like(drew[:, :1]), drew[:, :-1]], 1)     # the cell of step t-1 at t
         return token_images(canvas.flatten(0, 1), drew.flatten(0, 1), self.grid, self.encode.channels_last)
 
     def heads(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Logits of the three conditionals, fp32 whatever the precision of the pass (npdraw.runtime.precision)."""
+        """Logits of the three conditionals, fp32 whatever the precision of the pass (npdraw.compute.precision)."""
         h = self.ln_f(h)
         return fp32(self.head_id(h)), fp32(self.head_loc(h)), fp32(self.head_is(h).squeeze(-1))
 
@@ -289,3 +295,34 @@ class Prior(nn.Module):
                                              reduce="amax", include_self=True)
                 drew = cell_masks(loc[:, None], draw[:, None], grid)[:, 0].to(drew.dtype)
         return z_id, z_loc, z_is, render(self.bank, z_id, z_loc, z_is, grid)
+
+
+# --- its checkpoint -----------------------------------------------------------------------------
+
+# prior/best.pt: the architecture (PriorConfig), the grid, and the weights (the bank among them).
+PRIOR_CHECKPOINT = CheckpointContract("prior", "train_prior", ("arch", "grid", "state_dict"))
+
+
+def build_prior(arch: dict, bank: torch.Tensor, grid: Grid) -> Prior:
+    return Prior(PriorConfig(**arch), bank, grid)
+
+
+def save_prior(path: Path, model: Prior, extra: dict) -> None:
+    """A prior's state dict, its architecture and grid, and `extra` (epoch, validation score)."""
+    save_torch(path, {"arch": model.cfg.to_dict(), "grid": dataclasses.asdict(model.grid),
+                      "state_dict": model.state_dict(), "kind": PRIOR_CHECKPOINT.kind, **extra})
+
+
+def load_prior(path: str | Path, device="cpu", cfg=None) -> Prior:
+    """A trained prior in eval mode; with a run's `cfg`, refused unless its architecture is the one the
+    run's configuration gives (M parts, T steps, canvas, widths)."""
+    ckpt = read_checkpoint(path, device)
+    expect = prior_config(cfg, Grid.for_dataset(cfg.ds)).to_dict() if cfg is not None else None
+    PRIOR_CHECKPOINT.check(path, ckpt, expect, what=f"this run ({run_name(cfg)})" if cfg is not None else "")
+    with PRIOR_CHECKPOINT.rebuilding(path):
+        grid = Grid(**ckpt["grid"])
+        model = build_prior(ckpt["arch"], ckpt["state_dict"]["bank"], grid)
+        model.load_state_dict(ckpt["state_dict"])
+    return model.to(device).eval()
+
+

@@ -20,10 +20,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from npdraw.models.interface import Baseline
+from npdraw.compute.precision import compiled_method, fp32
+from npdraw.models.interface import Baseline, stacked_passes
 from npdraw.models.layers import ConvTranspose2d
-from npdraw.models.npdraw import stacked_passes
-from npdraw.runtime.precision import compiled_method, fp32
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -124,7 +123,7 @@ class GaussianVAE(Baseline, nn.Module):
     def log_weights(self, x_in, x_target, samples: int, generator=None, compile: bool = False,
                     per_pass: int = 1) -> dict[str, torch.Tensor]:
         """z_s ~ q(z|x), s = 1..S: log p(x|z_s), log p(z_s), log q(z_s|x), each (S, B); `per_pass`
-        samples scored as one batch (npdraw.models.npdraw.stacked_passes), `score` through torch.compile with
+        samples scored as one batch (npdraw.models.interface.stacked_passes), `score` through torch.compile with
         `compile`."""
         def draw(q):
             mu, log_var = q

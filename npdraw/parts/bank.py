@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from npdraw.artifacts.contracts import ArrayContract, Field
+from npdraw.artifacts.errors import ParamsError
+from npdraw.artifacts.io import read_arrays
+from npdraw.compute import seeds
 from npdraw.parts.canvas import to_canvas_space
-from npdraw.runtime import seeds
-from npdraw.runtime.config import ParamsError
-from npdraw.runtime.contracts import ArrayContract, Field
-from npdraw.runtime.io import read_arrays
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from npdraw.artifacts.contracts import ArrayContract, Field
+from npdraw.artifacts.io import read_arrays
 from npdraw.parts.canvas import Grid, render, to_canvas_space, to_cells
-from npdraw.runtime.contracts import ArrayContract, Field
-from npdraw.runtime.io import read_arrays
 
 MSE_FLOOR = 1e-10  # per-image PSNR of a perfect reconstruction is capped at 100 dB
 SPLITS = ("train", "valid", "test")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from npdraw.runtime.config import ParamsError
-from npdraw.runtime.io import atomic_path
+from npdraw.artifacts.errors import ArtifactError
+from npdraw.artifacts.io import atomic_path
 
 
 def read_live(live_dir: str | Path) -> dict[str, dict[str, pd.DataFrame]]:
@@ -19,7 +19,7 @@ def read_live(live_dir: str | Path) -> dict[str, dict[str, pd.DataFrame]]:
     root = Path(live_dir) / "plots" / "metrics"
     files = sorted(root.glob("*/*.tsv"))
     if not files:
-        raise ParamsError(f"{live_dir}: no DVCLive curves (expected {root}/<split>/<metric>.tsv); "
+        raise ArtifactError(f"{live_dir}: no DVCLive curves (expected {root}/<split>/<metric>.tsv); "
                           f"run the training stage that writes them first")
     out: dict[str, dict[str, pd.DataFrame]] = {}
     for f in files:

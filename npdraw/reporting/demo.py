@@ -23,17 +23,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from npdraw.artifacts.errors import ParamsError
+from npdraw.artifacts.io import save_image
 from npdraw.data.binarize import fixed_targets
 from npdraw.data.prepare import load_prepared, prepare
 from npdraw.evaluation.importance import generate
 from npdraw.models.checkpoints import load_model
-from npdraw.reporting.figures import canvases_and_samples, latent_edit
+from npdraw.reporting.edits import latent_edit
+from npdraw.reporting.figures import canvases_and_samples
 from npdraw.reporting.viz import image_grid, titled
-from npdraw.runtime.cli import CHOICE_ARGS, main
-from npdraw.runtime.config import ParamsError, load_params, resolve
-from npdraw.runtime.io import save_image
-from npdraw.runtime.pipeline import DATA_DIR, resolved_value
-from npdraw.runtime.systems import SYSTEMS
+from npdraw.workflow.cli import CHOICE_ARGS, main
+from npdraw.workflow.params import load_params
+from npdraw.workflow.paths import DATA_DIR
+from npdraw.workflow.resolve import resolve, resolved_value
+from npdraw.workflow.systems import SYSTEMS
 
 # The committed reference run: its choices, and where scripts/collect_reference.py puts its model.
 REFERENCE_RUN = {"dataset": "mnist", "profile": "reference", "split": "full", "seed": 0, "variant": "base"}

@@ -6,9 +6,9 @@ import json
 import subprocess
 from collections.abc import Iterator
 
-from npdraw.runtime.config import CHOICE_KEYS as CHOICES
-from npdraw.runtime.errors import ParamsError
-from npdraw.runtime.pipeline import VARIANT_DIR
+from npdraw.artifacts.errors import ParamsError
+from npdraw.workflow.paths import VARIANT_DIR
+from npdraw.workflow.resolve import CHOICE_KEYS as CHOICES
 
 # The metrics files an ablation experiment must have finished (scripts/dvc_ablation.py, make_tables).
 ABLATION_METRICS = {"parse": VARIANT_DIR + "/metrics/parse.json", "eval": VARIANT_DIR + "/metrics/eval.json"}

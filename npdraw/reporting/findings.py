@@ -25,11 +25,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from npdraw.artifacts.io import atomic_path
 from npdraw.reporting.lowdata import GROUPS, curves, plot, points, summary
 from npdraw.reporting.tables import read_metrics, write_table
-from npdraw.runtime.config import load_params, resolve
-from npdraw.runtime.io import atomic_path
-from npdraw.runtime.snakemake import DVC_ABLATION_VARIANTS
+from npdraw.workflow.params import load_params
+from npdraw.workflow.resolve import resolve
+from npdraw.workflow.snakemake import DVC_ABLATION_VARIANTS
 
 FINDINGS = Path("results/findings")
 RUNS = FINDINGS / "runs"

@@ -6,7 +6,7 @@ registry) with each of `lowdata.seeds`.  A point is an ordinary run
 (`results/<dataset>/<profile>/<kind>-<proportion>/seed<N>/<variant>/`), so Snakemake builds the grid
 from the same rules as any run, and the curves read only the runs' evaluation metrics and split
 summaries.  All runs of a dataset and profile are scored with the same domain classifier on the same
-test images (npdraw.runtime.pipeline.SCOPE_CHOICES), so the FIDs along and across curves compare.
+test images (npdraw.workflow.stages.SCOPE_CHOICES), so the FIDs along and across curves compare.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from npdraw.artifacts.errors import ParamsError
+from npdraw.artifacts.io import atomic_path
 from npdraw.reporting.tables import model_label, read_metrics, reported_nll, run_of
-from npdraw.runtime.config import ParamsError, resolve
-from npdraw.runtime.io import atomic_path
-from npdraw.runtime.pipeline import VARIANT_DIR
+from npdraw.workflow.paths import VARIANT_DIR
+from npdraw.workflow.resolve import resolve
 
 # Columns of a curve, with what the plot calls them.  Inception FID only where it was measured.
 MEASURES = {"fid_domain": "domain FID (pipeline's classifier)", "fid_inception": "FID (Inception)",

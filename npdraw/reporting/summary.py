@@ -7,9 +7,11 @@ import json
 import sys
 from pathlib import Path
 
-from npdraw.runtime.config import load_params, resolve
-from npdraw.runtime.pipeline import CURVES, output, trainer
-from npdraw.runtime.snakemake import system_stages
+from npdraw.workflow.params import load_params
+from npdraw.workflow.paths import CURVES
+from npdraw.workflow.resolve import resolve
+from npdraw.workflow.snakemake import system_stages
+from npdraw.workflow.stages import output, trainer
 
 # What the summary lists, in order: label -> (stage, its output flag) in the stage table.
 LISTED = {"part bank picture": ("build_bank", "picture"), "parsed canvases": ("parse", "picture"),

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from npdraw.artifacts.contracts import check_metrics
+from npdraw.artifacts.errors import ArtifactError, ParamsError
+from npdraw.artifacts.io import atomic_path
 from npdraw.reporting.dvc_experiments import ABLATION_METRICS, experiment_rows, latest
-from npdraw.runtime.config import ParamsError, parse_variant
-from npdraw.runtime.contracts import check_metrics
-from npdraw.runtime.errors import ArtifactError
-from npdraw.runtime.io import atomic_path
-from npdraw.runtime.systems import SYSTEMS
+from npdraw.workflow.resolve import parse_variant
+from npdraw.workflow.systems import SYSTEMS
 
 # What a table reads of an evaluation metrics file (the evaluate stage writes them all).
 EVAL_KEYS = ("nll_nats", "elbo_nats", "bce_nats", "kl_nats", "nll_stderr_nats", "nll_samples", "nll_images",
@@ -21,7 +21,7 @@ EVAL_KEYS = ("nll_nats", "elbo_nats", "bce_nats", "kl_nats", "nll_stderr_nats", 
 
 
 def read_metrics(path: str | Path, required: tuple[str, ...] = (), writer: str = "the stage that writes it") -> dict:
-    """A metrics JSON file, with its `required` keys and nothing non-finite (npdraw.runtime.contracts)."""
+    """A metrics JSON file, with its `required` keys and nothing non-finite (npdraw.artifacts.contracts)."""
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"{path}: metrics file not found; run {writer} first")
@@ -38,7 +38,7 @@ def read_metrics(path: str | Path, required: tuple[str, ...] = (), writer: str =
 
 def run_method(metrics: dict, source: str) -> dict:
     """NP-DRAW's settings (K, M, lambda, ...) of the run that wrote `metrics`, from its provenance:
-    what the stage declared of `method` (npdraw.runtime.pipeline), never today's params.yaml."""
+    what the stage declared of `method` (npdraw.workflow.stages), never today's params.yaml."""
     params = metrics.get("provenance", {}).get("params", {})
     found = {**params.get("method", {}),
              **{k.split(".", 1)[1]: v for k, v in params.items() if k.startswith("method.")}}
@@ -111,7 +111,7 @@ def write_table(df: pd.DataFrame, markdown: str | Path, csv: str | Path | None =
 
 # --- results tables (method §11.1, 12) ----------------------------------------------------------
 
-# Reported numbers are in the systems registry (npdraw.runtime.systems: each entry's `paper`).
+# Reported numbers are in the systems registry (npdraw.workflow.systems: each entry's `paper`).
 # A run's evaluation metrics, where the pipeline writes them (results/...) or where the findings keep a
 # copy (results/findings/runs/...): the last six parts of the path name the run.
 EVAL_PATH = re.compile(r"(?:^|/)(?P<dataset>[^/]+)/(?P<profile>[^/]+)/(?P<split>[^/]+)/seed(?P<seed>\d+)/"
@@ -127,7 +127,7 @@ def run_of(path: str | Path) -> dict:
 
 
 def model_label(variant: str) -> str:
-    """How tables name the model a variant trains: its system's label (npdraw.runtime.systems), and for
+    """How tables name the model a variant trains: its system's label (npdraw.workflow.systems), and for
     NP-DRAW with the PixelCNN decoder (token pcnn) so."""
     over = parse_variant(variant)
     label = SYSTEMS[over.get("system", "npdraw")].label

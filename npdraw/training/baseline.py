@@ -1,4 +1,4 @@
-"""Training any baseline of the systems registry (npdraw.runtime.systems) on the run's splits.
+"""Training any baseline of the systems registry (npdraw.workflow.systems) on the run's splits.
 
 The model is built from the run's configuration by its class (npdraw.models.interface.GenerativeModel);
 loss (minimised, nats per image) = -(log p(x|z) - KL) from its `terms` with one posterior sample;
@@ -7,7 +7,7 @@ images in `training.rounds` epochs (npdraw.training.loop.plan), the same for eve
 images binarised afresh at every read where the dataset says dynamic, validation once with a fixed
 seed; the checkpoint kept by the same rule as NP-DRAW's (`training.select`, npdraw.training.select);
 a killed run resumes (npdraw.training.loop.Run); several ranks train data-parallel as in
-npdraw.runtime.distributed.
+npdraw.compute.distributed.
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from pathlib import Path
 
 import torch
 
+from npdraw.compute import seeds
+from npdraw.compute.precision import autocast, compiled, layout, use_layout
 from npdraw.data.binarize import as_float, binarize, fixed_targets
 from npdraw.models.checkpoints import save_model
 from npdraw.models.interface import model_class
-from npdraw.runtime import seeds
-from npdraw.runtime.config import numerics
-from npdraw.runtime.precision import autocast, compiled, layout, use_layout
-from npdraw.runtime.systems import system
 from npdraw.training.loop import Run, check_finite, fit, plan
 from npdraw.training.select import ELBO_SELECTOR, Selector, epoch_score
+from npdraw.workflow.resolve import numerics
+from npdraw.workflow.systems import system
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 def evaluate_elbo(model, x: torch.Tensor, batch_size: int = 500, seed: int = 0, dist=None,
                   precision: str = "fp32") -> dict:
     """Per-image means (nats) with one posterior sample: ELBO, BCE = -log p(x|z), KL; `precision` of the
-    forward passes (npdraw.runtime.precision: the terms come back fp32)."""
+    forward passes (npdraw.compute.precision: the terms come back fp32)."""
     was = model.training
     model.eval()
     part = dist.chunk(len(x)) if dist is not None else slice(0, len(x))
@@ -61,7 +61,7 @@ def train_baseline(cfg, images: dict[str, torch.Tensor], best_path: Path, resume
     rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)
     entry = system(cfg.system)
     section = cfg[entry.section]
-    torch.manual_seed(seeds.torch_seed(cfg.seed, entry.name))
+    torch.manual_seed(seeds.torch_seed(cfg.seed, entry.salt))
     compute = cfg.compute
     model = use_layout(model_class(entry.name).build(cfg).to(device), compute.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=section.lr)
@@ -101,7 +101,7 @@ def train_baseline(cfg, images: dict[str, torch.Tensor], best_path: Path, resume
         return record, score
 
     fit(run, model, opt, order, device, name=entry.name, epochs=epochs, n=len(train_x),
-        batch_size=section.batch_size, step=step, validate=validate, seed=cfg.seed, stream=entry.name, dist=dist,
+        batch_size=section.batch_size, step=step, validate=validate, seed=cfg.seed, stream=entry.salt, dist=dist,
         per_epoch_items=per_round)
     return run.finish(model, lambda m, epoch, best: save_model(
         best_path, m, {"epoch": epoch, "selected_by": select.rule, "selection_score": best}))

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from npdraw.compute import seeds
+from npdraw.compute.precision import autocast, fp32, layout, use_layout
 from npdraw.evaluation.features import DomainClassifier
-from npdraw.runtime import seeds
-from npdraw.runtime.precision import autocast, fp32, layout, use_layout
 from npdraw.training.loop import Run, fit
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, valid_images, v
     """Fit the domain classifier; images uint8 (N, C, H, W).  The epoch with the best validation
     accuracy gives the weights; with `patience`, training stops once that many epochs have not improved
     it (`epochs` is then the most it runs).  With `resume_path`, a killed run continues from its last
-    finished epoch.  `precision` and `channels_last` (npdraw.runtime.precision) of the training steps;
+    finished epoch.  `precision` and `channels_last` (npdraw.compute.precision) of the training steps;
     the loss is taken from fp32 logits.  Returns the model and its validation accuracy."""
     torch.manual_seed(seed)
     classes = int(labels.max()) + 1

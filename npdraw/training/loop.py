@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from npdraw.runtime.errors import CheckpointError
-from npdraw.runtime.io import read_checkpoint, save_torch
-from npdraw.runtime.seeds import SALTS
+from npdraw.artifacts.errors import CheckpointError
+from npdraw.artifacts.io import read_checkpoint, save_torch
+from npdraw.compute.seeds import salt
 
 log = logging.getLogger(__name__)
 
@@ -137,12 +137,12 @@ Validate = Callable[[int, dict[str, float], int, float], tuple[dict, float]]
 
 
 def fit(run: Run, model: torch.nn.Module, optimizer, order: torch.Generator, device, *, name: str, epochs: int,
-        n: int, batch_size: int, step: Step, validate: Validate, seed: int, stream: str, dist=None,
+        n: int, batch_size: int, step: Step, validate: Validate, seed: int, stream: str | int, dist=None,
         patience: int | None = None, per_epoch_items: int | None = None) -> None:
     """Train `model` from where `run` left off (its resume file) to `epochs`: each epoch shuffles the
     n training items with `order`, runs `step` on every global batch and the optimizer after it, then
     `validate`, and ends the epoch in `run` (history, best weights, resume file).  With `dist`
-    (npdraw.runtime.distributed.Dist) each rank takes its share of every batch; ranks other than 0 draw
+    (npdraw.compute.distributed.Dist) each rank takes its share of every batch; ranks other than 0 draw
     their own random numbers from (seed, the `stream`'s salt, epoch).  With `patience`, training stops
     early once that many epochs in a row have not improved the validation score (decided from the
     recorded state, so a resumed run stops where the uninterrupted one would).  `per_epoch_items`
@@ -156,7 +156,7 @@ def fit(run: Run, model: torch.nn.Module, optimizer, order: torch.Generator, dev
             break
         model.train()
         if rank:
-            torch.manual_seed(dist.seed(seed, SALTS[stream], epoch))
+            torch.manual_seed(dist.seed(seed, salt(stream), epoch))
         start, sums, seen = time.perf_counter(), {}, 0
         perm = epoch_order(n, per_epoch_items, order).to(device)
         for i in tqdm(range(per_epoch), desc=f"{name} epoch {epoch + 1}/{epochs}", mininterval=5, leave=False,

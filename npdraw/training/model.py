@@ -23,16 +23,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from npdraw.compute import seeds
+from npdraw.compute.precision import autocast, compiled, layout, use_layout
 from npdraw.data.binarize import as_float, binarize, fixed_targets
 from npdraw.models.checkpoints import save_model
 from npdraw.models.npdraw import NPDraw, hard_sample, parse_cross_entropy, step_kl
 from npdraw.models.prior import Prior
 from npdraw.parts.parser import Latents
-from npdraw.runtime import seeds
-from npdraw.runtime.config import numerics
-from npdraw.runtime.precision import autocast, compiled, layout, use_layout
 from npdraw.training.loop import Run, batches, check_finite, fit, plan
 from npdraw.training.select import ELBO_SELECTOR, Selector, epoch_score
+from npdraw.workflow.resolve import numerics
+from npdraw.workflow.systems import system
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,8 @@ def evaluate(model: NPDraw, x: torch.Tensor, parse: Latents, batch_size: int = 5
              dist=None, precision: str = "fp32") -> dict:
     """Per-image means (nats) with one hard sample z ~ q: ELBO, BCE = -log p(x|z), KL, parse CE.
 
-    With `dist` (npdraw.runtime.distributed.Dist) each rank scores its share and the sums are reduced;
-    `precision` of the forward passes (npdraw.runtime.precision)."""
+    With `dist` (npdraw.compute.distributed.Dist) each rank scores its share and the sums are reduced;
+    `precision` of the forward passes (npdraw.compute.precision)."""
     was = model.training
     model.eval()
     part = dist.chunk(len(x)) if dist is not None else slice(0, len(x))
@@ -90,14 +91,14 @@ def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict
                 select: Selector = ELBO_SELECTOR) -> dict:
     """images: uint8 (N, C, H, W) per split (train, valid); parses aligned with them.
 
-    `dist` (npdraw.runtime.distributed.Dist): data-parallel over its ranks (see that module); None: one
+    `dist` (npdraw.compute.distributed.Dist): data-parallel over its ranks (see that module); None: one
     process.  `after_epoch(model, record)`, if given, runs after each epoch's validation and returns more
     entries for the epoch's record (they join the history and the curves).  `select` picks the
     checkpoint: its score runs every `training.select_every` epochs and at the last (on every rank: they
     agree)."""
     rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)
     mc, binary = cfg.model, cfg.ds.output == "bernoulli"  # binary targets; dynamic draws when grey
-    torch.manual_seed(seeds.torch_seed(cfg.seed, cfg.system))
+    torch.manual_seed(seeds.torch_seed(cfg.seed, system(cfg.system).salt))
     compute = cfg.compute
     model = use_layout(NPDraw.build(cfg, prior).to(device), compute.channels_last)
     opt = torch.optim.Adam([
@@ -160,6 +161,7 @@ def train_model(cfg, prior: Prior, images: dict[str, torch.Tensor], parses: dict
         return record, score
 
     fit(run, model, opt, order, device, name="model", epochs=epochs, n=len(train_x), batch_size=mc.batch_size,
-        step=step, validate=validate, seed=cfg.seed, stream=cfg.system, dist=dist, per_epoch_items=per_round)
+        step=step, validate=validate, seed=cfg.seed, stream=system(cfg.system).salt, dist=dist,
+        per_epoch_items=per_round)
     return run.finish(model, lambda m, epoch, best: save_model(
         best_path, m, {"epoch": epoch, "selected_by": select.rule, "selection_score": best}))

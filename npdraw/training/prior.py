@@ -14,14 +14,14 @@ from pathlib import Path
 
 import torch
 
-from npdraw.models.checkpoints import save_prior
-from npdraw.models.prior import Prior, prior_config
+from npdraw.artifacts.errors import ParamsError
+from npdraw.compute import seeds
+from npdraw.compute.precision import autocast, compiled, use_layout
+from npdraw.models.prior import Prior, prior_config, save_prior
 from npdraw.parts.canvas import Grid
 from npdraw.parts.parser import Latents
-from npdraw.runtime import seeds
-from npdraw.runtime.config import ParamsError, numerics
-from npdraw.runtime.precision import autocast, compiled, use_layout
 from npdraw.training.loop import Run, check_finite, fit, plan
+from npdraw.workflow.resolve import numerics
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,8 @@ def evaluate_nll(model: Prior, data: Latents, batch_size: int = 512, dist=None,
                  precision: str = "fp32") -> dict[str, float]:
     """Mean -log p(z) per sequence (nats), in total and split by id / loc / is.
 
-    With `dist` (npdraw.runtime.distributed.Dist) each rank scores its share and the sums are reduced;
-    `precision` of the forward passes (npdraw.runtime.precision)."""
+    With `dist` (npdraw.compute.distributed.Dist) each rank scores its share and the sums are reduced;
+    `precision` of the forward passes (npdraw.compute.precision)."""
     was_training = model.training
     model.eval()
     part = dist.chunk(len(data)) if dist is not None else slice(0, len(data))
@@ -53,7 +53,7 @@ def train_prior(cfg, bank: torch.Tensor, parses: dict[str, Latents], best_path: 
                 device: torch.device, live=None, dist=None) -> dict:
     """Train; write the best checkpoint (lowest validation NLL) to best_path; return the history.
 
-    `dist` (npdraw.runtime.distributed.Dist): data-parallel over its ranks (see that module); None: one
+    `dist` (npdraw.compute.distributed.Dist): data-parallel over its ranks (see that module); None: one
     process."""
     grid = Grid.for_dataset(cfg.ds)
     steps = parses["train"].z_id.shape[1]

@@ -3,7 +3,7 @@
 Every stage that writes metrics writes them with `write_metrics`, which adds a `provenance` block:
 the git commit of the checkout the stage ran in (and whether its tracked files had uncommitted
 changes), the run's choices, the resolved values of the params the stage declares in the stage
-table (npdraw.runtime.pipeline: the same values make Snakemake rerun it, and their params.yaml keys DVC),
+table (npdraw.workflow.stages: the same values make Snakemake rerun it, and their params.yaml keys DVC),
 and the versions of Python and of
 the libraries that shape the numbers.  Nothing time-dependent goes in, so a rerun of a
 deterministic stage writes the same bytes.  `dvc exp show --drop provenance` hides the block.
@@ -18,11 +18,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from npdraw.runtime.config import CHOICE_KEYS, numerics
-from npdraw.runtime.contracts import non_finite
-from npdraw.runtime.errors import ArtifactError
-from npdraw.runtime.io import write_json
-from npdraw.runtime.pipeline import params_block, stage
+from npdraw.artifacts.contracts import non_finite
+from npdraw.artifacts.errors import ArtifactError
+from npdraw.artifacts.io import write_json
+from npdraw.workflow.resolve import CHOICE_KEYS, numerics
+from npdraw.workflow.stages import params_block, stage
 
 LIBRARIES = ("torch", "numpy", "pandas", "scipy", "scikit-learn", "scikit-learn-extra", "kmedoids", "torchmetrics",
              "torch-fidelity", "dvc", "snakemake")
@@ -64,7 +64,7 @@ def provenance(cfg) -> dict[str, Any]:
 
 def write_metrics(path: str | Path, metrics: dict, cfg, inputs: dict[str, str] | None = None) -> None:
     """Write a stage's metrics JSON (atomically) with its provenance block (cfg: the stage's
-    configuration, npdraw.runtime.cli.run_config).  A NaN or infinite metric is refused (ArtifactError
+    configuration, npdraw.workflow.cli.run_config).  A NaN or infinite metric is refused (ArtifactError
     naming it and the stage's `inputs`): nothing is written."""
     bad = non_finite(metrics)
     if bad:

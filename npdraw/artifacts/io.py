@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 # The temporary of `<dest>` is `.<dest name>.<random>.tmp` in dest's folder; TEMPORARY_GLOB finds the
-# ones a killed process left (npdraw.runtime.recovery).
+# ones a killed process left (npdraw.workflow.recovery).
 TEMPORARY_SUFFIX = ".tmp"
 TEMPORARY_GLOB = ".*" + TEMPORARY_SUFFIX
 
@@ -99,10 +99,10 @@ def _json_default(obj: Any) -> Any:
 
 def read_checkpoint(path: str | Path, map_location="cpu", weights_only: bool = True) -> dict:
     """torch.load a checkpoint this pipeline wrote; a missing or unreadable file is a CheckpointError
-    naming it (its kind, keys and configuration are the reader's contract: npdraw.runtime.contracts)."""
+    naming it (its kind, keys and configuration are the reader's contract: npdraw.artifacts.contracts)."""
     import torch
 
-    from npdraw.runtime.errors import CheckpointError
+    from npdraw.artifacts.errors import CheckpointError
 
     path = Path(path)
     if not path.is_file():
@@ -121,7 +121,7 @@ def read_checkpoint(path: str | Path, map_location="cpu", weights_only: bool = T
 def read_arrays(path: str | Path, what: str, writer: str, name: str = "array") -> dict[str, np.ndarray]:
     """The arrays of an .npy (under `name`) or .npz file, loaded whole; a missing or unreadable file is
     an ArtifactError naming it and the stage that writes it."""
-    from npdraw.runtime.errors import ArtifactError
+    from npdraw.artifacts.errors import ArtifactError
 
     path = Path(path)
     if not path.is_file():

@@ -8,11 +8,11 @@ import os
 import sys
 from collections.abc import Callable
 
-from npdraw.runtime import pipeline
-from npdraw.runtime.config import load_params
-from npdraw.runtime.errors import NpdrawError, ParamsError
-from npdraw.runtime.memory import keep_freed_memory
-from npdraw.runtime.pipeline import SCOPES
+from npdraw.artifacts.errors import NpdrawError, ParamsError
+from npdraw.compute.memory import keep_freed_memory
+from npdraw.workflow import stages as stage_table
+from npdraw.workflow.params import load_params
+from npdraw.workflow.paths import SCOPES
 
 CHOICE_ARGS = {
     "dataset": dict(help="a key of `datasets` in params (default: params' `dataset`)"),
@@ -28,17 +28,17 @@ COMMON = {
 
 
 def stage_parser(stage: str, description: str, common: tuple[str, ...] = ()) -> argparse.ArgumentParser:
-    """Parser of stage `stage` (an entry of npdraw.runtime.pipeline.STAGES): --params, the run choices
+    """Parser of stage `stage` (an entry of npdraw.workflow.stages.STAGES): --params, the run choices
     its scope names (default: params.yaml's), and every input and output its entry lists (required);
     `common` adds the options some stages share (--device)."""
-    s = pipeline.stage(stage)
+    s = stage_table.stage(stage)
     p = argparse.ArgumentParser(description=description)
     p.set_defaults(stage=stage)
     p.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
     for choice in SCOPES[s.scope]:
         p.add_argument(f"--{choice}", **CHOICE_ARGS[choice])
     for flag in s.inputs:
-        p.add_argument(f"--{flag}", required=True, help=pipeline.INPUT_HELP[flag])
+        p.add_argument(f"--{flag}", required=True, help=stage_table.INPUT_HELP[flag])
     for flag, out in s.outputs.items():
         p.add_argument(f"--{flag}", required=True, help=out.help)
     for name in common:
@@ -48,20 +48,20 @@ def stage_parser(stage: str, description: str, common: tuple[str, ...] = ()) -> 
 
 def input_files(args: argparse.Namespace) -> dict[str, str]:
     """{'--bank': path, ...}: the files this stage read, for messages that must name them."""
-    return {f"--{flag}": str(getattr(args, flag)) for flag in pipeline.stage(args.stage).inputs}
+    return {f"--{flag}": str(getattr(args, flag)) for flag in stage_table.stage(args.stage).inputs}
 
 
 def run_config(args: argparse.Namespace):
     """The resolved configuration the stage of `args` (stage_parser) runs with, its name under
     `stage`.  A variant the running engine cannot build is refused before any work, with one message
-    (pipeline.unbuildable): a stage of another system (a baseline has no parts, parses or prior), and
+    (stage_table.unbuildable): a stage of another system (a baseline has no parts, parses or prior), and
     under DVC (which sets DVC_STAGE for a stage's command) any variant whose system needs a stage
     dvc.yaml does not hold, even at the stages every system shares."""
-    s = pipeline.stage(args.stage)
+    s = stage_table.stage(args.stage)
     params = load_params(args.params)
     choice = {c: getattr(args, c, None) for c in SCOPES[s.scope]}
     requested = params["variant"] if choice.get("variant") is None else choice["variant"]
-    problem = pipeline.unbuildable(requested, s, "dvc" if "DVC_STAGE" in os.environ else "snakemake")
+    problem = stage_table.unbuildable(requested, s, "dvc" if "DVC_STAGE" in os.environ else "snakemake")
     if problem:
         raise ParamsError(problem)
     cfg = s.config(params, **choice)
@@ -73,10 +73,10 @@ def main(body: Callable[[], None]) -> None:
     """Run a stage: log to stderr; known failures exit 2 with one clear message."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    keep_freed_memory()   # before the first large tensor: 10 % of a training step's CPU time (npdraw.runtime.memory)
+    keep_freed_memory()   # before the first large tensor (npdraw.compute.memory: why)
     try:
         body()
-    except NpdrawError as err:   # params, data, artifact, checkpoint, machine: one paragraph (npdraw.runtime.errors)
+    except NpdrawError as err:   # params, data, artifact, checkpoint, machine: one paragraph (npdraw.artifacts.errors)
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     except FileNotFoundError as err:  # an input named on the command line is not there

@@ -16,7 +16,7 @@ is parsed by a main process that is going to execute jobs:
 
 Both are flock(2) locks on files that stay on disk: the kernel releases them when their process
 ends, however it ends, so a crash leaves nothing to clear here (Snakemake's own stale lock after a
-crash is cleared by `python -m npdraw.runtime.recovery`).  `dvc repro` holds DVC's repository lock for the
+crash is cleared by `python -m npdraw.workflow.recovery`).  `dvc repro` holds DVC's repository lock for the
 whole reproduction: a second `dvc repro` is refused by DVC, or waits with `dvc --wait-for-lock repro`.
 """
 
@@ -29,7 +29,7 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from npdraw.runtime.errors import MachineError
+from npdraw.artifacts.errors import MachineError
 
 log = logging.getLogger(__name__)
 LOCK_DIR = Path(".npdraw/locks")
@@ -78,7 +78,7 @@ def acquire(config: dict, root: Path = Path("."), wait: bool = True) -> list[IO]
             f"{config['split']}, seed {config['seed']}, variant {config['variant']}) is already running in this "
             f"checkout ({holder}); wait for it to finish, or stop it. The lock is released by the kernel when "
             f"its process ends, so nothing needs clearing after a crash (Snakemake's own stale lock after a "
-            f"crash: python -m npdraw.runtime.recovery)")
+            f"crash: python -m npdraw.workflow.recovery)")
     _stamp(run)
     checkout_path = folder / CHECKOUT_LOCK
     checkout = _open(checkout_path)

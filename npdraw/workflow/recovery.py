@@ -4,7 +4,7 @@ A SIGKILLed or power-cut `snakemake` leaves `.snakemake/locks/` behind and a kil
 leaves its entries in `.dvc/tmp/rwlock`; both tools then refuse to start ("Directory cannot be
 locked", "... is busy") until somebody has checked that nothing is running and removed them.  A
 killed stage also leaves the temporaries of the outputs it was writing (`.<name>.*.tmp`, see
-npdraw.runtime.io.atomic_path): never taken as outputs, but they take space.
+npdraw.artifacts.io.atomic_path): never taken as outputs, but they take space.
 
 This does the check and the clean-up: only when no process of this project is alive on this
 machine (a `snakemake`, `dvc` or `stages/*.py` process whose working directory is the project)
@@ -13,7 +13,7 @@ nothing.  What a killed run finished is kept: outputs are written atomically, Sn
 incomplete jobs (`--rerun-incomplete`), `dvc repro` reruns stages whose outputs do not match
 dvc.lock, and training resumes from its `resume.pt`.
 
-    python -m npdraw.runtime.recovery [project folder]     (`make run` calls it first)
+    python -m npdraw.workflow.recovery [project folder]     (`make run` calls it first)
 
 On a cluster whose nodes share the project folder, run it only where the workflow ran: it
 cannot see processes on other machines.
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import psutil
 
-from npdraw.runtime.io import TEMPORARY_GLOB
+from npdraw.artifacts.io import TEMPORARY_GLOB
 
 # Where stages write (temporaries of atomic writes are siblings of their outputs).
 OUTPUT_ROOTS = ("data", "results")

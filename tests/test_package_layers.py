@@ -7,7 +7,7 @@ from pathlib import Path
 from tests.conftest import REPO
 
 # Bottom to top (npdraw/<package>/): each may use the ones before it.
-LAYERS = ["runtime", "data", "parts", "models", "evaluation", "training", "reporting"]
+LAYERS = ["artifacts", "compute", "workflow", "data", "parts", "models", "evaluation", "training", "reporting", "app"]
 
 
 def imports_of(path: Path) -> set[str]:

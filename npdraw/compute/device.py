@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from npdraw.runtime.config import ParamsError
+from npdraw.artifacts.errors import MachineError, ParamsError
 
 log = logging.getLogger(__name__)
 _HELD: list[Lease] = []   # leases live as long as the process
@@ -98,8 +98,8 @@ def pick_device(requested: str = "auto") -> torch.device:
     if requested not in ("auto", "cpu", "cuda"):
         raise ParamsError(f"--device {requested!r}: expected auto, cpu or cuda")
     if requested == "cuda" and not torch.cuda.is_available():
-        raise ParamsError(f"--device cuda: no CUDA device is visible (CUDA_VISIBLE_DEVICES={visible!r}, "
-                          f"torch {torch.__version__}); use --device cpu or auto")
+        raise MachineError(f"--device cuda: no CUDA device is visible (CUDA_VISIBLE_DEVICES={visible!r}, "
+                           f"torch {torch.__version__}); run where one is, or pass --device cpu or auto")
     if requested == "cpu" or not torch.cuda.is_available():
         log.info("device: CPU (%d threads)%s", torch.get_num_threads(),
                  "" if requested == "cpu" else "; no GPU visible")

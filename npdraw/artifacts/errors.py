@@ -4,7 +4,7 @@ A small taxonomy, so that a message says what kind of thing is wrong and so what
 
   ParamsError      params.yaml or a run choice (dataset, profile, split, seed, variant) is unusable
   DataError        a dataset file is missing, corrupt or fails its checksum
-  ArtifactError    a file one stage hands another breaks its contract (npdraw.runtime.contracts)
+  ArtifactError    a file one stage hands another breaks its contract (npdraw.artifacts.contracts)
   CheckpointError  ... a checkpoint: unreadable, of another kind, or of another configuration
   MachineError     the machine cannot do what was asked (a GPU that is not there, a held lock)
 

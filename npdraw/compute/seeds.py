@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from npdraw.runtime.systems import SYSTEMS
-
-# One salt per consumer of randomness; distinct (tests/test_config.py checks it).  Each system's training
-# (initialisation, noise, dynamic binarization) draws from the salt of its registry entry, under its name
-# (npdraw.runtime.systems).
+# One salt per consumer of randomness; distinct, and distinct from the systems' (tests/test_config.py checks
+# it).  Each system's training (initialisation, noise, dynamic binarization) draws from the salt of its
+# registry entry (npdraw.workflow.systems), passed as that number.
 SALTS = {
     "splits": 1,            # the low-data subset and the profile's caps (npdraw.data.splits)
     "test_cap": 2,          # the test cap's draw, the same for every run (with seed 0)
@@ -17,20 +15,24 @@ SALTS = {
     "bank": 6,              # the patches the k-medoids bank clusters (npdraw.parts.bank)
     "classifier_split": 7,  # the domain classifier's own validation images (npdraw.training.classifier)
     "valid_draw": 8,        # a spread validation set's draw, the same for every run (with seed 0)
-    **{name: system.salt for name, system in SYSTEMS.items()},
 }
 
 
-def sequence(seed: int, stream: str, *more: int) -> np.random.SeedSequence:
-    """The seed sequence of `stream` (a key of SALTS) for a run seed, further split by `more`."""
-    return np.random.SeedSequence([seed, SALTS[stream], *more])
+def salt(stream: str | int) -> int:
+    """The salt of a stream: a key of SALTS, or a system's salt given as its number."""
+    return stream if isinstance(stream, int) else SALTS[stream]
 
 
-def rng(seed: int, stream: str) -> np.random.Generator:
+def sequence(seed: int, stream: str | int, *more: int) -> np.random.SeedSequence:
+    """The seed sequence of `stream` (salt()) for a run seed, further split by `more`."""
+    return np.random.SeedSequence([seed, salt(stream), *more])
+
+
+def rng(seed: int, stream: str | int) -> np.random.Generator:
     """A NumPy generator on `stream` for the run seed."""
     return np.random.default_rng(sequence(seed, stream))
 
 
-def torch_seed(seed: int, stream: str, *more: int) -> int:
+def torch_seed(seed: int, stream: str | int, *more: int) -> int:
     """An integer for torch.manual_seed / torch.Generator from `stream` for the run seed."""
     return int(sequence(seed, stream, *more).generate_state(1)[0])

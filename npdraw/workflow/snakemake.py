@@ -1,15 +1,18 @@
 """Helpers the Snakefile uses: wildcard patterns, default targets, params fingerprints.
 
 Kept in the library so the Snakefile stays a table of contents; the stages and their paths are
-the stage table's (npdraw.runtime.pipeline).
+the stage table's (npdraw.workflow.stages).
 """
 
 from __future__ import annotations
 
 import json
 
-from npdraw.runtime.config import CHOICE_KEYS, VARIANT_PATTERN, ParamsError, system_of
-from npdraw.runtime.pipeline import CURVES, STAGES, VARIANT_DIR, Stage, code_closure, params_block
+from npdraw.artifacts.errors import ParamsError
+from npdraw.workflow.closure import code_closure
+from npdraw.workflow.paths import CURVES, VARIANT_DIR
+from npdraw.workflow.resolve import CHOICE_KEYS, VARIANT_PATTERN, system_of
+from npdraw.workflow.stages import STAGES, Stage, params_block
 
 # Run choices that `snakemake --config` may set; everything else comes from params.yaml.
 CHOICES = CHOICE_KEYS
@@ -54,7 +57,7 @@ def live_dirs(wildcards) -> dict[str, str]:
 
 def variant_code(script: str):
     """A Snakemake input function: the code a run's stage depends on, for the system of the run's
-    variant (npdraw.runtime.pipeline.code_closure)."""
+    variant (npdraw.workflow.stages.code_closure)."""
     def inputs(wildcards) -> list[str]:
         return list(code_closure(script, (system_of(wildcards.variant),)))
     return inputs

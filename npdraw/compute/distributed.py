@@ -3,7 +3,7 @@
 A stage asks for `compute.gpus` GPUs.  With more than one, the stage re-executes
 itself under `torchrun --standalone` (a free rendezvous port is picked; nothing
 is fixed) with one process per GPU; each process leases its own GPU
-(npdraw.runtime.device) and joins a process group (NCCL on GPUs, gloo on the CPU).
+(npdraw.compute.device) and joins a process group (NCCL on GPUs, gloo on the CPU).
 With one device no process group is created and every helper below is the
 identity, so the single-process code path is the plain one.
 
@@ -28,8 +28,8 @@ import numpy as np
 import torch
 import torch.distributed as td
 
-from npdraw.runtime.config import ParamsError
-from npdraw.runtime.device import pick_device, visible_gpus
+from npdraw.artifacts.errors import MachineError, ParamsError
+from npdraw.compute.device import pick_device, visible_gpus
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +140,9 @@ def relaunch(gpus: int, requested_device: str) -> None:
                           "set compute.gpus: 1 to train on the CPU")
     n = len(visible_gpus())
     if n < gpus:
-        raise ParamsError(f"compute.gpus = {gpus}: only {n} GPU(s) visible (CUDA_VISIBLE_DEVICES="
-                          f"{os.environ.get('CUDA_VISIBLE_DEVICES')!r}); expected at least {gpus}")
+        raise MachineError(f"compute.gpus = {gpus}: only {n} GPU(s) visible (CUDA_VISIBLE_DEVICES="
+                           f"{os.environ.get('CUDA_VISIBLE_DEVICES')!r}), expected at least {gpus}; run where "
+                           f"{gpus} are visible, or set compute.gpus to at most {max(n, 1)}")
     argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={gpus}",
             sys.argv[0], *sys.argv[1:]]
     log.info("relaunching under torchrun with %d processes", gpus)

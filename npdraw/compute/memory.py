@@ -5,11 +5,9 @@ threshold (128 kiB, rising to at most 32 MiB as blocks are freed) with a fresh m
 free, and trims the heap's free top above 128 kiB.  A training step allocates and frees the same large
 activations every step (at MNIST settings, batch 150: the decoder's (150, 128, 28, 28) maps, the
 prior's 5,400 prefix canvases), so each step faulted all their pages in again and the kernel zeroed
-them: 72,000 page faults and 0.15 s of system time a step, 10 % of its CPU time (benchmarks/bench_model.py
---malloc default, two threads).  With mmap off and trimming at its ceiling, freed blocks stay in the
-heap and later steps reuse them once the heap has settled on a layout (a few steps): 700 faults a
-step, 1.18x the training images/s and 1.38x the NLL's, for a peak resident size 3 to 7 % higher
-(docs/performance.md).
+them.  With mmap off and trimming at its ceiling, freed blocks stay in the heap and later steps reuse
+them once the heap has settled on a layout (a few steps), for a slightly higher peak resident size
+(`benchmarks/bench_model.py --malloc default` against the default; the figures: docs/performance.md).
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
-"""params.yaml: loading, validation against the one schema, and resolution.
+"""A run's configuration: params.yaml plus a choice of (dataset, profile, split, seed, variant), resolved.
 
-`resolve()` turns the file plus a choice of (dataset, profile, split, seed,
-variant) into the configuration one run uses: paper-scale sections, overridden
-by the profile's sizes, with the dataset's facts (`datasets.<name>`) and
-NP-DRAW's settings for it (`method.<name>`) together under `ds`, and the
-ablation variant applied.  Every error names the file, the key, the value and
-what was expected, and is raised before any expensive work starts.
+`resolve()` turns the params into the configuration one run uses: paper-scale sections, overridden by
+the profile's sizes, with the dataset's facts (`datasets.<name>`) and NP-DRAW's settings for it
+(`method.<name>`) together under `ds`, and the ablation variant applied.  The same merge rules, read
+backwards, say which params.yaml keys a resolved key is made of (`params_yaml_keys`: what DVC must
+track) and how a declared key reads in a resolved configuration (`resolved_value`).  Every error names
+the key, the value and what was expected, and is raised before any expensive work starts.
 """
 
 from __future__ import annotations
@@ -13,17 +13,13 @@ from __future__ import annotations
 import copy
 import math
 import re
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
-import yaml
+from npdraw.artifacts.errors import ParamsError
+from npdraw.workflow.schema import table_keys
+from npdraw.workflow.systems import BASELINES, SYSTEMS, sections, system
 
-from npdraw.runtime.contracts import non_finite
-from npdraw.runtime.errors import ParamsError
-from npdraw.runtime.systems import BASELINES, SYSTEMS, sections
-
-# The sections a profile may override: the pipeline's, then each baseline's (npdraw.runtime.systems).
+# The sections a profile may override: the pipeline's, then each baseline's (npdraw.workflow.systems).
 SECTIONS = ("data", "bank", "parse", "prior", "model", "training", "evaluate", "classifier", "lowdata",
             *sections())
 SPLIT_KINDS = ("full", "digit", "sample", "character", "alphabet")
@@ -50,6 +46,7 @@ PRIOR_TOKENS = {"vit": {"heads": 16, "head_dim": 64, "mlp_ratio": 32, "position"
 # and says what is wrong with a name that does not match.
 VARIANT_TOKEN = "|".join([*(f"{letter}[0-9.]+" for letter in VARIANT_KEYS), *MODEL_TOKENS, *PRIOR_TOKENS])
 VARIANT_PATTERN = rf"base|{'|'.join(BASELINES)}|({VARIANT_TOKEN})(-({VARIANT_TOKEN}))*"
+
 
 
 class Cfg(dict):
@@ -79,130 +76,6 @@ def numerics(compute) -> dict:
     return {k: compute[k] for k in NUMERIC_KEYS}
 
 
-def schema() -> dict:
-    """The params schema: params.schema.yaml, with each baseline's section from its registry entry."""
-    text = resources.files("npdraw.runtime").joinpath("params.schema.yaml").read_text()
-    out = yaml.safe_load(text)
-    for name, entry in sections().items():
-        out["$defs"][name] = {"type": "object", "additionalProperties": False, "properties": entry.schema}
-        out["properties"][name] = {"allOf": [{"$ref": f"#/$defs/{name}"}, {"required": list(entry.schema)}]}
-        out["required"].append(name)
-        out["$defs"]["profile"]["properties"][name] = {"$ref": f"#/$defs/{name}"}
-    return out
-
-
-def table_keys(table: str) -> tuple[str, ...]:
-    """The keys of one entry of the `datasets` or `method` table (`table` 'dataset' or 'method'),
-    as the schema lists them."""
-    return tuple(schema()["$defs"][table]["properties"])
-
-
-def load_params(path: str | Path) -> dict:
-    """Read and validate params.yaml; raise ParamsError naming the problem."""
-    path = Path(path)
-    if not path.is_file():
-        raise ParamsError(f"{path}: parameters file not found (expected a params.yaml like the repository's)")
-    try:
-        params = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ParamsError(f"{path}: not valid YAML: {err}") from None
-    validate_params(params, source=str(path))
-    return params
-
-
-def _key(path) -> str:
-    return ".".join(str(p) for p in path) or "(top level)"
-
-
-def validate_params(params: Any, source: str = "params.yaml") -> None:
-    """Check params against the schema; collect every violation in one message."""
-    if not isinstance(params, dict):
-        raise ParamsError(f"{source}: expected a mapping of keys at the top level, got {type(params).__name__}")
-    import jsonschema  # here, not at the top: resolve() and the GPU check run where it is not installed
-
-    validator = jsonschema.Draft202012Validator(schema())
-    # The run choices get the words every front door uses for them (check_choices), not the schema's.
-    tables_ok = all(isinstance(params.get(t), dict) for t in ("datasets", "profiles"))
-    choice_problems = {k: _choice_problem(params, k, params[k]) for k in CHOICE_KEYS if k in params and tables_ok}
-    problems = [f"key '{k}' = {params[k]!r}: {problem}" for k, problem in choice_problems.items() if problem]
-    for err in sorted(validator.iter_errors(params), key=lambda e: list(map(str, e.absolute_path))):
-        key = _key(err.absolute_path)
-        if len(err.absolute_path) == 1 and choice_problems.get(key):
-            continue   # said above
-        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-            allowed = sorted(err.schema.get("properties", {}))
-            extra = sorted(set(err.instance) - set(allowed))
-            for name in extra:
-                where = f"{key}.{name}" if err.absolute_path else name
-                problems.append(f"unknown key '{where}' (allowed here: {', '.join(allowed)})")
-        elif err.validator == "required":
-            problems.append(f"key '{key}': {err.message}")
-        else:
-            problems.append(f"key '{key}' = {err.instance!r}: {err.message}")
-    problems += [f"key '{key}' = {value}: expected a finite number" for key, value in non_finite(params)]
-    if not problems:   # the checks below read keys the schema has vouched for
-        problems += _cross_key_problems(params)
-    if problems:
-        raise ParamsError(f"{source}: invalid parameters:\n  - " + "\n  - ".join(problems))
-
-
-def _cross_key_problems(params: dict) -> list[str]:
-    """Combinations of keys that cannot work, found before any job starts (the schema checks one key
-    at a time): the run the choices make; each dataset's output, binarization and labels against its source;
-    every run of `tables.runs` and every point of the low-data grid buildable for its dataset."""
-    problems = []
-    choice = {k: params[k] for k in CHOICE_KEYS}
-    data_names, method_names = set(params["datasets"]), set(params["method"])
-    for name in sorted(data_names ^ method_names):
-        has, lacks = ("datasets", "method") if name in data_names else ("method", "datasets")
-        problems.append(f"key '{has}.{name}': dataset {name!r} has no entry under '{lacks}' (every dataset needs "
-                        f"both: its data facts under datasets, NP-DRAW's settings for it under method)")
-    if data_names != method_names:
-        return problems
-    for name, data in params["datasets"].items():
-        ds = {**data, **params["method"][name]}
-        if ds["binarize"] != "none" and ds["output"] != "bernoulli":
-            problems.append(f"key 'datasets.{name}.binarize' = {ds['binarize']!r}: binarized targets need "
-                            f"output 'bernoulli', not {ds['output']!r}")
-        if ds["validation"] == "spread" and ds["labels"] == "none":
-            problems.append(f"key 'datasets.{name}.validation' = 'spread': draws the validation images across the "
-                            f"label groups, and labels is 'none' (expected 'tail', or labels to spread over)")
-        if ds["labels"] != "none" and ds["source"] not in LABEL_SOURCES[ds["labels"]]:
-            problems.append(f"key 'datasets.{name}.labels' = {ds['labels']!r}: source {ds['source']!r} has no "
-                            f"such labels (expected one of {sorted(LABEL_SOURCES[ds['labels']])}, or 'none')")
-    try:   # each choice alone was checked by validate_params; here, the run they make together
-        resolve(params, **choice)
-    except ParamsError as err:
-        problems.append(str(err))
-    for key, runs in params["tables"].items():
-        for i, entry in enumerate(runs):
-            dataset, variant = entry.split("/")
-            if dataset not in params["datasets"]:
-                problems.append(f"key 'tables.{key}.{i}' = {entry!r}: dataset {dataset!r} is not one of "
-                                f"{sorted(params['datasets'])}")
-                continue
-            try:   # the variant must be buildable for the dataset (the table's split is chosen when it is built)
-                resolve(params, dataset=dataset, variant=variant, split="full")
-            except ParamsError as err:
-                problems.append(f"key 'tables.{key}.{i}' = {entry!r}: {err}")
-    low = params["lowdata"]
-    for i, curve in enumerate(low["curves"]):
-        if curve["dataset"] not in params["datasets"]:
-            problems.append(f"key 'lowdata.curves.{i}.dataset' = {curve['dataset']!r}: expected one of "
-                            f"{sorted(params['datasets'])}")
-            continue
-        for fraction in curve["proportions"]:
-            try:
-                for variant in low["variants"]:
-                    resolve(params, dataset=curve["dataset"], split=f"{curve['kind']}-{fraction}",
-                            variant=variant, seed=low["seeds"][0])
-            except ParamsError as err:
-                problems.append(f"key 'lowdata.curves.{i}' ({curve['dataset']}, {curve['kind']}, proportion "
-                                f"{fraction}): {err}")
-                break
-    return problems
-
-
 def parse_split(name: str) -> tuple[str, float]:
     """'full' -> ('full', 1.0); 'digit-0.3' -> ('digit', 0.3).  F is a plain decimal in (0, 1]."""
     if name == "full":
@@ -222,7 +95,7 @@ def parse_split(name: str) -> tuple[str, float]:
 def parse_variant(name: str) -> dict[str, Any]:
     """'K6-M10-lam1' -> {'patch_size': 6, 'bank_size': 10, 'lambda_reg': 1.0}: dataset settings;
     'pcnn' -> {'decoder': 'pixelcnn'} and 'warm' -> {'warmup': True} (model settings); 'vit' ->
-    {'prior': {...}} (the prior's sizes, PRIOR_TOKENS); a baseline's name (npdraw.runtime.systems), e.g.
+    {'prior': {...}} (the prior's sizes, PRIOR_TOKENS); a baseline's name (npdraw.workflow.systems), e.g.
     'vae' -> {'system': 'vae'}.  K and M are whole numbers >= 1, lambda a finite decimal >= 0, each token at
     most once."""
     name = str(name)
@@ -267,7 +140,7 @@ SEED_MAX = 2**31 - 1
 
 
 def system_of(variant: str) -> str:
-    """The system a variant trains (npdraw.runtime.systems): a baseline's name, or 'npdraw'."""
+    """The system a variant trains (npdraw.workflow.systems): a baseline's name, or 'npdraw'."""
     return parse_variant(variant).get("system", "npdraw")
 
 
@@ -275,12 +148,12 @@ def check_choices(params: dict, choice: dict, as_keys: bool = False) -> None:
     """The run choices (dataset, profile, split, seed, variant) name something that exists and parse;
     one ParamsError naming the choice and what was expected (`as_keys`: worded as params.yaml's keys)."""
     for field, value in choice.items():
-        problem = _choice_problem(params, field, value)
+        problem = choice_problem(params, field, value)
         if problem:
             raise ParamsError(f"key '{field}' = {value!r}: {problem}" if as_keys else f"{field} {value!r}: {problem}")
 
 
-def _choice_problem(params: dict, field: str, value: Any) -> str | None:
+def choice_problem(params: dict, field: str, value: Any) -> str | None:
     if field in ("dataset", "profile"):
         table = params[f"{field}s"]
         return None if value in table else f"expected one of {sorted(table)}"
@@ -300,13 +173,6 @@ def _whole(value: Any, name: str) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise ParamsError(f"{name} {value!r}: expected a whole number from 0 to {SEED_MAX}") from None
-
-
-def grid_geometry(side: int, patch: int) -> dict[str, int]:
-    """Grid of KxK cells over a side-S canvas, zero padding split evenly (method §3)."""
-    n = math.ceil(side / patch)
-    pad_total = n * patch - side
-    return {"n": n, "steps": n * n, "pad_before": pad_total // 2, "pad_after": pad_total - pad_total // 2}
 
 
 def resolve(
@@ -334,7 +200,7 @@ def resolve(
     cfg["compute"] = copy.deepcopy(params["compute"])
     ds = copy.deepcopy({**params["datasets"][choice["dataset"]], **params["method"][choice["dataset"]]})
     overrides = parse_variant(choice["variant"])
-    cfg["system"] = overrides.pop("system", "npdraw")   # npdraw, or a baseline (npdraw.runtime.systems)
+    cfg["system"] = overrides.pop("system", "npdraw")   # npdraw, or a baseline (npdraw.workflow.systems)
     for key, _ in MODEL_TOKENS.values():
         if key in overrides:
             cfg["model"][key] = overrides.pop(key)
@@ -342,7 +208,6 @@ def resolve(
     ds.update(overrides)
     cfg["ds"] = ds
     cfg["split_kind"], cfg["split_fraction"] = parse_split(choice["split"])
-    cfg["grid"] = grid_geometry(ds["canvas_size"], ds["patch_size"])
     _check_consistency(cfg)
     return Cfg.wrap(cfg)
 
@@ -385,4 +250,51 @@ def _check_consistency(cfg: dict) -> None:
             f"split {cfg['split']!r}: this {kind} split needs {kind} labels; dataset {name!r} "
             f"(source {ds['source']}) has none. Use sample-F or full."
         )
+
+
+
+# --- the merge rules, read backwards ---------------------------------------------------------
+
+# A declared key that stands for the params section of the run's system (npdraw.workflow.systems): a
+# baseline's trainer reads its own section only, so that changing another's reruns nothing.
+SYSTEM_SECTION = "system"
+
+
+def params_yaml_keys(key: str, scope: str = "variant") -> list[str]:
+    """The params.yaml keys (as dvc.yaml names them, ${...} for the run's choices) that the declared
+    key `key` is made of (npdraw.workflow.resolve.resolve): `datasets` is the dataset's entry of the data table,
+    `method` its entry of NP-DRAW's settings, a section key comes from the section and the profile's
+    overrides, and the variant (for a stage of variant scope) changes method, model and prior keys."""
+    head, _, rest = key.partition(".")
+    sub = "." + rest if rest else ""
+    by_variant = {"method": {k for k, _ in VARIANT_KEYS.values()},
+                  "model": {k for k, _ in MODEL_TOKENS.values()},
+                  "prior": {k for token in PRIOR_TOKENS.values() for k in token}}
+    variant = ["variant"] if scope == "variant" and head in by_variant and (
+        not rest or rest in by_variant[head]) else []
+    if head in ("datasets", "method"):
+        return [f"{head}.${{dataset}}{sub}", *variant]
+    if head == "compute":
+        return [key]
+    if key == SYSTEM_SECTION:   # whichever baseline's section the variant selects
+        return [*(s.section for s in SYSTEMS.values() if not s.parts), "profiles.${profile}", "variant"]
+    if head in SECTIONS:
+        return [key, "profiles.${profile}", *variant]
+    raise KeyError(f"{key}: not a declarable key (datasets, method, compute or one of {', '.join(SECTIONS)})")
+
+
+def resolved_value(cfg, key: str):
+    """The value of a declared key in a resolved configuration: cfg['compute']['precision'] for
+    'compute.precision'; `datasets` and `method` are the two halves of cfg['ds'] (variant applied);
+    SYSTEM_SECTION the section of the run's system."""
+    if key == SYSTEM_SECTION:
+        return cfg[system(cfg["system"]).section]
+    head, _, rest = key.partition(".")
+    if head in ("datasets", "method"):
+        table = {k: cfg["ds"][k] for k in table_keys("dataset" if head == "datasets" else "method")}
+        return table[rest] if rest else table
+    for part in key.split("."):
+        cfg = cfg[part]
+    return cfg
+
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from npdraw.runtime.errors import ArtifactError, CheckpointError
+from npdraw.artifacts.errors import ArtifactError, CheckpointError
 
 # dtype families a field may ask for, and the numpy kinds that satisfy each
 KINDS = {"uint8": ("u",), "int": ("i", "u"), "bool": ("b",), "float": ("f",), "index": ("i", "u")}

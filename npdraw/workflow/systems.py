@@ -9,7 +9,7 @@ and the front doors read this registry; nothing else names a system.
 
 NP-DRAW is the pipeline's own system: it draws on a part bank, parses and a prior (`parts`), its
 settings live in the `method`, `prior` and `model` sections, and its variants are `base` and the
-ablation tokens (npdraw.runtime.config.parse_variant).  Every other system is a baseline, selected by
+ablation tokens (npdraw.workflow.resolve.parse_variant).  Every other system is a baseline, selected by
 the variant that is its name and trained by the generic `train_baseline` stage.
 """
 
@@ -30,7 +30,7 @@ class System:
     name: str                     # its name: the checkpoint kind, and (baselines) the variant selecting it
     label: str                    # how tables and plots name it
     model: str                    # 'module:Class' of its model, imported only where it is built
-    salt: int                     # its training's random stream (npdraw.runtime.seeds)
+    salt: int                     # its training's random stream (npdraw.compute.seeds)
     section: str                  # the params section of its settings (arch + lr, batch_size, epochs)
     schema: dict | None = None    # that section's properties (JSON schema); None: in params.schema.yaml
     parts: bool = False           # draws on a part bank, parses and a prior (NP-DRAW's stages)

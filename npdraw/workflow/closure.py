@@ -4,7 +4,8 @@ or not, reruns it in both engines; nothing else does.
 The closure of a stage's CLI within the project follows every import (lazy ones in functions too), and
 where a module loads a system's model by the name in the registry (LOADERS), the model modules of the
 systems the stage runs for.  It leaves out the modules that only define or generate the workflow
-(DEFINITION: the stage table, the path scheme, the generators, this scanner, the Snakefile's helpers):
+(DEFINITION: the stage table, the path scheme, the generators, this scanner, the Snakefile's helpers;
+and USE, the package of the `npdraw` command, which no stage runs):
 their effect is each stage's command, inputs, outputs and declared params, which the engines already
 see, so editing a help string in the stage table reruns nothing.
 """
@@ -22,6 +23,9 @@ PACKAGE = "npdraw"
 # Modules that define or generate the workflow, and no stage's numbers: never a code dependency.
 DEFINITION = frozenset({"npdraw/workflow/stages.py", "npdraw/workflow/paths.py", "npdraw/workflow/generate.py",
                         "npdraw/workflow/closure.py", "npdraw/workflow/snakemake.py"})
+# The package that uses trained models (the npdraw command, npdraw.load, the editor): no stage runs it,
+# though `npdraw.load` in the package's __init__ imports it when called.
+USE = "npdraw/app/"
 
 def _module_file(module: str) -> Path | None:
     """The project file of a dotted module name (a package's __init__.py), or None if not ours."""
@@ -68,7 +72,8 @@ def _closure(start: list[Path]) -> set[Path]:
     while todo:
         for name in _imports(todo.pop()):
             found = _module_file(name)
-            if found is not None and found not in seen and _relative(found) not in DEFINITION:
+            if (found is not None and found not in seen and _relative(found) not in DEFINITION
+                    and not _relative(found).startswith(USE)):
                 seen.add(found)
                 todo.append(found)
     return seen

@@ -5,6 +5,7 @@
 #   make test   create .venv if needed, then run the whole test suite
 # and, without training anything:
 #   make demo   samples and the latent-editing figure from the committed reference model
+#   make editor the part-by-part editor in the browser over the committed reference model
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 PYTHON ?= python3.11
@@ -34,6 +35,9 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q --durations=10
 
+test-fast: install   # the unit tests alone (no pipeline, stage CLI, browser or kill-and-rerun runs)
+	$(BIN)/python -m pytest -q -m "not slow and not fault"
+
 demo: install
 	$(BIN)/python -m npdraw.reporting.demo --out results/demo
 
@@ -58,6 +62,7 @@ bench: install
 	$(BIN)/python -m benchmarks.bench_layers
 	$(BIN)/python -m benchmarks.bench_evaluate
 	$(BIN)/python -m benchmarks.bench_pixelcnn
+	$(BIN)/python -m benchmarks.bench_baselines
 
 clean-venv:
 	rm -rf $(VENV)

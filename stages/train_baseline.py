@@ -4,18 +4,17 @@ draw, ...) on the run's splits, with the checkpoint rule NP-DRAW's model has (me
 import logging
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from npdraw.artifacts.io import save_image
 from npdraw.compute.distributed import relaunch, setup
 from npdraw.data.binarize import fixed_targets
 from npdraw.data.prepare import load_prepared
-from npdraw.data.splits import load_splits
+from npdraw.data.splits import load_splits, split_images
 from npdraw.models.checkpoints import load_model
 from npdraw.reporting.viz import image_grid, titled
 from npdraw.training.baseline import evaluate_elbo, train_baseline
-from npdraw.training.select import selector
+from npdraw.training.select import selector, training_record
 from npdraw.workflow.cli import input_files, main, run_config, stage_parser
 from npdraw.workflow.provenance import write_metrics
 from npdraw.workflow.systems import system
@@ -31,8 +30,7 @@ def run() -> None:
     device = dist.device
     arrays = load_prepared(args.data, cfg)
     splits = load_splits(args.splits, arrays)
-    images = {s: torch.from_numpy(np.asarray(arrays["test_images" if s == "test" else "train_images"][splits[s]]))
-              for s in ("train", "valid", "test")}
+    images = split_images(arrays, splits)
     select = selector(cfg, images["valid"], args.classifier, device)
     resume = Path(args.out).with_name("resume.pt")
     section = system(cfg.system).section
@@ -43,14 +41,8 @@ def run() -> None:
     model = load_model(args.out, device, cfg)
     scores = {s: evaluate_elbo(model, fixed_targets(images[s], True, cfg.seed).to(device), seed=cfg.seed,
                                precision=cfg.compute.precision) for s in ("valid", "test")}
-    history = state["history"]
     write_metrics(args.metrics, {**scores["test"], "valid": scores["valid"], "test": scores["test"],
-                                 "system": cfg.system, "best_epoch": state["best_epoch"], "epochs": len(history),
-                                 "selected_by": select.rule, "selected_epoch": state["best_epoch"],
-                                 "selection_key": select.key, "selection_score": state["best"],
-                                 "train_images_per_s": float(np.mean([h["images_per_s"] for h in history])),
-                                 "epoch_seconds": float(np.mean([h["seconds"] for h in history])),
-                                 "history": history}, cfg, input_files(args))
+                                 "system": cfg.system, **training_record(state, select)}, cfg, input_files(args))
     x = fixed_targets(images["valid"][:cfg.training.reconstructions], True, cfg.seed).to(device)
     decoded = model.reconstruct(x, torch.Generator().manual_seed(cfg.seed))
     save_image(args.reconstructions, titled(image_grid(torch.stack([x, decoded], 1).flatten(0, 1).cpu(), ncol=8,

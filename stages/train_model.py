@@ -3,14 +3,13 @@
 import logging
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from npdraw.artifacts.io import save_image
 from npdraw.compute.distributed import relaunch, setup
 from npdraw.data.binarize import fixed_targets
 from npdraw.data.prepare import load_prepared
-from npdraw.data.splits import load_splits
+from npdraw.data.splits import load_splits, split_images
 from npdraw.models.checkpoints import load_model
 from npdraw.models.npdraw import hard_sample
 from npdraw.models.prior import load_prior
@@ -18,7 +17,7 @@ from npdraw.parts.canvas import Grid
 from npdraw.parts.parser import load_parses
 from npdraw.reporting.viz import image_grid, titled
 from npdraw.training.model import evaluate, train_model
-from npdraw.training.select import selector
+from npdraw.training.select import selector, training_record
 from npdraw.workflow.cli import input_files, main, run_config, stage_parser
 from npdraw.workflow.provenance import write_metrics
 
@@ -36,8 +35,7 @@ def run() -> None:
     parses = load_parses(args.parses, cfg.ds.bank_size, Grid.for_dataset(cfg.ds).cells,
                          {s: len(idx) for s, idx in splits.items()})
     prior = load_prior(args.prior, device, cfg)
-    images = {s: torch.from_numpy(np.asarray(arrays["test_images" if s == "test" else "train_images"][splits[s]]))
-              for s in ("train", "valid", "test")}
+    images = split_images(arrays, splits)
     select = selector(cfg, images["valid"], args.classifier, device)
     resume = Path(args.out).with_name("resume.pt")
     state = dist.train(args.live, {"model": dict(cfg.model), "dataset": cfg.dataset, "profile": cfg.profile},
@@ -49,14 +47,8 @@ def run() -> None:
     binary = cfg.ds.output == "bernoulli"
     scores = {s: evaluate(model, fixed_targets(images[s], binary, cfg.seed).to(device), parses[s].to(device),
                           seed=cfg.seed, precision=cfg.compute.precision) for s in ("valid", "test")}
-    history = state["history"]
     write_metrics(args.metrics, {**scores["test"], "valid": scores["valid"], "test": scores["test"],
-                                 "best_epoch": state["best_epoch"], "epochs": len(history),
-                                 "selected_by": select.rule, "selected_epoch": state["best_epoch"],
-                                 "selection_key": select.key, "selection_score": state["best"],
-                                 "train_images_per_s": float(np.mean([h["images_per_s"] for h in history])),
-                                 "epoch_seconds": float(np.mean([h["seconds"] for h in history])),
-                                 "history": history}, cfg, input_files(args))
+                                 **training_record(state, select)}, cfg, input_files(args))
     # Reconstructions: image | canvas of a hard sample z ~ q(z|x) | decoded mean.
     n = cfg.training.reconstructions
     x = fixed_targets(images["valid"][:n], binary, cfg.seed).to(device)

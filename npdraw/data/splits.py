@@ -64,6 +64,14 @@ def load_splits(path: str | Path, arrays: dict[str, np.ndarray]) -> dict[str, np
 
 
 
+def split_images(arrays: dict[str, np.ndarray], splits: dict[str, np.ndarray]):
+    """{'train', 'valid', 'test'} -> uint8 (N, C, H, W) torch tensors of a run's splits."""
+    import torch
+
+    return {s: torch.from_numpy(np.asarray(arrays["test_images" if s == "test" else "train_images"][splits[s]]))
+            for s in ("train", "valid", "test")}
+
+
 def _subset(indices: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
     """A random subset of `count` indices, kept in stored order."""
     return np.sort(rng.choice(indices, size=count, replace=False))

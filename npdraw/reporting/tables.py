@@ -77,7 +77,7 @@ def _shown(df: pd.DataFrame) -> pd.DataFrame:
             return "–"
         if isinstance(v, float):
             return f"{v:.3f}" if abs(v) < 1 else f"{v:.2f}"
-        return str(v)
+        return str(v).replace("|", "\\|")   # a Markdown cell's own bar, not a column's
     return df.apply(lambda col: col.map(fmt))
 
 

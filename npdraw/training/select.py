@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from npdraw.data.binarize import fixed_targets
@@ -75,6 +76,16 @@ def selector(cfg, valid_u8: torch.Tensor, classifier_path: str, device) -> Selec
         return Selector("elbo (no FID features)", ELBO_SELECTOR.key, None)
     return fid_selector(FIDScore(feature, valid, weights), len(valid), cfg.seed, cfg.compute.precision,
                         cfg.evaluate.colour_samples, name)
+
+
+def training_record(state: dict, select: Selector) -> dict:
+    """What a trainer's metrics say of its run (beside its scores): epochs, the checkpoint kept and by
+    which rule, speed, and the history of every epoch."""
+    history = state["history"]
+    return {"best_epoch": state["best_epoch"], "epochs": len(history), "selected_by": select.rule,
+            "selected_epoch": state["best_epoch"], "selection_key": select.key, "selection_score": state["best"],
+            "train_images_per_s": float(np.mean([h["images_per_s"] for h in history])),
+            "epoch_seconds": float(np.mean([h["seconds"] for h in history])), "history": history}
 
 
 def epoch_score(select: Selector, model, epoch: int, epochs: int, every: int, valid_elbo: float) -> tuple[float, dict]:

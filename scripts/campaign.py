@@ -238,7 +238,7 @@ def run() -> None:
         print(f"[{datetime.now():%H:%M}] {job['kind']} {job['name']}", file=sys.stderr, flush=True)
         copied = RUNNERS[job["kind"]](job, target)
         findings.build(target, ROOT / "params.yaml")   # the campaign's params, whatever the target's are
-        page = [target / findings.FINDINGS / name for name in ("README.md", "table2.md", "table2.csv",
+        page = [target / findings.FINDINGS / name for name in ("README.md", "table2.md", "table2.csv", "minutes.md",
                                                               "table2-runs.md", "table2-runs.csv", "nll_gap.md")]
         page += list((target / findings.FINDINGS / "lowdata").glob("*")) if (
             target / findings.FINDINGS / "lowdata").is_dir() else []

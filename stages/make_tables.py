@@ -38,6 +38,7 @@ def results_tables(paths: list[str], out: Path) -> None:
         "perfect model would score. fid_inception: Inception pool3 FID (– where torch-fidelity's weights were "
         "unavailable). "
         "nll: importance-sampled bound on the test set (nats per image, or bits per dim for colour). "
+        "train_minutes: wall minutes of the training epochs (model, and NP-DRAW's prior). "
         "paper_*: numbers reported by the NP-DRAW paper (Inception FID, 10,000 samples) and, for PixelVAE, "
         "by Gulrajani et al. 2017 — not measured here."))
     write_table(nll_table(rows), out / "nll.md", out / "nll.csv", latex=out / "nll.tex", title=(

@@ -223,7 +223,7 @@ def test_a_new_baseline_is_a_module_a_registry_entry_and_a_params_section(repo_c
               epochs: 1
             """))
     env = {**stage_env(), "PYTHONPATH": str(repo_copy)}
-    regen = subprocess.run([sys.executable, "-m", "npdraw.workflow.stages", "--write"], cwd=repo_copy, env=env,
+    regen = subprocess.run([sys.executable, "-m", "npdraw.workflow.generate", "--write"], cwd=repo_copy, env=env,
                            capture_output=True, text=True)
     assert regen.returncode == 0, regen.stderr
     assert 'variant="pixelvae|vae|draw|toy"' in (repo_copy / "workflow/stages.smk").read_text()

@@ -18,7 +18,7 @@ from tests.conftest import REPO, venv_bin
 @pytest.mark.parametrize("name", sorted(generate.GENERATED))
 def test_committed_engine_files_are_the_ones_the_table_generates(name):
     assert (REPO / name).read_text() == generate.GENERATED[name](), \
-        f"{name} differs from the stage table: regenerate it with `python -m npdraw.workflow.stages --write`"
+        f"{name} differs from the stage table: regenerate it with `python -m npdraw.workflow.generate --write`"
 
 
 def test_the_check_command_names_a_stale_file(tmp_path, monkeypatch):

@@ -167,7 +167,7 @@ def test_the_prior_sizes_of_the_profiles_and_tokens(params):
     """The paper profile's prior is the authors' ViT (16 heads of 64, MLP 2048, learned positions:
     about 4.3 M parameters), as is variant token `vit` at any profile; the quick profile's, and token
     `slim`'s, is the paper text's reading (4 heads of 16: 0.47 M), at MNIST's settings."""
-    from npdraw.models.checkpoints import prior_config
+    from npdraw.models.prior import prior_config
     from npdraw.workflow.resolve import resolve
     sizes = {}
     for name, profile, variant in (("quick", "quick", "base"), ("slim", "paper", "slim"), ("paper", "paper", "base"),

@@ -158,6 +158,11 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
     module.write_text(source)
     again = subprocess.run([*cmd, "-n"], cwd=repo_copy, env=stage_env(), capture_output=True, text=True, check=True)
     assert "Nothing to be done" in again.stdout + again.stderr
+    # Both ways: the stage table's text is no stage's code (a help string edited reruns nothing); drawing
+    # code reruns the stages that draw and none of the others.
+    assert planned_after_editing(repo_copy, "npdraw/workflow/stages.py", cmd) == set()
+    assert planned_after_editing(repo_copy, "npdraw/parts/canvas.py", cmd) == {
+        "build_bank", "parse", "train_prior", "train_model", "edit_latents", "evaluate"}
     # The summary printed at the end of `make run` points at these files.
     params = yaml.safe_load((repo_copy / "params.yaml").read_text())
     (repo_copy / "smoke.yaml").write_text(yaml.safe_dump({**params, "profile": "smoke"}))
@@ -169,8 +174,8 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
     subprocess.run([venv_bin("snakemake"), "--cores", "2", "tables", "--config", "profile=smoke"], cwd=repo_copy,
                    env=stage_env(), check=True, capture_output=True)
     table = pd.read_csv(repo_copy / "results/tables/smoke/full/seed0/table1.csv")
-    assert list(table.model) == ["NP-DRAW", "NP-DRAW + PixelCNN decoder", "PixelVAE"]
-    assert table.fid_domain.iloc[0] == pytest.approx(ev["fid_domain"]) and (table.nll > 0).all()
+    assert list(table.model) == ["DRAW", "NP-DRAW", "NP-DRAW + PixelCNN decoder", "PixelVAE", "VAE"]
+    assert table.fid_domain.iloc[1] == pytest.approx(ev["fid_domain"]) and (table.nll > 0).all()
     pixelvae = json.loads((run / "pixelvae/metrics/eval.json").read_text())
     assert pixelvae["system"] == "pixelvae" and pixelvae["nll_nats"] <= -pixelvae["elbo_nats"] + 1e-6
     assert "canvases" not in np.load(run / "pixelvae/eval/samples.npz")
@@ -181,12 +186,14 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
     subprocess.run([venv_bin("snakemake"), "--cores", "2", "lowdata", "--config", "profile=smoke"], cwd=repo_copy,
                    env=stage_env(), check=True, capture_output=True)
     curve = pd.read_csv(repo_copy / "results/lowdata/smoke/mnist-sample.csv")
-    assert list(curve.proportion) == [0.005, 0.01] and list(curve.fid_domain_count) == [2, 2]
-    assert list(curve.train_images_mean) == [295, 590]   # 0.5% / 1% of the 59,000 training images
+    assert list(zip(curve.model, curve.proportion)) == [("NP-DRAW", 0.25), ("NP-DRAW", 0.5), ("VAE", 0.25),
+                                                         ("VAE", 0.5)]   # every system on the same axes
+    assert list(curve.fid_domain_count) == [2, 2, 2, 2]
+    assert list(curve.train_images_mean) == [250, 500, 250, 500]   # 25 % / 50 % of the 1,000 capped images
     assert (curve.fid_domain_mean > 0).all() and (curve.nll_mean > 0).all()
     points = pd.read_csv(repo_copy / "results/lowdata/smoke/mnist-sample-points.csv")
-    assert sorted(points.seed) == [0, 0, 1, 1]
-    subsets = [np.load(repo_copy / f"results/mnist/smoke/sample-0.01/seed{s}/splits.npz")["train"] for s in (0, 1)]
+    assert sorted(points.seed) == [0, 0, 0, 0, 1, 1, 1, 1]
+    subsets = [np.load(repo_copy / f"results/mnist/smoke/sample-0.5/seed{s}/splits.npz")["train"] for s in (0, 1)]
     assert not np.array_equal(*subsets)   # each seed draws its own subset
     assert (repo_copy / "results/lowdata/smoke/mnist-sample.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # The report: one HTML file with every picture, table and curve, rendered in headless Chromium.
@@ -219,6 +226,19 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
     assert result.returncode == 0, result.stderr[-3000:]
     ddp_eval = json.loads((ddp / "eval.json").read_text())
     assert ddp_eval["nll_images"] == 100 and np.load(ddp / "samples.npz")["images"].shape == (200, 1, 28, 28)
+
+
+def planned_after_editing(repo: Path, module: str, cmd: list[str]) -> set[str]:
+    """The rules `snakemake -n` plans once `module` (a path in `repo`) has an edited comment; the edit is
+    undone after."""
+    path = repo / module
+    source = path.read_text()
+    path.write_text(source + "\n# edited: a comment\n")
+    try:
+        out = subprocess.run([*cmd, "-n"], cwd=repo, env=stage_env(), capture_output=True, text=True, check=True).stdout
+    finally:
+        path.write_text(source)
+    return {m.group(1) for m in re.finditer(r"^rule (\w+):", out, re.M)} - {"all", "plot_curves"}
 
 
 def closure_only(stage: str, other: str) -> str:
@@ -283,6 +303,11 @@ def test_ablation_with_snakemake_and_dvc_agree(repo_copy):
     assert "evaluate:" in status and "parse:" not in status, status
     module.write_text(source)
     assert "didn't change" in dvc("repro", "--dry").stdout
+    table = repo_copy / "npdraw/workflow/stages.py"   # the stage table's text is no stage's code
+    source = table.read_text()
+    table.write_text(source + "\n# edited: a comment\n")
+    assert "didn't change" in dvc("repro", "--dry").stdout
+    table.write_text(source)
     run = Path("results/omniglot/smoke/full/seed0")
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_copy, capture_output=True, text=True).stdout.strip()
     code = json.loads((repo_copy / run / "base/metrics/eval.json").read_text())["provenance"]["code"]

@@ -27,7 +27,7 @@ import pandas as pd
 
 from npdraw.artifacts.io import atomic_path
 from npdraw.reporting.lowdata import GROUPS, curves, plot, points, summary
-from npdraw.reporting.tables import read_metrics, write_table
+from npdraw.reporting.tables import model_label, read_metrics, write_table
 from npdraw.workflow.params import load_params
 from npdraw.workflow.resolve import resolve
 from npdraw.workflow.snakemake import DVC_ABLATION_VARIANTS
@@ -298,6 +298,20 @@ def campaign_minutes(root: Path = Path(".")) -> tuple[float, int]:
     return sum(seconds) / 60, len(seconds)
 
 
+def minutes_by_system(root: Path = Path(".")) -> pd.DataFrame:
+    """Wall minutes of the committed findings runs per campaign and system: runs, mean, median, total."""
+    rows = []
+    for path in (root / RUNS).glob(f"*/{PROFILE}/*/seed*/*/campaign.json"):
+        camp, split = _json(path), path.parts[-4]
+        rows.append({"campaign": "Table 2" if split == "full" else "Fig. 3",
+                     "model": model_label(path.parent.name), "minutes": camp["wall_seconds"] / 60})
+    if not rows:
+        return pd.DataFrame(columns=["campaign", "model", "runs", "mean", "median", "total"])
+    df = pd.DataFrame(rows).groupby(["campaign", "model"])["minutes"]
+    return pd.DataFrame({"runs": df.count(), "mean": df.mean(), "median": df.median(),
+                         "total": df.sum()}).reset_index()
+
+
 def build(root: Path = Path("."), params_path: str | Path = "params.yaml") -> list[Verdict]:
     """Every table, figure and the verdict page from the committed metrics under `root` (the findings
     profile and grid of `params_path`, relative to `root` unless absolute)."""
@@ -340,6 +354,9 @@ def build(root: Path = Path("."), params_path: str | Path = "params.yaml") -> li
     if gap is not None:
         write_table(gap_table(gap), out / "nll_gap.md", title=gap["title"])
     minutes, counted = campaign_minutes(root)
+    timing = minutes_by_system(root)
+    write_table(timing, out / "minutes.md", title="Wall minutes of the committed findings runs, per campaign and "
+                "model (campaign.json beside each run's metrics; one run at a time on a 2-core CPU).")
     write_page(out / "README.md", verdicts, params, root, minutes, counted, gap)
     return verdicts
 
@@ -371,7 +388,7 @@ def write_page(path: Path, verdicts: list[Verdict], params: dict, root: Path, mi
         "Progress: " + "; ".join(f"{k} {done} of {planned} runs" for k, (done, planned) in
                                  progress(params, root).items())
         + f". Measured wall time of the committed runs: {minutes:.0f} minutes ({counted} runs, one at a time on "
-          "a 2-core CPU, sharing it with development work).",
+          "a 2-core CPU; [per model](minutes.md)).",
         "",
         "| claim | verdict | evidence (domain FID unless named; Welch t-test over seeds at 5 %) | where |",
         "|---|---|---|---|",

@@ -147,6 +147,18 @@ def reported_nll(m: dict) -> float:
     return m["bits_per_dim"] if "bits_per_dim" in m else m["nll_nats"]
 
 
+def training_minutes(eval_path: str | Path) -> float | None:
+    """Wall minutes of a run's training epochs (its model's, and NP-DRAW's prior's), from the metrics files
+    beside its evaluation's; None where they are not there."""
+    total = None
+    for name in ("model.json", "prior.json"):
+        path = Path(eval_path).with_name(name)
+        if path.is_file():
+            history = json.loads(path.read_text()).get("history", [])
+            total = (total or 0.0) + sum(h.get("seconds", 0.0) for h in history) / 60
+    return total
+
+
 def results_row(path: str | Path) -> dict:
     """One row of Table 1 / the NLL table from an evaluation metrics file (and its run's path)."""
     run, m = run_of(path), read_metrics(path, EVAL_KEYS, "the evaluate stage")
@@ -160,6 +172,7 @@ def results_row(path: str | Path) -> dict:
         "kid_domain": m.get("kid_domain"), "domain_classifier_accuracy": m.get("domain_classifier_accuracy"),
         "fid_inception": m.get("fid"), "kid_inception": m.get("kid"),
         "samples": m["generated"], "fid_reference_images": m["fid_reference_images"],
+        "train_minutes": training_minutes(path),
         "nll": reported_nll(m), "nll_unit": "nats" if binary else "bpd",
         "nll_stderr_nats": m["nll_stderr_nats"], "nll_static_nats": static.get("nll_nats"),
         "elbo_nats": m["elbo_nats"], "bce_nats": m["bce_nats"], "kl_nats": m["kl_nats"],
@@ -180,7 +193,7 @@ def table1(rows: list[dict]) -> pd.DataFrame:
     """FID / KID (both feature extractors) and NLL per dataset and model, next to the paper's numbers."""
     cols = ["dataset", "model", "profile", "samples", "fid_domain", "fid_domain_real", "domain_classifier_accuracy",
             "kid_domain", "fid_inception",
-            "nll", "nll_unit",
+            "nll", "nll_unit", "train_minutes",
             "selected_by", "selected_epoch", "precision", "paper_fid", "paper_nll", "paper_fid_other"]
     return _sorted(pd.DataFrame(rows)[cols])
 

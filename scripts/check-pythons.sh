@@ -21,5 +21,5 @@ for version in 3.12 3.13; do
     fi
     echo "python $version ($("$venv/bin/python" --version)):"
     (cd "$ROOT" && PYTHONPATH="$ROOT" "$venv/bin/python" -m pytest -q -p no:cacheprovider \
-        tests/test_config.py tests/test_layers.py tests/test_pipeline.py -k "not closure and not pixelvae_variant")
+        tests/test_config.py tests/test_package_layers.py tests/test_pipeline.py -k "not closure and not pixelvae_variant")
 done

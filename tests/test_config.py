@@ -4,7 +4,6 @@ import pytest
 import yaml
 
 from npdraw.artifacts.errors import ParamsError
-from npdraw.parts.canvas import Grid
 from npdraw.workflow.params import load_params, validate_params
 from npdraw.workflow.resolve import parse_split, parse_variant, resolve
 from tests.conftest import REPO
@@ -70,13 +69,6 @@ def test_profiles_change_sizes_only(params):
     assert smoke.data.max_train_images == 1000 and paper.data.max_train_images is None
 
 
-@pytest.mark.parametrize("side, k, n, pads", [(28, 5, 6, (1, 1)), (32, 4, 8, (0, 0)), (28, 6, 5, (1, 1)),
-                                              (28, 8, 4, (2, 2)), (30, 4, 8, (1, 1))])
-def test_grid_geometry(side, k, n, pads):
-    g = Grid(side, k, 1)
-    assert (g.n, g.cells, g.pad) == (n, n * n, pads)
-
-
 def test_variants_and_splits():
     assert parse_variant("base") == {}
     assert parse_variant("K6-M10-lam0.5") == {"patch_size": 6, "bank_size": 10, "lambda_reg": 0.5}
@@ -91,8 +83,7 @@ def test_variants_and_splits():
 
 def test_variant_is_applied(params):
     cfg = resolve(params, dataset="omniglot", variant="K8-M200")
-    grid = Grid.for_dataset(cfg.ds)
-    assert (cfg.ds.patch_size, cfg.ds.bank_size, grid.n, grid.cells) == (8, 200, 4, 16)
+    assert (cfg.ds.patch_size, cfg.ds.bank_size) == (8, 200)   # a grid of 4 x 4 cells of 8 on 28 pixels
 
 
 @pytest.mark.parametrize("kwargs, expected", [

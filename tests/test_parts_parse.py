@@ -157,3 +157,10 @@ def test_parse_dataset_is_deterministic_and_chunk_independent():
     assert z_id.shape == (50, 36) and (z_loc == np.arange(36)).all() and z_is.any()
     mse = reconstruction_mse(images, bank, *one, ds)
     assert mse.shape == (50,) and (mse < ((images / 255.0) ** 2).reshape(50, -1).mean(1)).all()
+
+
+@pytest.mark.parametrize("side, k, n, pads", [(28, 5, 6, (1, 1)), (32, 4, 8, (0, 0)), (28, 6, 5, (1, 1)),
+                                              (28, 8, 4, (2, 2)), (30, 4, 8, (1, 1))])
+def test_grid_geometry(side, k, n, pads):
+    g = Grid(side, k, 1)
+    assert (g.n, g.cells, g.pad) == (n, n * n, pads)

@@ -121,6 +121,9 @@ def run_table2(job: dict, target: Path) -> list[Path]:
     finished = {n for n, _, _ in iter_experiments(show_experiments(env=env))}
     start = time.perf_counter()
     if name not in finished:
+        # What a killed campaign left in the queue (its experiment failed or still queued) goes first; the
+        # stages it finished come back from DVC's run cache.
+        subprocess.run(["dvc", "queue", "remove", "--failed", "--queued"], env=env, capture_output=True)
         choices = [a for k in ("dataset", "profile", "split", "seed", "variant") for a in ("-S", f"{k}={run[k]}")]
         dvc("exp", "run", "--queue", "evaluate", "-n", name, *choices, env=env)
         dvc("exp", "run", "--run-all", "--jobs", "1", stream=True, env=env)

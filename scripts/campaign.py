@@ -114,9 +114,21 @@ def run_gap(job: dict, target: Path) -> list[Path]:
     return copied
 
 
+def cached_outputs(rev: str) -> dict[str, Path]:
+    """{path: file in DVC's cache} of every JSON output an experiment's dvc.lock records: the metrics
+    files as the stages wrote them, byte for byte (`dvc exp show` leaves their lists out)."""
+    import yaml
+
+    lock = yaml.safe_load(subprocess.run(["git", "show", f"{rev}:dvc.lock"], capture_output=True, text=True,
+                                         check=True).stdout)
+    return {out["path"]: ROOT / ".dvc/cache/files/md5" / out["md5"][:2] / out["md5"][2:]
+            for stage in lock["stages"].values() for out in stage.get("outs", [])
+            if out["path"].endswith(".json") and "md5" in out}
+
+
 def run_table2(job: dict, target: Path) -> list[Path]:
-    """Queue the experiment (unless one of its name finished before), run the queue, and write its
-    metrics, as `dvc exp show` holds them, into the findings."""
+    """Queue the experiment (unless one of its name finished before), run the queue, and copy its metrics
+    files, its split summary and its dataset's classifier record from DVC's cache into the findings."""
     run, env, name = job["run"], environment(), job["name"]
     finished = {n for n, _, _ in iter_experiments(show_experiments(env=env))}
     start = time.perf_counter()
@@ -128,17 +140,15 @@ def run_table2(job: dict, target: Path) -> list[Path]:
         dvc("exp", "run", "--queue", "evaluate", "-n", name, *choices, env=env)
         dvc("exp", "run", "--run-all", "--jobs", "1", stream=True, env=env)
     seconds = time.perf_counter() - start
-    data = next((d for n, _, d in iter_experiments(show_experiments(env=env)) if n == name), None)
-    if data is None:
+    rev = next((r for n, r, _ in iter_experiments(show_experiments(env=env)) if n == name), None)
+    if rev is None:
         raise ParamsError(f"experiment {name} did not finish: `dvc queue logs {name}` says why")
     copied: list[Path] = []
     dest = findings.run_dir(run, target)
-    for path, entry in (data.get("metrics") or {}).items():
-        if path.startswith(VARIANT_DIR.format(**run)) or "/reference/" in path:
-            out = target / findings.RUNS / Path(path).relative_to("results")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(entry["data"], indent=1) + "\n")
-            copied.append(out)
+    mine = (VARIANT_DIR.format(**run), RUN_DIR.format(**run) + "/splits.json")   # the run's, and the reference's
+    for path, cached in cached_outputs(rev).items():
+        if path.startswith(mine) or "/reference/" in path:
+            copy(cached, target / findings.RUNS / Path(path).relative_to("results"), copied)
     if not (dest / "metrics/eval.json").is_file():
         raise ParamsError(f"experiment {name}: its evaluation metrics are not in `dvc exp show`")
     record(dest, job, seconds, f"dvc exp (queued, {name})", copied)

@@ -153,6 +153,9 @@ def test_the_campaign_commits_each_run_as_it_lands_and_skips_it_next_time(repo_c
     base = repo_copy / "results/findings/runs/omniglot/findings/full/seed0/base"
     assert json.loads((base / "metrics/eval.json").read_text())["provenance"]["run"]["variant"] == "base"
     assert json.loads((base / "campaign.json").read_text())["engine"].startswith("dvc exp")
+    # the files as the stages wrote them (from DVC's cache), lists included, and the split's summary
+    assert isinstance(json.loads((base / "metrics/model.json").read_text())["history"], list)
+    assert (base.parent / "splits.json").is_file()
     digit = repo_copy / "results/findings/runs/mnist/findings/digit-0.3/seed0"
     assert (digit / "splits.json").is_file() and (digit / "base/metrics/model.json").is_file()
     assert subprocess.run(["git", "status", "--porcelain", "results/findings"], cwd=repo_copy, capture_output=True,

@@ -151,7 +151,10 @@ def run_table2(job: dict, target: Path) -> list[Path]:
             copy(cached, target / findings.RUNS / Path(path).relative_to("results"), copied)
     if not (dest / "metrics/eval.json").is_file():
         raise ParamsError(f"experiment {name}: its evaluation metrics are not in `dvc exp show`")
-    record(dest, job, seconds, f"dvc exp (queued, {name})", copied)
+    if name in finished and (dest / "campaign.json").is_file():
+        copied.append(dest / "campaign.json")   # harvested again: the run's own record stays
+    else:
+        record(dest, job, seconds, f"dvc exp (queued, {name})", copied)
     return copied
 
 

@@ -84,11 +84,13 @@ def copy(src: Path, dest: Path, copied: list[Path]) -> None:
         copied.append(dest)
 
 
-def record(where: Path, job: dict, seconds: float, engine: str, copied: list[Path]) -> None:
+def record(where: Path, job: dict, seconds: float | None, engine: str, copied: list[Path]) -> None:
+    """The run's campaign record: its wall seconds (None where this campaign did not time it), when and
+    where it finished, and the code that ran it."""
     from npdraw.workflow.provenance import code_version
 
     where.mkdir(parents=True, exist_ok=True)
-    info = {"job": job["name"], "engine": engine, "wall_seconds": round(seconds, 1),
+    info = {"job": job["name"], "engine": engine, "wall_seconds": None if seconds is None else round(seconds, 1),
             "finished": datetime.now(UTC).isoformat(timespec="seconds"), "host": platform.node(),
             "code": code_version(str(ROOT)), "cpus": os.cpu_count()}
     (where / "campaign.json").write_text(json.dumps(info, indent=1) + "\n")
@@ -151,10 +153,12 @@ def run_table2(job: dict, target: Path) -> list[Path]:
             copy(cached, target / findings.RUNS / Path(path).relative_to("results"), copied)
     if not (dest / "metrics/eval.json").is_file():
         raise ParamsError(f"experiment {name}: its evaluation metrics are not in `dvc exp show`")
-    if name in finished and (dest / "campaign.json").is_file():
-        copied.append(dest / "campaign.json")   # harvested again: the run's own record stays
-    else:
+    if name not in finished:
         record(dest, job, seconds, f"dvc exp (queued, {name})", copied)
+    elif (dest / "campaign.json").is_file():
+        copied.append(dest / "campaign.json")   # harvested again: the run's own record stays
+    else:   # harvested again with its record lost: the seconds above were the copying's, not the run's
+        record(dest, job, None, f"dvc exp (harvested again from DVC's cache, {name})", copied)
     return copied
 
 

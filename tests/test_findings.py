@@ -14,7 +14,7 @@ from npdraw.reporting import findings
 from tests.conftest import REPO, stage_env
 
 
-def write_eval(root, run, fid, nll=100.0, psnr=17.0, lam=50.0, patch=5, bank=50, minutes=3.0):
+def write_eval(root, run, fid, nll=100.0, psnr=17.0, lam=50.0, patch=5, bank=50, minutes: float | None = 3.0):
     where = findings.run_dir(run, root)
     (where / "metrics").mkdir(parents=True, exist_ok=True)
     method = {"patch_size": patch, "bank_size": bank, "lambda_reg": lam}
@@ -23,7 +23,8 @@ def write_eval(root, run, fid, nll=100.0, psnr=17.0, lam=50.0, patch=5, bank=50,
         "domain_classifier_accuracy": 0.7, "nll_samples": 50, "nll_images": 1000, "generated": 2000,
         "provenance": {"params": {"method": method}}}))
     (where / "metrics/parse.json").write_text(json.dumps({"psnr_db": psnr}))
-    (where / "campaign.json").write_text(json.dumps({"wall_seconds": minutes * 60, "experiment": "x"}))
+    seconds = None if minutes is None else minutes * 60
+    (where / "campaign.json").write_text(json.dumps({"wall_seconds": seconds, "experiment": "x"}))
 
 
 def t2(variant, seed=0):
@@ -68,16 +69,18 @@ def test_a_panel_verdict_needs_every_comparison_and_a_significant_difference():
 
 
 def test_the_page_is_rebuilt_from_what_is_committed(tmp_path):
-    """build() on a checkout with a few committed runs writes the page, Table 2 and the curves it can."""
+    """build() on a checkout with a few committed runs writes the page, Table 2 and the curves it can; a run
+    whose wall time was not recorded counts as a run but not in the minutes."""
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
     write_eval(tmp_path, t2("base"), fid=5.0)
+    write_eval(tmp_path, t2("K6"), fid=7.0, patch=6, minutes=None)
     run = {"dataset": "mnist", "profile": "findings", "split": "digit-0.3", "seed": 0, "variant": "base"}
     write_eval(tmp_path, run, fid=10.0)
     (findings.run_dir(run, tmp_path).parent / "splits.json").write_text(json.dumps(
         {"counts": {"train": 17000}, "digits": [0, 1, 2]}))
     verdicts = findings.build(tmp_path)
     page = (tmp_path / "results/findings/README.md").read_text()
-    assert "Table 2 1 of 10 runs" in page and "Fig. 3 1 of 96 runs" in page and "6 minutes (2 runs" in page
+    assert "Table 2 2 of 10 runs" in page and "Fig. 3 1 of 96 runs" in page and "6 minutes (2 runs" in page
     assert (tmp_path / "results/findings/lowdata/mnist-digit.png").is_file()
     assert {v.verdict for v in verdicts} <= {"not run yet", "cannot tell at this size"}
 

@@ -106,7 +106,7 @@ def table2_rows(root: Path = Path(".")) -> pd.DataFrame:
                      "classifier_accuracy": e.get("domain_classifier_accuracy"), "nll": e["nll_nats"],
                      "bce_nats": e["bce_nats"], "kl_nats": e["kl_nats"], "nll_samples": e["nll_samples"],
                      "nll_images": e["nll_images"], "samples": e["generated"],
-                     "minutes": camp.get("wall_seconds", math.nan) / 60, "experiment": camp.get("experiment")})
+                     "minutes": _minutes(camp), "experiment": camp.get("experiment")})
     return pd.DataFrame(rows)
 
 
@@ -292,10 +292,17 @@ def gap_table(gap: dict) -> pd.DataFrame:
 
 # --- the page -----------------------------------------------------------------------------------
 
+def _minutes(camp: dict) -> float:
+    """A run's wall minutes from its campaign record; NaN where none was measured (a run harvested again
+    from DVC's cache after its record was lost has no wall time of its own)."""
+    seconds = camp.get("wall_seconds")
+    return math.nan if seconds is None else seconds / 60
+
+
 def campaign_minutes(root: Path = Path(".")) -> tuple[float, int]:
     """(minutes of wall time the committed runs took, how many runs recorded it)."""
-    seconds = [c["wall_seconds"] for p in (root / RUNS).rglob("campaign.json") if (c := _json(p))]
-    return sum(seconds) / 60, len(seconds)
+    minutes = [m for p in (root / RUNS).rglob("campaign.json") if not math.isnan(m := _minutes(_json(p) or {}))]
+    return sum(minutes), len(minutes)
 
 
 def minutes_by_system(root: Path = Path(".")) -> pd.DataFrame:
@@ -304,7 +311,7 @@ def minutes_by_system(root: Path = Path(".")) -> pd.DataFrame:
     for path in (root / RUNS).glob(f"*/{PROFILE}/*/seed*/*/campaign.json"):
         camp, split = _json(path), path.parts[-4]
         rows.append({"campaign": "Table 2" if split == "full" else "Fig. 3",
-                     "model": model_label(path.parent.name), "minutes": camp["wall_seconds"] / 60})
+                     "model": model_label(path.parent.name), "minutes": _minutes(camp)})
     if not rows:
         return pd.DataFrame(columns=["campaign", "model", "runs", "mean", "median", "total"])
     df = pd.DataFrame(rows).groupby(["campaign", "model"])["minutes"]

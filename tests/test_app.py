@@ -79,6 +79,7 @@ def npdraw_cli(*args, cwd):
                            *map(str, args)], cwd=cwd, capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_the_command_as_a_person_types_it(digits, tmp_path):
     """sample, parse, edit and score on the committed model, PNG and NPZ in and out; a bad image, an
     image of another colour and a checkpoint of another kind end with one error line and exit 2."""

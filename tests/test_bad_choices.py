@@ -65,12 +65,14 @@ def snakemake_refuses(repo, *config: str) -> str:
 SNAKEMAKE_CASES = [c for c in BAD_CHOICES if c[1] in ("-1", "sample-0", "digit-0.35", "K0", "K6-K8", "imagenet")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("choice, value, words", SNAKEMAKE_CASES, ids=[f"{c}={v}" for c, v, _ in SNAKEMAKE_CASES])
 def test_snakemake_config_refuses_a_bad_run_choice(repo_copy, choice, value, words):
     message = snakemake_refuses(repo_copy, f"{choice}={value}")
     assert words in message and f"'{choice}'" in message and value in message, message
 
 
+@pytest.mark.slow
 @needs_mirror("mnist")
 def test_dvc_exp_run_refuses_a_bad_run_choice(repo_copy):
     """dvc exp run -S: the first stage DVC starts refuses before doing any work, with the same message."""

@@ -183,6 +183,7 @@ def test_prepare_mnist_from_mirror(tmp_path, params, monkeypatch):
     assert manifest["provenance"]["files"]["train-images-idx3-ubyte.gz"]["md5"] == "f68b3c2dcbeaaa9fbdd348bbdeb94873"
 
 
+@pytest.mark.slow
 @needs_mirror("omniglot")
 def test_prepare_omniglot_from_mirror(tmp_path, params, monkeypatch):
     monkeypatch.setenv("NPDRAW_DATA", str(MIRROR))

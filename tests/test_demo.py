@@ -43,6 +43,7 @@ def test_demo_draws_from_a_runs_checkpoint_and_refuses_another_runs(smoke_run, t
     assert missing.returncode == 2 and "--model nowhere.pt: no such file" in missing.stderr
 
 
+@pytest.mark.slow
 @needs_mirror("mnist")
 def test_the_committed_reference_model_draws_on_a_fresh_clone(repo_copy, tmp_path):
     """The committed reference checkpoint passes today's contract and architecture for profile

@@ -1,6 +1,7 @@
 """Importance-sampled NLL against an exactly computable marginal likelihood."""
 
 import numpy as np
+import pytest
 import torch
 
 from npdraw.evaluation.importance import importance_sampled, iwae_bound
@@ -50,6 +51,7 @@ def test_single_sample_estimate_is_the_elbo():
     np.testing.assert_allclose(est["elbo_nats"], -(est["bce_nats"] + est["kl_nats"]), rtol=0, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_bound_tightens_with_samples_and_stays_below_log_px():
     model = toy_model()
     x = torch.bernoulli(torch.full((4, 1, 4, 4), 0.4), generator=torch.Generator().manual_seed(2)).double()

@@ -2,6 +2,7 @@
 three NLL estimates of the gap measurement."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -132,39 +133,78 @@ TINY_FINDINGS = {
 }
 
 
-@pytest.mark.slow
-def test_the_campaign_commits_each_run_as_it_lands_and_skips_it_next_time(repo_copy):
-    """In a git copy of the project with a tiny findings profile: one Table 2 experiment through the dvc
-    queue and one low-data run through Snakemake, each committed with the rebuilt page; run again, the
-    campaign skips both."""
+def load_campaign(monkeypatch, root):
+    """scripts/campaign.py as a module whose checkout (ROOT) is `root`."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("campaign", REPO / "scripts/campaign.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "ROOT", root)
+    return module
+
+
+def test_a_snakemake_run_is_harvested_with_its_split_and_classifier_and_then_counts_as_done(tmp_path, monkeypatch):
+    """What a low-data job copies from the campaign's checkout into the target: the run's metrics files,
+    its split's summary and its dataset's classifier record; the plan then marks that job done."""
+    checkout, target = tmp_path / "campaign", tmp_path / "main"
+    campaign = load_campaign(monkeypatch, checkout)
+    run = {"dataset": "mnist", "profile": "findings", "split": "digit-0.3", "seed": 0, "variant": "vae"}
+    made = checkout / "results/mnist/findings/digit-0.3/seed0"
+    (made / "vae/metrics").mkdir(parents=True)
+    for name in ("eval", "model"):   # a baseline has no bank, parse or prior metrics
+        (made / f"vae/metrics/{name}.json").write_text(json.dumps({"name": name}))
+    (made / "splits.json").write_text(json.dumps({"counts": {"train": 17000}}))
+    (checkout / "results/mnist/findings/reference").mkdir(parents=True)
+    (checkout / "results/mnist/findings/reference/classifier.json").write_text('{"valid_accuracy": 0.9}')
+    copied = []
+    campaign.harvest_run(run, target, copied)
+    dest = findings.run_dir(run, target)
+    assert sorted(p.relative_to(target).as_posix() for p in copied) == sorted([
+        f"{dest.relative_to(target).as_posix()}/metrics/eval.json",
+        f"{dest.relative_to(target).as_posix()}/metrics/model.json",
+        f"{dest.parent.relative_to(target).as_posix()}/splits.json",
+        "results/findings/runs/mnist/findings/reference/classifier.json"])
+    assert json.loads((dest / "metrics/eval.json").read_text()) == {"name": "eval"}
     import yaml
 
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["profiles"]["findings"] = TINY_FINDINGS
+    job = next(j for j in campaign.jobs(params, target) if j.get("run") == run)
+    assert job["kind"] == "lowdata" and job["done"]
+
+
+@pytest.mark.slow
+def test_the_campaign_commits_each_run_as_it_lands_and_skips_it_next_time(repo_copy):
+    """In a git copy of the project (its committed findings removed) with a tiny findings profile: one
+    Table 2 experiment through the dvc queue, committed with the rebuilt page; run again, the campaign
+    skips it. (A low-data job's copying: the test above; its run: Snakemake's, tested in test_workflow.)"""
+    import yaml
+
+    shutil.rmtree(repo_copy / "results/findings")
     params = yaml.safe_load((repo_copy / "params.yaml").read_text())
     params["profiles"]["findings"] = TINY_FINDINGS
     (repo_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**stage_env(), "PYTHONPATH": str(repo_copy)}
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "copy"]):
         subprocess.run(cmd, cwd=repo_copy, check=True, env=env)
-    for kind in ("table2", "lowdata"):
-        out = subprocess.run([sys.executable, "scripts/campaign.py", "run", "--only", kind, "--max-jobs", "1"],
-                             cwd=repo_copy, env=env, capture_output=True, text=True)
-        assert out.returncode == 0, out.stderr[-3000:]
+    out = subprocess.run([sys.executable, "scripts/campaign.py", "run", "--only", "table2", "--max-jobs", "1"],
+                         cwd=repo_copy, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
     subjects = subprocess.run(["git", "log", "--format=%s"], cwd=repo_copy, capture_output=True,
                               text=True).stdout.splitlines()
-    assert subjects[0].startswith("findings: lowdata results/mnist/findings/digit-0.3/seed0/base (NLL ")
-    assert subjects[1].startswith("findings: table2 omniglot-findings-s0-base (NLL ")
+    assert subjects[0].startswith("findings: table2 omniglot-findings-s0-base (NLL ")
     base = repo_copy / "results/findings/runs/omniglot/findings/full/seed0/base"
     assert json.loads((base / "metrics/eval.json").read_text())["provenance"]["run"]["variant"] == "base"
-    assert json.loads((base / "campaign.json").read_text())["engine"].startswith("dvc exp")
+    record = json.loads((base / "campaign.json").read_text())
+    assert record["engine"].startswith("dvc exp (queued") and record["wall_seconds"] > 0
     # the files as the stages wrote them (from DVC's cache), lists included, and the split's summary
     assert isinstance(json.loads((base / "metrics/model.json").read_text())["history"], list)
     assert (base.parent / "splits.json").is_file()
-    digit = repo_copy / "results/findings/runs/mnist/findings/digit-0.3/seed0"
-    assert (digit / "splits.json").is_file() and (digit / "base/metrics/model.json").is_file()
     assert subprocess.run(["git", "status", "--porcelain", "results/findings"], cwd=repo_copy, capture_output=True,
                           text=True).stdout == ""   # everything it wrote is committed
     plan = subprocess.run([sys.executable, "scripts/campaign.py", "plan", "--only", "table2", "lowdata"],
                           cwd=repo_copy, env=env, capture_output=True, text=True).stdout.splitlines()
-    assert plan[0].split()[:2] == ["done", "table2"] and "2 of 26 jobs committed" in plan[-1]
+    assert plan[0].split()[:2] == ["done", "table2"] and "1 of 26 jobs committed" in plan[-1]
     page = (repo_copy / "results/findings/README.md").read_text()
-    assert "Table 2 1 of 10 runs; Fig. 3 1 of 16 runs" in page
+    assert "Table 2 1 of 10 runs; Fig. 3 0 of 16 runs" in page

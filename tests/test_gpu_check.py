@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 # Importing any of these fails in the child process: the GPU machine has none of them.
@@ -22,6 +24,7 @@ runpy.run_module('benchmarks.gpu_check', run_name='__main__')
 """
 
 
+@pytest.mark.slow
 def test_gpu_check_cpu_fallback_runs_without_the_pipeline_tools(tmp_path):
     bundle = tmp_path / "bundle"
     prepared = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--prepare", "--tiny",
@@ -44,6 +47,7 @@ def test_gpu_check_cpu_fallback_runs_without_the_pipeline_tools(tmp_path):
     assert "GPU check done" in text
 
 
+@pytest.mark.slow
 def test_gpu_check_without_a_bundle_says_how_to_make_one(tmp_path):
     out = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--tiny", "--bundle", str(tmp_path / "none")],
                          cwd=REPO, capture_output=True, text=True)

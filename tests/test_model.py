@@ -150,6 +150,7 @@ def parses_for(model, images, grid):
     return Latents(z_id, torch.arange(grid.cells).expand_as(z_id).clone(), z_is)
 
 
+@pytest.mark.slow
 def test_training_lowers_the_validation_loss(make_cfg, tmp_path):
     cfg, model = tiny(make_cfg, "mnist", epochs=6, batch_size=32, lr=3e-3, decoder_lr_scale=1.0)
     grid = Grid.for_dataset(cfg.ds)
@@ -294,6 +295,7 @@ def test_compile_routes_the_nll_scoring_through_torch_compile_once_per_model(mak
     assert "_compiled_methods" not in str(model.state_dict().keys())
 
 
+@pytest.mark.slow
 def test_compiled_function_gives_the_eager_values():
     """npdraw.compute.precision.compiled really compiles (inductor, static shapes) on this torch."""
     from npdraw.compute.precision import compiled

@@ -58,6 +58,7 @@ def imported_by(jobs: list[str]) -> dict[str, set[str]]:
     return {job: {str(Path(f).relative_to(REPO)) for f in files} for job, files in json.loads(out.stdout).items()}
 
 
+@pytest.mark.slow
 def test_code_closure_covers_every_module_a_stage_imports():
     """What Python really imports when a stage CLI loads, and loads the model of a system it runs for,
     is inside its computed closure for that system (which also holds what functions import lazily), but

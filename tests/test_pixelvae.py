@@ -79,6 +79,7 @@ def test_ancestral_samples_follow_the_model():
     assert torch.allclose(freq, exact, atol=0.015)
 
 
+@pytest.mark.slow
 def test_pixelvae_shapes_bounds_and_learning():
     torch.manual_seed(4)
     model = PixelVAE(PixelVAEConfig(latent=8, pixelcnn_layers=1, width=8))

@@ -9,6 +9,7 @@ import re
 import subprocess
 import time
 
+import pytest
 import yaml
 
 from npdraw.workflow import runlock
@@ -32,6 +33,7 @@ def test_command_lines_that_execute_no_job_take_no_lock():
         assert not runlock.executes(argv), argv
 
 
+@pytest.mark.slow
 @needs_mirror("mnist")
 def test_same_configuration_twice_is_refused_and_another_waits(repo_copy):
     first = config_of(repo_copy, profile="smoke", seed=0)

@@ -37,6 +37,7 @@ def kill_all(procs):
         p.wait()
 
 
+@pytest.mark.slow
 def test_lease_gives_concurrent_processes_distinct_devices_and_kill_releases(tmp_path):
     ids = [f"GPU-sim{i}" for i in range(4)]
     procs = [start_holder(tmp_path, ids) for _ in range(4)]
@@ -144,6 +145,7 @@ def train_prior_stage(tmp_path, out, procs):
     return torch.load(out / "best.pt", weights_only=True)["state_dict"], result.stderr
 
 
+@pytest.mark.slow
 def test_ddp_on_two_cpu_processes_matches_one_process_with_the_same_global_batch(tmp_path):
     prior_inputs(tmp_path)
     one, _ = train_prior_stage(tmp_path, tmp_path / "one", 1)

@@ -71,6 +71,7 @@ def dvc_stages(cwd: Path, choice: dict) -> dict:
     return stages
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("choice", CHOICES, ids=lambda c: f"{c['dataset']}-{c['profile']}")
 def test_snakefile_and_dvc_yaml_agree(repo_copy, choice):
     smk, dvc = snakemake_jobs(repo_copy, choice), dvc_stages(repo_copy, choice)
@@ -92,6 +93,7 @@ def test_snakemake_lint_is_clean():
     assert "Congratulations" in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_bad_config_is_refused_before_any_job(repo_copy):
     result = subprocess.run([venv_bin("snakemake"), "-n", "--config", "profile=huge"],
                             cwd=repo_copy, capture_output=True, text=True)
@@ -303,11 +305,11 @@ def test_ablation_with_snakemake_and_dvc_agree(repo_copy):
     assert "evaluate:" in status and "parse:" not in status, status
     module.write_text(source)
     assert "didn't change" in dvc("repro", "--dry").stdout
-    table = repo_copy / "npdraw/workflow/stages.py"   # the stage table's text is no stage's code
-    source = table.read_text()
-    table.write_text(source + "\n# edited: a comment\n")
+    stage_table = repo_copy / "npdraw/workflow/stages.py"   # the stage table's text is no stage's code
+    source = stage_table.read_text()
+    stage_table.write_text(source + "\n# edited: a comment\n")
     assert "didn't change" in dvc("repro", "--dry").stdout
-    table.write_text(source)
+    stage_table.write_text(source)
     run = Path("results/omniglot/smoke/full/seed0")
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_copy, capture_output=True, text=True).stdout.strip()
     code = json.loads((repo_copy / run / "base/metrics/eval.json").read_text())["provenance"]["code"]
@@ -348,6 +350,7 @@ def test_ablation_with_snakemake_and_dvc_agree(repo_copy):
     assert again.returncode == 0 and again.stderr.count("finished experiment exists, reused") == 2, again.stderr
 
 
+@pytest.mark.slow
 def test_slurm_profile_dry_run_requests_gpus_for_the_training_jobs(repo_copy):
     result = subprocess.run([venv_bin("snakemake"), "--profile", "profiles/slurm", "-n", "--forceall",
                              "--default-resources", "slurm_account=acct", "slurm_partition=gpu"],

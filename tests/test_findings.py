@@ -79,9 +79,18 @@ def test_the_page_is_rebuilt_from_what_is_committed(tmp_path):
     write_eval(tmp_path, run, fid=10.0)
     (findings.run_dir(run, tmp_path).parent / "splits.json").write_text(json.dumps(
         {"counts": {"train": 17000}, "digits": [0, 1, 2]}))
+    reference = findings.run_dir(t2("base"), tmp_path).parents[2] / "reference"
+    reference.mkdir()
+    (reference / "classifier.json").write_text(json.dumps({"classes": 50, "labels": "alphabets",
+                                                            "valid_accuracy": 0.6342}))
     verdicts = findings.build(tmp_path)
     page = (tmp_path / "results/findings/README.md").read_text()
     assert "Table 2 2 of 10 runs" in page and "Fig. 3 1 of 96 runs" in page and "6 minutes (2 runs" in page
+    assert "omniglot's classifier (50 alphabets) 0.634" in page and "discussion.md" not in page
+    assert findings.table2(findings.table2_rows(tmp_path)).set_index("variant").loc["K6", "classifier_accuracy"] == 0.7
+    (tmp_path / "results/findings/discussion.md").write_text("why")
+    findings.build(tmp_path)
+    assert "[discussion.md](discussion.md)" in (tmp_path / "results/findings/README.md").read_text()
     assert (tmp_path / "results/findings/lowdata/mnist-digit.png").is_file()
     assert {v.verdict for v in verdicts} <= {"not run yet", "cannot tell at this size"}
 

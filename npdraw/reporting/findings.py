@@ -35,6 +35,7 @@ from npdraw.workflow.snakemake import DVC_ABLATION_VARIANTS
 FINDINGS = Path("results/findings")
 RUNS = FINDINGS / "runs"
 PROFILE = "findings"
+DISCUSSION = "discussion.md"    # hand-written beside the generated page; linked from it when present
 TABLE2_DATASET = "omniglot"
 # Table 2's rows (the one-factor ablation variants) and their seeds: two for the central trade-off.
 TABLE2_SEEDS = {variant: (0, 1) if variant in ("base", "lam0") else (0,) for variant in DVC_ABLATION_VARIANTS}
@@ -122,6 +123,7 @@ def table2(rows: pd.DataFrame) -> pd.DataFrame:
             row[key] = values.mean() if len(values) else None
             row[f"{key}_sd"] = values.std() if len(values) > 1 else None
         row["fid_domain_real"] = r["fid_domain_real"].mean() if len(r) else None
+        row["classifier_accuracy"] = r["classifier_accuracy"].mean() if len(r) else None
         row.update({f"paper_{c}": v for c, v in zip(PAPER_COLUMNS[3:], paper)})
         out.append(row)
     return pd.DataFrame(out)
@@ -332,8 +334,9 @@ def build(root: Path = Path("."), params_path: str | Path = "params.yaml") -> li
         "Table 2 on Omniglot (findings profile; dvc experiments): one factor at a time from K = 5, M = 50, "
         "lambda = 50. Measured: mean over the seeds (sd where two), parse PSNR of the test images, domain FID "
         "of 2,000 samples against 2,000 test images (fid_domain_real: real training images scored the same "
-        "way), importance-sampled NLL (S = 50, 1,000 test images), BCE and KL of the ELBO. paper_*: the "
-        "paper's Table 2 (IWAE Omniglot, Inception FID): reported, not measured here."))
+        "way; classifier_accuracy: the validation accuracy of the classifier whose features the FID uses), "
+        "importance-sampled NLL (S = 50, 1,000 test images), BCE and KL of the ELBO. paper_*: the paper's "
+        "Table 2 (IWAE Omniglot, Inception FID): reported, not measured here."))
     if len(rows):
         write_table(rows, out / "table2-runs.md", out / "table2-runs.csv", title="Table 2: every committed run.")
     verdicts += table2_verdicts(rows)
@@ -374,6 +377,14 @@ def progress(params: dict, root: Path = Path(".")) -> dict[str, tuple[int, int]]
             "Fig. 3": (sum(committed(r, root) for r in lowdata_runs(params)), len(lowdata_runs(params)))}
 
 
+def classifiers(root: Path = Path(".")) -> dict[str, dict]:
+    """{dataset: its findings-profile domain classifier's record} for the datasets with one committed."""
+    found = {}
+    for path in sorted((root / FINDINGS / "runs").glob(f"*/{PROFILE}/reference/classifier.json")):
+        found[path.parts[-4]] = json.loads(path.read_text())
+    return found
+
+
 def write_page(path: Path, verdicts: list[Verdict], params: dict, root: Path, minutes: float, counted: int,
                gap: dict | None) -> None:
     cfg = resolve(params, dataset=TABLE2_DATASET, profile=PROFILE)
@@ -402,8 +413,13 @@ def write_page(path: Path, verdicts: list[Verdict], params: dict, root: Path, mi
     ]
     for v in verdicts:
         lines.append(f"| {v.claim} | **{v.verdict}** | {v.evidence} | {v.link} |")
-    lines += ["", "FIDs here are domain FIDs (the pipeline's own classifier, its validation accuracy in the tables), "
-              "not Inception FIDs: they rank models but do not compare with the paper's numbers."]
+    accuracy = "; ".join(f"{dataset}'s classifier ({c['classes']} {c['labels']}) {c['valid_accuracy']:.3f}"
+                         for dataset, c in classifiers(root).items())
+    lines += ["", "FIDs here are domain FIDs (features of the pipeline's own classifier), not Inception FIDs: "
+              "they rank models but do not compare with the paper's numbers. The classifiers' validation "
+              f"accuracy: {accuracy or 'none committed yet'}."]
+    if (path.parent / DISCUSSION).is_file():
+        lines += ["", f"What the verdicts say, and why some differ from the paper: [{DISCUSSION}]({DISCUSSION})."]
     if gap is not None:
         lines += ["", "## The reference model's NLL against the paper's 98.92", "", gap["summary"], "",
                   "[The measurements](nll_gap.md)."]

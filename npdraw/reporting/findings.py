@@ -413,7 +413,7 @@ def write_page(path: Path, verdicts: list[Verdict], params: dict, root: Path, mi
     ]
     for v in verdicts:
         lines.append(f"| {v.claim} | **{v.verdict}** | {v.evidence} | {v.link} |")
-    accuracy = "; ".join(f"{dataset}'s classifier ({c['classes']} {c['labels']}) {c['valid_accuracy']:.3f}"
+    accuracy = "; ".join(f"{dataset}'s classifier ({c['classes']} classes) {c['valid_accuracy']:.3f}"
                          for dataset, c in classifiers(root).items())
     lines += ["", "FIDs here are domain FIDs (features of the pipeline's own classifier), not Inception FIDs: "
               "they rank models but do not compare with the paper's numbers. The classifiers' validation "

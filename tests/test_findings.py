@@ -83,10 +83,13 @@ def test_the_page_is_rebuilt_from_what_is_committed(tmp_path):
     reference.mkdir()
     (reference / "classifier.json").write_text(json.dumps({"classes": 50, "labels": "alphabets",
                                                             "valid_accuracy": 0.6342}))
+    unlabelled = tmp_path / "results/findings/runs/celeba/findings/reference"   # a record saying why there is none
+    unlabelled.mkdir(parents=True)
+    (unlabelled / "classifier.json").write_text(json.dumps({"labels": "none", "available": False}))
     verdicts = findings.build(tmp_path)
     page = (tmp_path / "results/findings/README.md").read_text()
     assert "Table 2 2 of 10 runs" in page and "Fig. 3 1 of 96 runs" in page and "6 minutes (2 runs" in page
-    assert "omniglot's classifier (50 classes) 0.634" in page and "discussion.md" not in page
+    assert "accuracy: omniglot's classifier (50 classes) 0.634." in page and "discussion.md" not in page
     assert findings.table2(findings.table2_rows(tmp_path)).set_index("variant").loc["K6", "classifier_accuracy"] == 0.7
     (tmp_path / "results/findings/discussion.md").write_text("why")
     findings.build(tmp_path)

@@ -378,10 +378,13 @@ def progress(params: dict, root: Path = Path(".")) -> dict[str, tuple[int, int]]
 
 
 def classifiers(root: Path = Path(".")) -> dict[str, dict]:
-    """{dataset: its findings-profile domain classifier's record} for the datasets with one committed."""
+    """{dataset: its findings-profile domain classifier's record} for the datasets with one committed (a
+    dataset without labels has a record that says why it has no classifier: left out)."""
     found = {}
     for path in sorted((root / FINDINGS / "runs").glob(f"*/{PROFILE}/reference/classifier.json")):
-        found[path.parts[-4]] = json.loads(path.read_text())
+        record = json.loads(path.read_text())
+        if record.get("valid_accuracy") is not None:
+            found[path.parts[-4]] = record
     return found
 
 

@@ -153,7 +153,7 @@ def plot(df: pd.DataFrame, path: str | Path, title: str) -> None:
     axes[0][0].legend(fontsize=7, title="mean ± 1 sd; dots: seeds", title_fontsize=7)
     seeds = df.groupby(["model", "proportion"])["seed"].nunique()
     count = f"{seeds.min()}-{seeds.max()}" if seeds.min() != seeds.max() else f"{seeds.min()}"
-    fig.suptitle(f"{title} ({count} seeds per point)", fontsize=10)
+    fig.suptitle(f"{title} ({count} seed{'' if count == '1' else 's'} per point)", fontsize=10)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)

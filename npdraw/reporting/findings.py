@@ -307,13 +307,14 @@ def campaign_minutes(root: Path = Path(".")) -> tuple[float, int]:
     return sum(minutes), len(minutes)
 
 
-def minutes_by_system(root: Path = Path(".")) -> pd.DataFrame:
+def minutes_by_system(params: dict, root: Path = Path(".")) -> pd.DataFrame:
     """Wall minutes of the committed findings runs per campaign and system: runs, mean, median, total."""
     rows = []
-    for path in (root / RUNS).glob(f"*/{PROFILE}/*/seed*/*/campaign.json"):
-        camp, split = _json(path), path.parts[-4]
-        rows.append({"campaign": "Table 2" if split == "full" else "Fig. 3",
-                     "model": model_label(path.parent.name), "minutes": _minutes(camp)})
+    for campaign, runs in (("Table 2", table2_runs()), ("Fig. 3", lowdata_runs(params))):
+        for run in runs:
+            camp = _json(run_dir(run, root) / "campaign.json")
+            if camp is not None:
+                rows.append({"campaign": campaign, "model": model_label(run["variant"]), "minutes": _minutes(camp)})
     if not rows:
         return pd.DataFrame(columns=["campaign", "model", "runs", "mean", "median", "total"])
     df = pd.DataFrame(rows).groupby(["campaign", "model"])["minutes"]
@@ -364,7 +365,7 @@ def build(root: Path = Path("."), params_path: str | Path = "params.yaml") -> li
     if gap is not None:
         write_table(gap_table(gap), out / "nll_gap.md", title=gap["title"])
     minutes, counted = campaign_minutes(root)
-    timing = minutes_by_system(root)
+    timing = minutes_by_system(params, root)
     write_table(timing, out / "minutes.md", title="Wall minutes of the committed findings runs, per campaign and "
                 "model (campaign.json beside each run's metrics; one run at a time on a 2-core CPU).")
     write_page(out / "README.md", verdicts, params, root, minutes, counted, gap)
@@ -381,8 +382,8 @@ def classifiers(root: Path = Path(".")) -> dict[str, dict]:
     """{dataset: its findings-profile domain classifier's record} for the datasets with one committed (a
     dataset without labels has a record that says why it has no classifier: left out)."""
     found = {}
-    for path in sorted((root / FINDINGS / "runs").glob(f"*/{PROFILE}/reference/classifier.json")):
-        record = json.loads(path.read_text())
+    for path in sorted((root / RUNS).glob(f"*/{PROFILE}/reference/classifier.json")):
+        record = _json(path)
         if record.get("valid_accuracy") is not None:
             found[path.parts[-4]] = record
     return found

@@ -1,5 +1,6 @@
 """Snakefile and dvc.yaml describe the same stages; the workflow runs end to end."""
 
+import contextlib
 import json
 import re
 import shlex
@@ -152,12 +153,10 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
     # Code dependencies are import closures: changing a module only the model stages import plans
     # evaluate again (and not the parser); its content back, nothing is left to do (Snakemake, like
     # DVC, compares a newer input's checksum with the one it recorded).
-    module = repo_copy / closure_only("evaluate", "parse")
-    source = module.read_text()
-    module.write_text(source + "\n# changed\n")
-    planned = subprocess.run([*cmd, "-n"], cwd=repo_copy, env=stage_env(), capture_output=True, text=True, check=True)
+    with commented(repo_copy / closure_only("evaluate", "parse")):
+        planned = subprocess.run([*cmd, "-n"], cwd=repo_copy, env=stage_env(), capture_output=True, text=True,
+                                 check=True)
     assert re.search(r"^rule evaluate:", planned.stdout, re.M) and not re.search(r"^rule parse:", planned.stdout, re.M)
-    module.write_text(source)
     again = subprocess.run([*cmd, "-n"], cwd=repo_copy, env=stage_env(), capture_output=True, text=True, check=True)
     assert "Nothing to be done" in again.stdout + again.stderr
     # Both ways: the stage table's text is no stage's code (a help string edited reruns nothing); drawing
@@ -230,16 +229,22 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
     assert ddp_eval["nll_images"] == 100 and np.load(ddp / "samples.npz")["images"].shape == (200, 1, 28, 28)
 
 
-def planned_after_editing(repo: Path, module: str, cmd: list[str]) -> set[str]:
-    """The rules `snakemake -n` plans once `module` (a path in `repo`) has an edited comment; the edit is
-    undone after."""
-    path = repo / module
+@contextlib.contextmanager
+def commented(path: Path):
+    """`path` with a comment appended for the duration of the block, its text put back after (also when
+    the block fails, so that a failed check leaves the copy as it found it)."""
     source = path.read_text()
     path.write_text(source + "\n# edited: a comment\n")
     try:
-        out = subprocess.run([*cmd, "-n"], cwd=repo, env=stage_env(), capture_output=True, text=True, check=True).stdout
+        yield
     finally:
         path.write_text(source)
+
+
+def planned_after_editing(repo: Path, module: str, cmd: list[str]) -> set[str]:
+    """The rules `snakemake -n` plans once `module` (a path in `repo`) has an edited comment."""
+    with commented(repo / module):
+        out = subprocess.run([*cmd, "-n"], cwd=repo, env=stage_env(), capture_output=True, text=True, check=True).stdout
     return {m.group(1) for m in re.finditer(r"^rule (\w+):", out, re.M)} - {"all", "plot_curves"}
 
 
@@ -298,18 +303,12 @@ def test_ablation_with_snakemake_and_dvc_agree(repo_copy):
     git("commit", "-qm", "smoke")
     dvc("repro")
     assert "didn't change" in dvc("repro", "--dry").stdout
-    module = repo_copy / closure_only("evaluate", "parse")   # dvc hashes content: change it, then undo
-    source = module.read_text()
-    module.write_text(source + "\n# changed\n")
-    status = dvc("status").stdout
+    with commented(repo_copy / closure_only("evaluate", "parse")):   # dvc hashes content: change it, then undo
+        status = dvc("status").stdout
     assert "evaluate:" in status and "parse:" not in status, status
-    module.write_text(source)
     assert "didn't change" in dvc("repro", "--dry").stdout
-    stage_table = repo_copy / "npdraw/workflow/stages.py"   # the stage table's text is no stage's code
-    source = stage_table.read_text()
-    stage_table.write_text(source + "\n# edited: a comment\n")
-    assert "didn't change" in dvc("repro", "--dry").stdout
-    stage_table.write_text(source)
+    with commented(repo_copy / "npdraw/workflow/stages.py"):   # the stage table's text is no stage's code
+        assert "didn't change" in dvc("repro", "--dry").stdout
     run = Path("results/omniglot/smoke/full/seed0")
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_copy, capture_output=True, text=True).stdout.strip()
     code = json.loads((repo_copy / run / "base/metrics/eval.json").read_text())["provenance"]["code"]

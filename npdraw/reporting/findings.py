@@ -352,7 +352,7 @@ def build(root: Path = Path("."), params_path: str | Path = "params.yaml") -> li
         if df is not None:
             lowdata = out / "lowdata"
             lowdata.mkdir(exist_ok=True)
-            title = f"{c['dataset']}, low-data by {c['kind']} (findings profile, {len(paths)} of {len(runs)} runs)"
+            title = f"{c['dataset']}, low-data by {c['kind']} at the findings profile, {len(paths)} of {len(runs)} runs"
             plot(df, lowdata / f"{name}.png", title)
             write_table(summary(df), lowdata / f"{name}.md", lowdata / f"{name}.csv", title=(
                 f"Low-data curve: {title}. Mean, sd and seeds of domain FID and NLL per model and proportion; "

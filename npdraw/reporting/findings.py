@@ -301,12 +301,6 @@ def _minutes(camp: dict) -> float:
     return math.nan if seconds is None else seconds / 60
 
 
-def campaign_minutes(root: Path = Path(".")) -> tuple[float, int]:
-    """(minutes of wall time the committed runs took, how many runs recorded it)."""
-    minutes = [m for p in (root / RUNS).rglob("campaign.json") if not math.isnan(m := _minutes(_json(p) or {}))]
-    return sum(minutes), len(minutes)
-
-
 def minutes_by_system(params: dict, root: Path = Path(".")) -> pd.DataFrame:
     """Wall minutes of the committed findings runs per campaign and system: runs, mean, median, total."""
     rows = []
@@ -364,8 +358,8 @@ def build(root: Path = Path("."), params_path: str | Path = "params.yaml") -> li
     gap = _json(root / GAP)
     if gap is not None:
         write_table(gap_table(gap), out / "nll_gap.md", title=gap["title"])
-    minutes, counted = campaign_minutes(root)
     timing = minutes_by_system(params, root)
+    minutes, counted = timing["total"].sum(), int(timing["runs"].sum())   # the runs that recorded a wall time
     write_table(timing, out / "minutes.md", title="Wall minutes of the committed findings runs, per campaign and "
                 "model (campaign.json beside each run's metrics; one run at a time on a 2-core CPU).")
     write_page(out / "README.md", verdicts, params, root, minutes, counted, gap)

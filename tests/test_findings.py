@@ -69,6 +69,19 @@ def test_a_panel_verdict_needs_every_comparison_and_a_significant_difference():
     assert findings.panel_verdict(None, "", "all")[0] == "not run yet"
 
 
+def test_a_second_panel_verdict_leaves_out_the_autoregressive_baselines():
+    """A PixelVAE better than NP-DRAW decides the verdict against every baseline, not the one against the
+    baselines that draw every pixel from their latent (the registry's VAE and DRAW)."""
+    assert findings.NON_AUTOREGRESSIVE == ("VAE", "DRAW")
+    df = pd.DataFrame([{"model": m, "variant": v, "proportion": p, "fid_domain": base + seed}
+                       for m, v, base in (("NP-DRAW", "base", 5.0), ("VAE", "vae", 9.0), ("DRAW", "draw", 12.0),
+                                          ("PixelVAE", "pixelvae", 1.0))
+                       for p in (0.1, 0.5) for seed in range(3)])
+    assert findings.panel_verdict(df, "", "all")[0] == "does not hold"
+    verdict, evidence = findings.panel_verdict(df, "", "all", against=findings.NON_AUTOREGRESSIVE)
+    assert verdict == "holds" and "of 4 comparisons" in evidence and "PixelVAE" not in evidence
+
+
 def test_the_page_is_rebuilt_from_what_is_committed(tmp_path):
     """build() on a checkout with a few committed runs writes the page, Table 2 and the curves it can; a run
     whose wall time was not recorded counts as a run but not in the minutes."""
@@ -96,6 +109,23 @@ def test_the_page_is_rebuilt_from_what_is_committed(tmp_path):
     assert "[discussion.md](discussion.md)" in (tmp_path / "results/findings/README.md").read_text()
     assert (tmp_path / "results/findings/lowdata/mnist-digit.png").is_file()
     assert {v.verdict for v in verdicts} <= {"not run yet", "cannot tell at this size"}
+
+
+def test_the_committed_page_is_what_the_committed_metrics_build(tmp_path):
+    """Every committed table and the verdict page are rebuilt byte for byte from the committed runs: a page
+    edited by hand, or left behind by a change to the code that writes it, fails here."""
+    committed = REPO / findings.FINDINGS
+    shutil.copytree(committed, tmp_path / findings.FINDINGS)
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    out = tmp_path / findings.FINDINGS
+    generated = [p for p in out.rglob("*") if p.suffix in (".md", ".csv") and p.name != findings.DISCUSSION
+                 and p.relative_to(out).parts[0] != findings.RUNS.name]
+    for path in generated:
+        path.unlink()
+    findings.build(tmp_path)
+    for path in generated:
+        rel = path.relative_to(tmp_path)
+        assert path.read_text() == (REPO / rel).read_text(), f"{rel} is not what the committed runs build"
 
 
 def test_the_campaign_plan_lists_every_job_and_skips_what_is_committed(tmp_path):

@@ -37,6 +37,9 @@ class System:
     binary_only: bool = True      # needs binary single-channel images (a Bernoulli output)
     image_sizes: tuple[int, ...] | None = (28,)   # image sides its architecture takes (None: any)
     describe: str = ""            # one line: what it is (the README's and tables' gloss)
+    # Its decoder models each pixel given the ones before it (a PixelCNN): it can model the images with its
+    # latent unused, unlike a decoder that draws every pixel at once from the latent (NP-DRAW, DRAW, the VAE).
+    autoregressive: bool = False
     # Numbers its own paper (or NP-DRAW's) reported, by dataset (lower is better; None: not reported):
     # fid (Inception), nll (text with its unit and protocol), fid_other (the best other structured model).
     paper: dict = field(default_factory=dict)
@@ -66,7 +69,7 @@ SYSTEMS: dict[str, System] = {s.name: s for s in [
                   "cifar10": {"fid": 62.72, "nll": "<= 5.48 bpd", "fid_other": "80.19 (VQ-DRAW / DRAW)"},
                   "celeba": {"fid": 41.10, "nll": "<= 5.89 bpd", "fid_other": "41.87 (VQ-DRAW / DRAW)"}}),
     System("pixelvae", "PixelVAE", "npdraw.models.pixelvae:PixelVAE", salt=5, section="pixelvae",
-           schema={"latent": POSITIVE, "pixelcnn_layers": COUNT, "width": POSITIVE, **TRAINING},
+           schema={"latent": POSITIVE, "pixelcnn_layers": COUNT, "width": POSITIVE, **TRAINING}, autoregressive=True,
            describe="a VAE with a gated PixelCNN decoder (Gulrajani et al., ICLR 2017; appendix E.1)",
            paper={"mnist": {"nll": "79.48 (<= 80.02) nats (gated PixelVAE, static binarization, S = 5,000)"},
                   "binarized_mnist": {"nll": "79.48 (<= 80.02) nats (gated PixelVAE, S = 5,000)"}}),

@@ -108,6 +108,9 @@ def test_the_page_is_rebuilt_from_what_is_committed(tmp_path):
     findings.build(tmp_path)
     assert "[discussion.md](discussion.md)" in (tmp_path / "results/findings/README.md").read_text()
     assert (tmp_path / "results/findings/lowdata/mnist-digit.png").is_file()
+    glance = (tmp_path / "results/findings/lowdata/overview.md").read_text()
+    assert "| mnist-digit | 0.300 | 3 digits, 17,000 img | domain FID | 10.00 (1 seed) |" in " ".join(glance.split())
+    assert "[lowdata/overview.md](lowdata/overview.md)" in (tmp_path / "results/findings/README.md").read_text()
     assert {v.verdict for v in verdicts} <= {"not run yet", "cannot tell at this size"}
 
 

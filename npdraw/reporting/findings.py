@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from npdraw.artifacts.io import atomic_path
-from npdraw.reporting.lowdata import GROUPS, curves, plot, points, summary
+from npdraw.reporting.lowdata import GROUPS, axis_labels, curves, plot, points, summary
 from npdraw.reporting.tables import model_label, read_metrics, write_table
 from npdraw.workflow.params import load_params
 from npdraw.workflow.resolve import resolve
@@ -286,6 +286,24 @@ def panel_verdict(df: pd.DataFrame, claim: str, scope, measure: str = "fid_domai
     return verdict, f"NP-DRAW lower in {wins}, higher in {losses} of {len(signs)} comparisons. " + "; ".join(lines)
 
 
+def overview(panels: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Fig. 3 at a glance: one row per panel, proportion and measure (domain FID, NLL), one column per
+    model (NP-DRAW first, then the registry's order), each cell the mean ± sd over the seeds committed."""
+    order = [s.label for s in SYSTEMS.values()]
+    rows = []
+    for name, df in panels.items():
+        data = axis_labels(df, df["kind"].iloc[0])
+        for proportion, at in df.groupby("proportion"):
+            for measure, shown in (("fid_domain", "domain FID"), ("nll", "NLL")):
+                # the axis label's lines after the proportion: the digits, characters or alphabets, the images
+                row = {"panel": name, "proportion": proportion, "data": ", ".join(data[proportion].split("\n")[1:]),
+                       "measure": shown}
+                for model in sorted(set(at["model"]), key=lambda m: order.index(m) if m in order else len(order)):
+                    row[model] = _fmt(at.loc[at["model"] == model, measure].dropna().tolist())
+                rows.append(row)
+    return pd.DataFrame(rows).fillna("–")
+
+
 # --- the NLL gap (the reference model) --------------------------------------------------------
 
 GAP = FINDINGS / "nll_gap.json"
@@ -343,7 +361,7 @@ def build(root: Path = Path("."), params_path: str | Path = "params.yaml") -> li
     if len(rows):
         write_table(rows, out / "table2-runs.md", out / "table2-runs.csv", title="Table 2: every committed run.")
     verdicts += table2_verdicts(rows)
-    figures = {}
+    figures, panels = {}, {}
     for c in curves(params, PROFILE):
         runs = [{"dataset": c["dataset"], "profile": PROFILE, "split": s, "seed": seed, "variant": v}
                 for v in c["variants"] for s in c["splits"] for seed in c["seeds"]]
@@ -360,11 +378,16 @@ def build(root: Path = Path("."), params_path: str | Path = "params.yaml") -> li
                 f"Low-data curve: {title}. Mean, sd and seeds of domain FID and NLL per model and proportion; "
                 f"groups_mean: the {GROUPS.get(c['kind'], 'images')} the splits held."))
             figures[name] = f"[figure](lowdata/{name}.png), [table](lowdata/{name}.md)"
+            panels[name] = df
         for against, who in ((None, ""), (NON_AUTOREGRESSIVE, f", against {' and '.join(NON_AUTOREGRESSIVE)} "
                                                                  "alone (no autoregressive decoder)")):
             verdict, evidence = panel_verdict(df, claim, scope, against=against)
             verdicts.append(Verdict(f"Fig. 3, {claim} (domain FID){who}", verdict, evidence,
                                     figures.get(name, "not run yet")))
+    if panels:
+        write_table(overview(panels), out / "lowdata/overview.md", title=(
+            "Fig. 3 at a glance: domain FID and NLL (nats, S = 50) per model, mean ± sd over the seeds "
+            "committed (lower is better); the per-panel tables and curves hold the rest."))
     gap = _json(root / GAP)
     if gap is not None:
         write_table(gap_table(gap), out / "nll_gap.md", title=gap["title"])
@@ -426,6 +449,8 @@ def write_page(path: Path, verdicts: list[Verdict], params: dict, root: Path, mi
     lines += ["", "FIDs here are domain FIDs (features of the pipeline's own classifier), not Inception FIDs: "
               "they rank models but do not compare with the paper's numbers. The classifiers' validation "
               f"accuracy: {accuracy or 'none committed yet'}."]
+    if (path.parent / "lowdata/overview.md").is_file():
+        lines += ["", "Fig. 3 at a glance, every point and model: [lowdata/overview.md](lowdata/overview.md)."]
     if (path.parent / DISCUSSION).is_file():
         lines += ["", f"What the verdicts say, and why some differ from the paper: [{DISCUSSION}]({DISCUSSION})."]
     if gap is not None:

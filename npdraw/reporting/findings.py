@@ -37,6 +37,7 @@ FINDINGS = Path("results/findings")
 RUNS = FINDINGS / "runs"
 PROFILE = "findings"
 DISCUSSION = "discussion.md"    # hand-written beside the generated page; linked from it when present
+OVERVIEW = "lowdata/overview.md"   # Fig. 3 at a glance, beside the page (overview())
 TABLE2_DATASET = "omniglot"
 # Table 2's rows (the one-factor ablation variants) and their seeds: two for the central trade-off.
 TABLE2_SEEDS = {variant: (0, 1) if variant in ("base", "lam0") else (0,) for variant in DVC_ABLATION_VARIANTS}
@@ -288,7 +289,7 @@ def panel_verdict(df: pd.DataFrame, claim: str, scope, measure: str = "fid_domai
 
 def overview(panels: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Fig. 3 at a glance: one row per panel, proportion and measure (domain FID, NLL), one column per
-    model (NP-DRAW first, then the registry's order), each cell the mean ± sd over the seeds committed."""
+    model (in the registry's order, NP-DRAW first), each cell the mean ± sd over the seeds committed."""
     order = [s.label for s in SYSTEMS.values()]
     rows = []
     for name, df in panels.items():
@@ -385,7 +386,7 @@ def build(root: Path = Path("."), params_path: str | Path = "params.yaml") -> li
             verdicts.append(Verdict(f"Fig. 3, {claim} (domain FID){who}", verdict, evidence,
                                     figures.get(name, "not run yet")))
     if panels:
-        write_table(overview(panels), out / "lowdata/overview.md", title=(
+        write_table(overview(panels), out / OVERVIEW, title=(
             "Fig. 3 at a glance: domain FID and NLL (nats, S = 50) per model, mean ± sd over the seeds "
             "committed (lower is better); the per-panel tables and curves hold the rest."))
     gap = _json(root / GAP)
@@ -449,8 +450,8 @@ def write_page(path: Path, verdicts: list[Verdict], params: dict, root: Path, mi
     lines += ["", "FIDs here are domain FIDs (features of the pipeline's own classifier), not Inception FIDs: "
               "they rank models but do not compare with the paper's numbers. The classifiers' validation "
               f"accuracy: {accuracy or 'none committed yet'}."]
-    if (path.parent / "lowdata/overview.md").is_file():
-        lines += ["", "Fig. 3 at a glance, every point and model: [lowdata/overview.md](lowdata/overview.md)."]
+    if (path.parent / OVERVIEW).is_file():
+        lines += ["", f"Fig. 3 at a glance, every point and model: [{OVERVIEW}]({OVERVIEW})."]
     if (path.parent / DISCUSSION).is_file():
         lines += ["", f"What the verdicts say, and why some differ from the paper: [{DISCUSSION}]({DISCUSSION})."]
     if gap is not None:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from npdraw.artifacts.io import atomic_path
-from npdraw.reporting.lowdata import GROUPS, axis_labels, curves, plot, points, summary
+from npdraw.reporting.lowdata import GROUPS, curves, held, plot, points, summary
 from npdraw.reporting.tables import model_label, read_metrics, write_table
 from npdraw.workflow.params import load_params
 from npdraw.workflow.resolve import resolve
@@ -293,14 +293,12 @@ def overview(panels: dict[str, pd.DataFrame]) -> pd.DataFrame:
     order = [s.label for s in SYSTEMS.values()]
     rows = []
     for name, df in panels.items():
-        data = axis_labels(df, df["kind"].iloc[0])
+        data = held(df, df["kind"].iloc[0])
         for proportion, at in df.groupby("proportion"):
+            models = sorted(at.groupby("model"), key=lambda m: order.index(m[0]) if m[0] in order else len(order))
             for measure, shown in (("fid_domain", "domain FID"), ("nll", "NLL")):
-                # the axis label's lines after the proportion: the digits, characters or alphabets, the images
-                row = {"panel": name, "proportion": proportion, "data": ", ".join(data[proportion].split("\n")[1:]),
-                       "measure": shown}
-                for model in sorted(set(at["model"]), key=lambda m: order.index(m) if m in order else len(order)):
-                    row[model] = _fmt(at.loc[at["model"] == model, measure].dropna().tolist())
+                row = {"panel": name, "proportion": proportion, "data": ", ".join(data[proportion]), "measure": shown}
+                row.update({model: _fmt(runs[measure].dropna().tolist()) for model, runs in models})
                 rows.append(row)
     return pd.DataFrame(rows).fillna("–")
 

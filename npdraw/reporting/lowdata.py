@@ -106,19 +106,24 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([sizes, agg], axis=1).reset_index()
 
 
-def axis_labels(df: pd.DataFrame, kind: str) -> dict[float, str]:
-    """Tick label of each proportion: the proportion, and the training data it really was (mean over the
-    runs): the number of digits, characters or alphabets, and of images."""
-    labels = {}
+def held(df: pd.DataFrame, kind: str) -> dict[float, list[str]]:
+    """The training data each proportion really was (mean over the runs): the number of digits, characters
+    or alphabets, and of images, as short phrases (none where the splits did not record them)."""
+    out = {}
     for proportion, runs in df.groupby("proportion"):
-        lines = [f"{proportion:g}"]
+        phrases = []
         if runs["groups"].notna().any():
             count = runs["groups"].mean()
-            lines.append(f"{count:.0f} {GROUPS[kind] if count != 1 else GROUPS[kind][:-1]}")
+            phrases.append(f"{count:.0f} {GROUPS[kind] if count != 1 else GROUPS[kind][:-1]}")
         if runs["train_images"].notna().any():
-            lines.append(f"{runs['train_images'].mean():,.0f} img")
-        labels[proportion] = "\n".join(lines)
-    return labels
+            phrases.append(f"{runs['train_images'].mean():,.0f} img")
+        out[proportion] = phrases
+    return out
+
+
+def axis_labels(df: pd.DataFrame, kind: str) -> dict[float, str]:
+    """Tick label of each proportion: the proportion, and the training data it held (held()), one a line."""
+    return {proportion: "\n".join([f"{proportion:g}", *phrases]) for proportion, phrases in held(df, kind).items()}
 
 
 def plot(df: pd.DataFrame, path: str | Path, title: str) -> None:

@@ -242,7 +242,10 @@ def run() -> None:
     args = p.parse_args()
     params = load_params("params.yaml")
     target = args.commit_to.resolve()
-    todo = [j for j in jobs(params, target) if not args.only or j["kind"] in args.only]
+    def selected() -> list[dict]:
+        return [j for j in jobs(params, target) if not args.only or j["kind"] in args.only]
+
+    todo = selected()
     if args.action == "plan":
         for j in todo:
             print(f"{'done' if j['done'] else 'todo':>4}  {j['kind']:<8} {j['name']}")
@@ -266,6 +269,9 @@ def run() -> None:
             commit(target, copied + [f for f in page if f.is_file()],
                    f"findings: {job['kind']} {job['name']} ({headline(job, target)})")
         ran += 1
+    committed = sum(j["done"] for j in selected())   # read again: the runs above are committed now
+    print(f"ran {ran} job{'' if ran == 1 else 's'}; {committed} of {len(todo)} jobs committed in {target}",
+          file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

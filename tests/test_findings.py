@@ -236,6 +236,7 @@ def test_the_campaign_commits_each_run_as_it_lands_and_skips_it_next_time(repo_c
     out = subprocess.run([sys.executable, "scripts/campaign.py", "run", "--only", "table2", "--max-jobs", "1"],
                          cwd=repo_copy, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stderr.splitlines()[-1] == f"ran 1 job; 1 of 10 jobs committed in {repo_copy.resolve()}"
     subjects = subprocess.run(["git", "log", "--format=%s"], cwd=repo_copy, capture_output=True,
                               text=True).stdout.splitlines()
     assert subjects[0].startswith("findings: table2 omniglot-findings-s0-base (NLL ")

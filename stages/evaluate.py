@@ -11,7 +11,14 @@ from npdraw.compute.precision import layout, use_layout
 from npdraw.data.binarize import as_float, fixed_targets
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import load_splits
-from npdraw.evaluation.features import FeatureExtractor, load_classifier, load_reference, score
+from npdraw.evaluation.features import (
+    FeatureExtractor,
+    load_classifier,
+    load_reference,
+    network_identity,
+    read_record,
+    score,
+)
 from npdraw.evaluation.importance import generate, importance_sampled, nll_summary, write_samples
 from npdraw.models.checkpoints import checkpoint_selection, load_model
 from npdraw.reporting.figures import canvases_and_samples
@@ -34,7 +41,7 @@ def run() -> None:
     # statistics must all be this run's (dataset, profile, configuration).
     cl = cfg.compute.channels_last
     model = use_layout(load_model(args.model, device, cfg), cl)
-    classifier = load_classifier(args.classifier, cfg)   # None: the dataset has no labels to train one on
+    classifier = load_classifier(args.classifier, cfg)   # None: the dataset has no domain network
     reference = load_reference(args.reference, cfg, classifier)
     binary = cfg.ds.output == "bernoulli"
     arrays = load_prepared(args.data, cfg)
@@ -70,27 +77,30 @@ def run() -> None:
     dist.close()
     if not dist.main:
         return  # rank 0 scores the samples and writes the outputs
-    if reference["domain"] is not None:
-        fe = FeatureExtractor(classifier)
-        domain = score(fe, reference["domain"], gen["images"], ev.kid_subset_size, seed=ev.seed)
-        metrics.update({"fid_domain": domain["fid"], "kid_domain": domain["kid"], "kid_domain_std": domain["kid_std"],
-                        "domain_classifier_accuracy": classifier.valid_accuracy})
-    else:
-        domain = {"fid": None}
-        metrics.update({"fid_domain": None, "kid_domain": None, "kid_domain_std": None,
-                        "domain_features": "skipped: the dataset has no labels for a domain classifier"})
-    if reference["inception"] is not None:
-        inc = score(2048, reference["inception"], gen["images"], ev.kid_subset_size, ev.inception_weights,
-                    seed=ev.seed)
-        metrics.update({"fid": inc["fid"], "kid": inc["kid"], "kid_std": inc["kid_std"]})
-    else:
+    # Beside each FID: precision and recall, and the floor (real held-out images scored the same way, with
+    # its spread over draws): a model more than one spread below it is flagged (`below_floor`), not ranked.
+    real = reference["real"]
+    for name, feature, keys in (("domain", FeatureExtractor(classifier) if classifier is not None else None,
+                                 ("fid_domain", "kid_domain", "precision_domain", "recall_domain")),
+                                ("inception", 2048, ("fid", "kid", "precision", "recall"))):
+        if reference[name] is None:
+            metrics.update(dict.fromkeys(keys))
+            continue
+        s = score(feature, reference[name], gen["images"], ev.kid_subset_size,
+                  ev.inception_weights if name == "inception" else None, seed=ev.seed)
+        floor = real[name]
+        metrics.update(dict(zip(keys, (s["fid"], s["kid"], s["precision"], s["recall"]))))
+        metrics.update({f"{keys[1]}_std": s["kid_std"], f"{keys[0]}_floor": floor["fid"],
+                        f"{keys[0]}_floor_sd": floor["fid_sd"], f"{keys[0]}_below_floor":
+                        bool(s["fid"] < floor["fid"] - floor["fid_sd"])})
+    metrics["feature_network"] = network_identity(classifier)
+    if classifier is None:
+        metrics["domain_features"] = f"skipped: {read_record(args.classifier)['reason']}"
+    if reference["inception"] is None:
         metrics["inception"] = "skipped: torch-fidelity or its weights unavailable (see the reference_stats log)"
     colour = cfg.ds.output != "bernoulli"
-    real = reference["real"]   # real training images scored the same way: what a perfect model would get
-    metrics.update({
-        "fid_domain_real": real["domain"] and real["domain"]["fid"], "kid_domain_real": real["domain"] and
-        real["domain"]["kid"], "fid_real": real["inception"] and real["inception"]["fid"],
-        "real_images": real["images"]})
+    fid = metrics["fid_domain"]
+    metrics["real_images"] = real["images"]
     metrics.update({"generated": ev.samples, "fid_reference_images": reference["images"], "system": cfg.system,
                     "sample_rule": model.sample_rule(ev.colour_samples),
                     "colour_samples": ev.colour_samples if colour else None,
@@ -98,11 +108,10 @@ def run() -> None:
     write_metrics(args.metrics, metrics, cfg, input_files(args))
     write_samples(args.samples, gen, cfg.ds)
     save_image(args.grid, titled(image_grid(gen["images"][:100], ncol=10, scale=2),
-                                 f"{cfg.dataset}: samples" + ("" if domain["fid"] is None else
-                                                              f" (FID domain {domain['fid']:.2f})")))
+                                 f"{cfg.dataset}: samples" + ("" if fid is None else f" (FID domain {fid:.2f})")))
     save_image(args.figure, canvases_and_samples(gen, cfg.ds.image_size, binary, system=system(cfg.system).label))
     log.info("NLL %.2f nats (S = %d, %d images); FID domain %s", metrics["nll_nats"], nll_samples,
-             len(x), "n/a" if domain["fid"] is None else f"{domain['fid']:.3f}")
+             len(x), "n/a" if fid is None else f"{fid:.3f}")
 
 
 if __name__ == "__main__":

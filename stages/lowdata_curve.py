@@ -38,7 +38,7 @@ def run() -> None:
     write_table(summary(df), args.summary, args.summary_csv,
                 f"Low-data curve: {title}. Mean, standard deviation and number of seeds of each measure at each "
                 f"proportion, per model; train_images_mean and groups_mean: the training images and the digits, "
-                f"characters or alphabets the splits held. Domain FID uses the pipeline's classifier (the same "
+                f"characters or alphabets the splits held. Domain FID uses the dataset's committed network (the same "
                 f"for every run of {dataset} at this profile{classifier}), not Inception.")
 
 

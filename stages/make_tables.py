@@ -33,9 +33,11 @@ def results_tables(paths: list[str], out: Path) -> None:
                                 for r in rows}))
     write_table(table1(rows), out / "table1.md", out / "table1.csv", latex=out / "table1.tex", title=(
         f"Table 1: sample quality and likelihood (measured: profile {profiles}; {samples}). fid_domain / kid_domain: "
-        "FID / KID on features of the pipeline's own domain classifier, scaled to unit feature spread (not "
-        "comparable with Inception FID); fid_domain_real: the same FID for as many real training images, what a "
-        "perfect model would score. fid_inception: Inception pool3 FID (– where torch-fidelity's weights were "
+        "FID / KID on features of the dataset's committed domain network (features/), scaled to unit feature "
+        "spread (not comparable with Inception FID); fid_domain_floor: the same FID for as many real held-out "
+        "images, what a perfect model would score; precision_domain / recall_domain: the share of samples on the "
+        "test images' manifold and of test images on the samples' (k = 3); classifier_accuracy: the domain "
+        "network's validation accuracy. fid_inception: Inception pool3 FID (– where torch-fidelity's weights were "
         "unavailable). "
         "nll: importance-sampled bound on the test set (nats per image, or bits per dim for colour). "
         "train_minutes: wall minutes of the training epochs (model, and NP-DRAW's prior). "

@@ -1,14 +1,13 @@
-"""Stage reference_stats: FID / KID statistics of the test images, cached once per dataset and profile.
+"""Stage reference_stats: FID / KID statistics of the test images, cached once per dataset and profile,
+and the floor every run's FID is read against.
 
-The test images are those every run of the dataset at this profile is scored on
-(the full test set, capped by the profile with a draw independent of the run).
-
-Domain features (the trained classifier) always; standard Inception features
-when torch-fidelity and its weights are available (evaluate.inception decides
-whether their absence is skipped with one line or is an error).  Beside them, the
-FID / KID of as many real training images as a run generates, against the same
-statistics: the score of a model whose samples were real images, printed next to
-every model's.
+The test images are those every run of the dataset at this profile is scored on (the full test set,
+capped by the profile with a draw independent of the run).  Domain features (the dataset's committed
+network, features/<dataset>.json) always; standard Inception features when torch-fidelity and its
+weights are available (evaluate.inception decides whether their absence is skipped with one line or is
+an error).  The floor: as many real held-out images as a run generates, drawn several times, scored
+against the same statistics (npdraw.evaluation.card.floor): what a model whose samples were real images
+scores, with its spread.
 """
 
 import logging
@@ -23,10 +22,11 @@ from npdraw.evaluation.features import (
     FeatureExtractor,
     inception_extractor,
     load_classifier,
+    network_identity,
     reference_state,
     save_reference,
-    score,
 )
+from npdraw.evaluation.floor import floor
 from npdraw.workflow.cli import main, run_config, stage_parser
 
 log = logging.getLogger("reference_stats")
@@ -37,26 +37,26 @@ def run() -> None:
     args = p.parse_args()
     cfg = run_config(args)
     ev = cfg.evaluate
+    binary = cfg.ds.output == "bernoulli"
     arrays = load_prepared(args.data, cfg)
-    splits = make_splits(arrays, cfg)[0]
-    test = splits["test"][:ev.fid_images]
-    images = torch.from_numpy(np.asarray(arrays["test_images"][test]))
-    x = fixed_targets(images, cfg.ds.output == "bernoulli", ev.seed)   # what samples are compared with
-    classifier = load_classifier(args.classifier, cfg)   # None: the dataset has no labels to train one on
-    stats = {"images": len(x), "domain": None if classifier is None else
-             reference_state(FeatureExtractor(classifier), x, ev.kid_subset_size)}
+    test = make_splits(arrays, cfg)[0]["test"][:ev.fid_images]
+    x = fixed_targets(torch.from_numpy(np.asarray(arrays["test_images"][test])), binary, ev.seed)
+    classifier = load_classifier(args.classifier, cfg)   # None: the dataset has no domain network
     weights = inception_extractor(ev.inception_weights, ev.inception == "require")
-    stats["inception"] = None if weights is None else reference_state(2048, x, ev.kid_subset_size, weights)
-    # The floor a model's FID is read against: as many real training images as a run generates,
-    # prepared as its samples are compared (binarised once), scored against the same statistics.
-    real = fixed_targets(torch.from_numpy(np.asarray(arrays["train_images"][splits["train"][:ev.samples]])),
-                         cfg.ds.output == "bernoulli", ev.seed + 1)
-    stats["real"] = {"images": len(real), **{
-        name: None if stats[name] is None else
-        score(feature, stats[name], real, ev.kid_subset_size, weights, seed=ev.seed)
-        for name, feature in (("domain", None if classifier is None else FeatureExtractor(classifier)),
-                              ("inception", 2048))}}
-    log.info("real held-out images against the test statistics: %s", stats["real"])
+    features = {"domain": None if classifier is None else FeatureExtractor(classifier),
+                "inception": None if weights is None else 2048}
+    stats = {"images": len(x), "network": network_identity(classifier)}
+    stats.update({name: None if f is None else reference_state(f, x, ev.kid_subset_size, weights)
+                  for name, f in features.items()})
+    stats["real"] = {"images": ev.samples, **{
+        name: None if f is None else floor(f, stats[name], arrays, test, ev.samples, binary, ev.kid_subset_size,
+                                           ev.seed, weights)
+        for name, f in features.items()}}
+    for name in features:
+        if stats["real"][name] is not None:
+            r = stats["real"][name]
+            log.info("%s floor (%s): FID %.3f +- %.3f over %d draws", name, r["source"], r["fid"], r["fid_sd"],
+                     r["draws"])
     save_reference(args.out, stats, cfg)
 
 

@@ -38,14 +38,11 @@ from tests.conftest import copy_worktree, stage_env, venv_bin
 
 RUN = "results/mnist/smoke/full/seed0/base"
 STAGES = ("prepare_data", "make_splits", "build_bank", "parse", "train_prior", "train_model", "edit_latents",
-          "train_classifier", "reference_stats", "evaluate")
-REFERENCE = "results/mnist/smoke/reference"
+          "reference_stats", "metric_card", "evaluate")
 # Training stages: their resume file, the metrics that give their epochs, Snakemake's log of the rule.
 TRAINING = {
     "train_prior": (f"{RUN}/prior/resume.pt", f"{RUN}/metrics/prior.json", f"{RUN}/logs/train_prior.log"),
     "train_model": (f"{RUN}/model/resume.pt", f"{RUN}/metrics/model.json", f"{RUN}/logs/train_model.log"),
-    "train_classifier": (f"{REFERENCE}/resume.pt", f"{REFERENCE}/classifier.json",
-                         f"{REFERENCE}/logs/train_classifier.log"),
 }
 OUTPUT_ROOTS = ("data/prepared", "results")
 TIME_KEY = re.compile(r"seconds|_per_s$")   # measured durations and throughputs: differ run to run

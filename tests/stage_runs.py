@@ -7,6 +7,7 @@ files; the workflow tests run the same CLIs as subprocesses.
 from __future__ import annotations
 
 import runpy
+import shutil
 import sys
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import pytest
 import yaml
 
 import tests.formats_fixtures as fx
-from npdraw.data.sources import SOURCES, DataFile, file_digest
+from npdraw.artifacts.io import file_digest
+from npdraw.data.sources import SOURCES, DataFile
 from tests.conftest import REPO
 
 MNIST_FILES = [f.name for f in SOURCES["mnist_idx"]["idx"]]
@@ -73,7 +75,6 @@ def make_world(root: Path, monkeypatch):
                            samples=4)
     params["model"].update(width=8, batch_size=8, epochs=1)
     params["training"].update(reconstructions=4)
-    params["classifier"].update(width=4, epochs=1, batch_size=8)
     params["evaluate"].update(nll_samples=2, samples=8, fid_images=10, kid_subset_size=4)
     params["profiles"]["smoke"] = {}
     monkeypatch.chdir(root)
@@ -125,24 +126,31 @@ def base_run(world):
 # Where full_run leaves each artifact, relative to the world's root.
 FULL_RUN = {
     "data": "prepared", "splits": "splits.npz", "bank": "bank.npy", "parses": "parses.npz",
-    "prior": "prior/best.pt", "model": "model/best.pt", "classifier": "reference/classifier.pt",
+    "prior": "prior/best.pt", "model": "model/best.pt", "classifier": "features/mnist.json",
     "reference": "reference/stats.pt",
 }
 
 
+def committed_features(root: Path, dataset: str = "mnist") -> Path:
+    """The repository's committed feature network of `dataset` (record and weights) copied into `root`."""
+    (root / "features").mkdir(exist_ok=True)
+    for suffix in (".json", ".pt"):
+        shutil.copy(REPO / f"features/{dataset}{suffix}", root / f"features/{dataset}{suffix}")
+    return root / f"features/{dataset}.json"
+
+
 def full_run(world) -> dict[str, Path]:
-    """base_run, then a one-epoch model, the domain classifier and the reference statistics."""
+    """base_run, then a one-epoch model and the reference statistics, on the committed MNIST network."""
     data, sp = base_run(world)
     r = world.root
+    committed_features(r)
     for stage, args in (
-        ("train_classifier", ["--data", data, "--out", r / "reference/classifier.pt",
-                              "--metrics", r / "reference/classifier.json"]),
-        ("reference_stats", ["--data", data, "--classifier", r / "reference/classifier.pt",
+        ("reference_stats", ["--data", data, "--classifier", r / "features/mnist.json",
                              "--out", r / "reference/stats.pt"]),
         ("train_model", ["--variant", "base", "--device", "cpu", "--data", data, "--splits", sp, "--parses",
                          r / "parses.npz", "--prior", r / "prior/best.pt", "--out", r / "model/best.pt",
                          "--reconstructions", r / "model/rec.png", "--metrics", r / "model.json",
-                         "--live", r / "model/live", "--classifier", r / "reference/classifier.pt"]),
+                         "--live", r / "model/live", "--classifier", r / "features/mnist.json"]),
     ):
         run_args = [*RUN, *args] if stage == "train_model" else ["--dataset", "mnist", "--profile", "smoke", *args]
         code, err = run_stage(stage, *run_args)

@@ -32,7 +32,7 @@ def template(tmp_path_factory):
 @pytest.fixture
 def run(world, template):
     """The template run's artifacts copied into this test's world: {name: path}."""
-    for name in ("prepared", "splits.npz", "bank.npy", "parses.npz", "prior", "model", "reference"):
+    for name in ("prepared", "splits.npz", "bank.npy", "parses.npz", "prior", "model", "reference", "features"):
         src = template / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, world.root / name)
     return {k: world.root / v for k, v in FULL_RUN.items()}
@@ -258,15 +258,27 @@ def test_model_state_that_does_not_fit_its_architecture(world, run):
 
 def test_classifier_of_the_wrong_kind(world, run):
     refused(*run_stage("evaluate", *evaluate_args(world, classifier=run["prior"])), str(run["prior"]),
-            "expected a classifier checkpoint", absent=absent(world, EVAL_OUT))
+            "not a readable feature network record", absent=absent(world, EVAL_OUT))
 
 
 def test_classifier_of_another_dataset(world, run):
-    edit_checkpoint(run["classifier"], lambda ckpt: ckpt.update(dataset="omniglot"))
+    record = json.loads(run["classifier"].read_text())
+    run["classifier"].write_text(json.dumps({**record, "dataset": "omniglot"}))
     out = world.root / "ref2.pt"
     refused(*run_stage("reference_stats", "--dataset", "mnist", "--profile", "smoke", "--data", run["data"],
                        "--classifier", run["classifier"], "--out", out),
-            str(run["classifier"]), "dataset = 'omniglot' (expected 'mnist')", absent=[out])
+            str(run["classifier"]), "the feature network of 'omniglot', not of this run's dataset 'mnist'",
+            absent=[out])
+
+
+def test_feature_weights_that_are_not_the_committed_ones(world, run):
+    """Weights retrained or damaged without their record: every stage that scores refuses them by checksum."""
+    weights = run["classifier"].with_suffix(".pt")
+    data = bytearray(weights.read_bytes())
+    data[-100] ^= 0x01
+    weights.write_bytes(bytes(data))
+    refused(*run_stage("evaluate", *evaluate_args(world)), str(weights), "the weights were changed without their "
+            "record", absent=absent(world, EVAL_OUT))
 
 
 def test_reference_missing_key(world, run):

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 import tests.formats_fixtures as fx
-from npdraw.data.sources import file_digest
+from npdraw.artifacts.io import file_digest
+from tests.conftest import REPO
 from tests.stage_runs import RUN, base_run, prepared, refused, register, run_stage, splits, world  # noqa: F401 (fixture)
 
 # --- data files ------------------------------------------------------------------------------------
@@ -138,7 +139,7 @@ def test_prior_checkpoint_from_another_configuration(world):
     refused(*run_stage("train_model", *RUN, "--variant", "M3", "--device", "cpu", "--data", data, "--splits", sp,
                        "--parses", r / "m3.npz", "--prior", r / "prior/best.pt", "--out", out,
                        "--reconstructions", r / "model/rec.png", "--metrics", r / "model.json",
-                       "--live", r / "model/live", "--classifier", r / "reference/classifier.pt"),
+                       "--live", r / "model/live", "--classifier", REPO / "features/mnist.json"),
             str(r / "prior/best.pt"), "a prior checkpoint of another configuration", "parts = 4 (expected 3)",
             absent=[out, r / "model.json"])
 
@@ -151,7 +152,7 @@ def test_corrupt_checkpoint(world):
     code, err = run_stage("train_model", *RUN, "--variant", "base", "--device", "cpu", "--data", data, "--splits", sp,
                           "--parses", r / "parses.npz", "--prior", r / "prior/best.pt", "--out", out,
                           "--reconstructions", r / "model/rec.png", "--metrics", r / "model.json",
-                          "--live", r / "model/live", "--classifier", r / "reference/classifier.pt")
+                          "--live", r / "model/live", "--classifier", REPO / "features/mnist.json")
     refused(code, err, str(r / "prior/best.pt"), "not a readable checkpoint", absent=[out, r / "model.json"])
 
 

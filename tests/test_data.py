@@ -6,9 +6,10 @@ import json
 import numpy as np
 import pytest
 
+from npdraw.artifacts.io import file_digest
 from npdraw.data import formats
 from npdraw.data.prepare import load_prepared, prepare
-from npdraw.data.sources import SOURCES, DataError, DataFile, file_digest, locate
+from npdraw.data.sources import SOURCES, DataError, DataFile, locate
 from tests import formats_fixtures as fx
 from tests.conftest import MIRROR, needs_mirror
 

@@ -1,19 +1,25 @@
-"""FID / KID through torchmetrics with the domain extractor; the Inception path's refusal."""
+"""FID / KID / precision / recall through torchmetrics with the domain extractor; the committed feature
+networks and their checksums; the Inception path's refusal."""
 
+import json
+
+import numpy as np
 import pytest
 import torch
 
-from npdraw.artifacts.errors import ParamsError
+from npdraw.artifacts.errors import ArtifactError, ParamsError
 from npdraw.evaluation.features import (
     DomainClassifier,
     FeatureExtractor,
     inception_extractor,
     load_classifier,
+    precision_recall,
     reference_state,
     save_classifier,
     score,
 )
 from npdraw.training.classifier import classifier_split, train_classifier
+from tests.conftest import REPO
 
 
 def extractor(seed=0):
@@ -54,17 +60,28 @@ def test_kid_subsets_are_seeded_and_leave_the_global_generator_alone():
     assert torch.equal(torch.get_rng_state(), before)
 
 
-def test_domain_classifier_learns_and_roundtrips(tmp_path):
+def two_class_images():
     g = torch.Generator().manual_seed(0)
     labels = torch.randint(0, 2, (600,), generator=g)
     x = torch.zeros(600, 1, 28, 28, dtype=torch.uint8)
     x[labels == 0, :, :14] = 255   # class 0: top half lit
     x[labels == 1, :, 14:] = 255   # class 1: bottom half lit
+    return x, labels
+
+
+def trained(tmp_path, binary=False):
+    x, labels = two_class_images()
     model, stats = train_classifier(x[:500], labels[:500], x[500:], labels[500:], 1, epochs=2, lr=3e-3,
-                                    batch_size=50, seed=0, width=8)
+                                    batch_size=50, seed=0, width=8, binary=binary)
+    record = save_classifier(tmp_path / "mnist.json", model, {"labels": "labels", **stats}, "mnist")
+    return model, stats, record, x
+
+
+def test_domain_classifier_learns_and_roundtrips_through_its_record(tmp_path):
+    model, stats, record, x = trained(tmp_path)
     assert stats["classes"] == 2 and stats["valid_accuracy"] > 0.95
-    save_classifier(tmp_path / "c.pt", model, stats, "mnist")
-    again = load_classifier(tmp_path / "c.pt")
+    assert record["available"] and record["weights"] == "mnist.pt" and len(record["sha256"]) == 64
+    again = load_classifier(tmp_path / "mnist.json")
     probe = x[:5].float() / 255
     torch.testing.assert_close(again.features(probe), model.eval().features(probe))
     # Features come scaled to unit spread over the validation images (a domain FID's unit), the logits not.
@@ -73,6 +90,67 @@ def test_domain_classifier_learns_and_roundtrips(tmp_path):
     assert stats["feature_scale"] > 0 and abs(rms - 1.0) < 1e-4, rms
     assert again.cfg["feature_scale"] == stats["feature_scale"]
     torch.testing.assert_close(again(probe), model.head(model.body(probe)))
+    assert again.sha256 == record["sha256"] and again.labels == "labels"
+
+
+def test_a_binary_dataset_trains_and_validates_on_bernoulli_draws(tmp_path):
+    """The FID compares binary images: the network learns and is validated on them (all-lit halves stay lit)."""
+    _, stats, _, _ = trained(tmp_path, binary=True)
+    assert stats["valid_accuracy"] > 0.95
+
+
+def test_weights_changed_without_their_record_are_refused(tmp_path):
+    """A flipped byte (or retrained weights without a new record) never loads: the record's SHA-256 names it."""
+    trained(tmp_path)
+    weights = tmp_path / "mnist.pt"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="mnist.pt: SHA-256 .* but .*mnist.json records"):
+        load_classifier(tmp_path / "mnist.json")
+    weights.unlink()
+    with pytest.raises(ArtifactError, match="weights .* names are missing"):
+        load_classifier(tmp_path / "mnist.json")
+
+
+def test_a_record_of_another_dataset_or_without_its_keys_is_refused(tmp_path):
+    trained(tmp_path)
+    cfg = type("Cfg", (), {"dataset": "omniglot"})()
+    with pytest.raises(ArtifactError, match="the feature network of 'mnist', not of this run's dataset 'omniglot'"):
+        load_classifier(tmp_path / "mnist.json", cfg)
+    (tmp_path / "bad.json").write_text(json.dumps({"dataset": "mnist", "available": True}))
+    with pytest.raises(ArtifactError, match="holds dataset, available, weights, sha256"):
+        load_classifier(tmp_path / "bad.json")
+
+
+def test_every_dataset_of_params_has_a_committed_record_and_the_networks_load():
+    """features/<dataset>.json for each dataset of params.yaml (the stages read it); where it says there is a
+    network, its committed weights load with their checksum."""
+    import yaml
+
+    for dataset in yaml.safe_load((REPO / "params.yaml").read_text())["datasets"]:
+        record = json.loads((REPO / f"features/{dataset}.json").read_text())
+        assert record["dataset"] == dataset
+        if record["available"]:
+            net = load_classifier(REPO / f"features/{dataset}.json")
+            assert net.cfg["classes"] == record["classes"] and net.sha256 == record["sha256"]
+        else:
+            assert record["reason"]
+
+
+def test_precision_and_recall_match_the_reference_implementation():
+    """Kynkaanniemi et al.'s precision and recall (k = 3) against clovaai's prdc on the same features, and the
+    known cases: a set against itself is all in; a shifted set loses precision and recall together."""
+    from prdc import compute_prdc
+
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(300, 8, generator=g), torch.randn(250, 8, generator=g) * 1.3 + 0.4
+    ours = precision_recall(real, fake, 3)
+    ref = compute_prdc(real.numpy(), fake.numpy(), 3)
+    assert ours["precision"] == pytest.approx(ref["precision"]) and ours["recall"] == pytest.approx(ref["recall"])
+    assert precision_recall(real, real, 3) == {"precision": 1.0, "recall": 1.0}
+    far = precision_recall(real, real + 10, 3)
+    assert far == {"precision": 0.0, "recall": 0.0}
 
 
 def test_a_killed_classifier_training_resumes_and_ends_with_the_uninterrupted_weights(tmp_path, monkeypatch):
@@ -111,19 +189,16 @@ def test_inception_path_skips_or_refuses_clearly(tmp_path):
         inception_extractor(str(tmp_path / "missing.pth"), required=True)
 
 
-def test_a_dataset_without_labels_records_why_it_has_no_domain_classifier(tmp_path):
-    from npdraw.evaluation.features import load_classifier, save_classifier
-    save_classifier(tmp_path / "c.pt", None, {"unavailable": "datasets.binarized_mnist.labels = 'none'"},
-                    "binarized_mnist")
-    assert load_classifier(tmp_path / "c.pt") is None
-    assert "labels = 'none'" in torch.load(tmp_path / "c.pt", weights_only=True)["unavailable"]
+def test_a_dataset_without_labels_records_why_it_has_no_domain_network(tmp_path):
+    record = save_classifier(tmp_path / "b.json", None, {"reason": "datasets.binarized_mnist.labels = 'none'"},
+                             "binarized_mnist")
+    assert load_classifier(tmp_path / "b.json") is None and not record["available"]
+    assert not (tmp_path / "b.pt").exists()
 
 
 def test_classifier_validation_is_a_random_draw_from_the_pooled_split():
     """The dataset's validation set (the last images, whole Omniglot alphabets) is not the classifier's:
     it validates on a seeded random draw of the same size, so every class can appear on both sides."""
-    import numpy as np
-
     train, valid = np.arange(0, 900), np.arange(900, 1000)
     t, v = classifier_split(train, valid, seed=0)
     assert len(v) == 100 and len(t) == 900 and not set(t) & set(v)

@@ -89,7 +89,7 @@ def test_code_dependencies_are_tight():
     drawing = "npdraw/parts/canvas.py"
     draws = {name for name, s in stage_table.STAGES.items()
              if drawing in closure.code_closure(s.script, (s.systems[0],))}   # NP-DRAW's, or a baseline's
-    assert draws == {"build_bank", "parse", "train_prior", "train_model", "edit_latents", "evaluate"}
+    assert draws == {"build_bank", "parse", "train_prior", "train_model", "edit_latents", "evaluate", "metric_card"}
     vae = set(closure.code_closure("stages/evaluate.py", ("vae",)))
     assert "npdraw/models/vae.py" in vae and not vae & {"npdraw/models/npdraw.py", "npdraw/models/draw.py", drawing}
     assert "npdraw/models/draw.py" in closure.code_closure("stages/train_baseline.py", ("draw",))
@@ -139,7 +139,6 @@ EDITS = {
     "model.head_hidden": _set("model.head_hidden", 17),
     "evaluate.fid_images": _set("evaluate.fid_images", 123),
     "evaluate.nll_samples": _set("evaluate.nll_samples", 9),
-    "classifier.width": _set("classifier.width", 9),
     "vae.latent": _set("vae.latent", 9),
     "training.select_every": _set("training.select_every", 9),
     "compute.precision": _set("compute.precision", "fp32"),
@@ -162,8 +161,8 @@ def test_changing_lambda_reruns_the_model_onwards_not_the_parts():
 
 
 def test_scoped_stages_ignore_the_choices_they_are_not_named_by(params):
-    """The splits do not depend on the variant, nor the domain classifier on the split and seed."""
-    splits, classifier = stage_table.stage("make_splits"), stage_table.stage("train_classifier")
+    """The splits do not depend on the variant, nor the reference statistics on the split and seed."""
+    splits, classifier = stage_table.stage("make_splits"), stage_table.stage("reference_stats")
     assert splits.config(params, variant="K6").variant == "base"
     ref = classifier.config(params, split="sample-0.1", seed=3, variant="K6")
     assert (ref.split, ref.seed, ref.variant) == ("full", 0, "base")

@@ -28,8 +28,8 @@ def test_without_a_bar_the_last_epoch_line_is_shown():
 def test_a_log_path_names_its_stage_and_run(tmp_path):
     assert stage_of(tmp_path / "results/mnist/quick/full/seed0/base/logs/train_model.log") == (
         "train_model", "mnist/quick/full/seed0/base")
-    assert stage_of(tmp_path / "results/mnist/quick/reference/logs/train_classifier.log") == (
-        "train_classifier", "mnist/quick/reference")
+    assert stage_of(tmp_path / "results/mnist/quick/reference/logs/metric_card.log") == (
+        "metric_card", "mnist/quick/reference")
     assert stage_of(tmp_path / "logs/prepare_data/mnist.log") == ("prepare_data", "mnist")
 
 

@@ -138,9 +138,16 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
     ev = json.loads((run / "base/metrics/eval.json").read_text())
     assert ev["nll_images"] == 100 and ev["nll_samples"] == 5 and ev["nll_subset"] is True
     assert ev["elbo_nats"] <= -ev["nll_nats"] + 1e-6          # the IWAE bound is at least the ELBO
-    assert ev["fid_domain"] > 0 and "skipped" in ev["inception"] and "fid" not in ev
-    # Beside it, the same FID for as many real training images: a perfect model's score, far below.
-    assert ev["real_images"] == 200 and 0 < ev["fid_domain_real"] < ev["fid_domain"] / 2 and ev["fid_real"] is None
+    assert ev["fid_domain"] > 0 and "skipped" in ev["inception"]
+    # Beside it, the floor (as many real held-out images: a perfect model's score, far below) and its spread,
+    # precision and recall, and the committed network the features came from.
+    assert ev["real_images"] == 200 and 0 < ev["fid_domain_floor"] < ev["fid_domain"] / 2 and ev["fid"] is None
+    assert ev["fid_domain_floor_sd"] > 0 and ev["fid_domain_below_floor"] is False
+    assert 0 <= ev["precision_domain"] <= 1 and 0 <= ev["recall_domain"] <= 1
+    assert ev["feature_network"]["sha256"] == json.loads((REPO / "features/mnist.json").read_text())["sha256"]
+    card = json.loads((run.parents[1] / "reference/card.json").read_text())
+    assert {c["family"] for c in card["cases"]} >= {"pixel flips", "blur", "mode dropping", "collapsed"}
+    assert card["floor"]["fid"] == ev["fid_domain_floor"] and isinstance(card["passes"], bool)
     assert ev["provenance"]["params"]["evaluate"]["nll_samples"] == 5 and ev["provenance"]["run"]["variant"] == "base"
     assert ev["provenance"]["libraries"]["torch"].startswith("2.13.0")
     assert ev["static_binarized_test"]["images"] == 100 and ev["static_binarized_test"]["nll_nats"] > 0
@@ -213,13 +220,13 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
                              "--prior", str(run / "base/prior/best.pt"), "--out", str(ddp / "best.pt"),
                              "--reconstructions", str(ddp / "rec.png"), "--metrics", str(ddp / "model.json"),
                              "--live", str(ddp / "live"),
-                             "--classifier", str(repo_copy / "results/mnist/smoke/reference/classifier.pt")],
+                             "--classifier", str(repo_copy / "features/mnist.json")],
                             cwd=repo_copy, env=env, capture_output=True, text=True)
     assert result.returncode == 0 and "rank 1 of 2" in result.stderr, result.stderr[-3000:]
     ddp_model = json.loads((ddp / "model.json").read_text())
     assert ddp_model["epochs"] == 2 and abs(ddp_model["elbo_nats"] - model["elbo_nats"]) < 0.2 * abs(model["elbo_nats"])
     result = subprocess.run([*torchrun, "stages/evaluate.py", *common, "--model", str(ddp / "best.pt"),
-                             "--classifier", str(repo_copy / "results/mnist/smoke/reference/classifier.pt"),
+                             "--classifier", str(repo_copy / "features/mnist.json"),
                              "--reference", str(repo_copy / "results/mnist/smoke/reference/stats.pt"),
                              "--metrics", str(ddp / "eval.json"),
                              "--samples", str(ddp / "samples.npz"), "--grid", str(ddp / "grid.png"),
@@ -313,8 +320,6 @@ def test_ablation_with_snakemake_and_dvc_agree(repo_copy):
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_copy, capture_output=True, text=True).stdout.strip()
     code = json.loads((repo_copy / run / "base/metrics/eval.json").read_text())["provenance"]["code"]
     assert code == {"git_commit": head, "git_dirty": False}   # the metrics name the commit that made them
-    classifier = json.loads((repo_copy / "results/omniglot/smoke/reference/classifier.json").read_text())
-    assert classifier["valid_accuracy"] > 0   # validated on alphabets it was trained on (was 0.000)
     plots = dvc("plots", "show", "-o", "dvc_plots")   # the DVCLive training curves of the run
     html = (repo_copy / "dvc_plots/index.html").read_text()
     assert "nll_nats" in html and "elbo_nats" in html, plots.stdout

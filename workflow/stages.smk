@@ -148,7 +148,7 @@ rule train_model:
         splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
         parses="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/parses.npz",
         prior="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/prior/best.pt",
-        classifier="results/{dataset}/{profile}/reference/classifier.pt",
+        classifier="features/{dataset}.json",
     output:
         out="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/best.pt",
         reconstructions=report(
@@ -183,7 +183,7 @@ rule train_baseline:
         code=wf.variant_code("stages/train_baseline.py"),
         data="data/prepared/{dataset}",
         splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
-        classifier="results/{dataset}/{profile}/reference/classifier.pt",
+        classifier="features/{dataset}.json",
     output:
         out="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/best.pt",
         reconstructions=report(
@@ -197,7 +197,7 @@ rule train_baseline:
     log:
         "results/{dataset}/{profile}/{split}/seed{seed}/{variant}/logs/train_baseline.log",
     wildcard_constraints:
-        variant="pixelvae|vae|draw",
+        variant="(pixelvae|vae|draw)(-lr[0-9.]+)?",
     threads: 16  # capped by --cores; torch uses them all
     resources:
         gpu=GPUS,  # params compute.gpus: one leased GPU per process
@@ -242,34 +242,12 @@ rule edit_latents:
         "--out {output.out} 2> {log}"
 
 
-rule train_classifier:
-    input:
-        script="stages/train_classifier.py",
-        code=closure.code_closure("stages/train_classifier.py"),
-        data="data/prepared/{dataset}",
-    output:
-        out="results/{dataset}/{profile}/reference/classifier.pt",
-        metrics="results/{dataset}/{profile}/reference/classifier.json",
-    log:
-        "results/{dataset}/{profile}/reference/logs/train_classifier.log",
-    threads: 16  # capped by --cores; torch uses them all
-    conda:
-        "envs/npdraw.yaml"
-    params:
-        py=PY,
-        cfg=wf.stage_params(config, stage_table.stage("train_classifier")),
-    shell:
-        "{params.py} stages/train_classifier.py --params params.yaml --dataset {wildcards.dataset} "
-        "--profile {wildcards.profile} --data {input.data} --out {output.out} --metrics {output.metrics} "
-        "2> {log}"
-
-
 rule reference_stats:
     input:
         script="stages/reference_stats.py",
         code=closure.code_closure("stages/reference_stats.py"),
         data="data/prepared/{dataset}",
-        classifier="results/{dataset}/{profile}/reference/classifier.pt",
+        classifier="features/{dataset}.json",
     output:
         out="results/{dataset}/{profile}/reference/stats.pt",
     log:
@@ -286,6 +264,35 @@ rule reference_stats:
         "2> {log}"
 
 
+rule metric_card:
+    input:
+        script="stages/metric_card.py",
+        code=closure.code_closure("stages/metric_card.py"),
+        data="data/prepared/{dataset}",
+        classifier="features/{dataset}.json",
+        reference="results/{dataset}/{profile}/reference/stats.pt",
+    output:
+        metrics="results/{dataset}/{profile}/reference/card.json",
+        picture=report(
+            "results/{dataset}/{profile}/reference/card.png",
+            caption="report/metric_card.rst",
+            category="4. Samples",
+            subcategory=RUN_LABEL,
+        ),
+    log:
+        "results/{dataset}/{profile}/reference/logs/metric_card.log",
+    threads: 16  # capped by --cores; torch uses them all
+    conda:
+        "envs/npdraw.yaml"
+    params:
+        py=PY,
+        cfg=wf.stage_params(config, stage_table.stage("metric_card")),
+    shell:
+        "{params.py} stages/metric_card.py --params params.yaml --dataset {wildcards.dataset} "
+        "--profile {wildcards.profile} --data {input.data} --classifier {input.classifier} "
+        "--reference {input.reference} --metrics {output.metrics} --picture {output.picture} 2> {log}"
+
+
 rule evaluate:
     input:
         script="stages/evaluate.py",
@@ -293,7 +300,7 @@ rule evaluate:
         data="data/prepared/{dataset}",
         splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
         model="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/best.pt",
-        classifier="results/{dataset}/{profile}/reference/classifier.pt",
+        classifier="features/{dataset}.json",
         reference="results/{dataset}/{profile}/reference/stats.pt",
     output:
         metrics="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/metrics/eval.json",

@@ -7,6 +7,7 @@ renamed into place only once complete (rename is atomic on one filesystem).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -136,3 +137,14 @@ def read_arrays(path: str | Path, what: str, writer: str, name: str = "array") -
     except Exception as err:   # numpy raises ValueError, OSError, zipfile.BadZipFile, EOFError, ... for damage
         raise ArtifactError(f"{path}: not a readable {what} ({type(err).__name__}: {str(err)[:200]}); rerun the "
                             f"{writer} stage") from None
+
+
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    """The hex digest of a file's bytes (`algorithm` as hashlib names it: a download's checksum, a committed
+    artifact's identity in the records that use it)."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+

@@ -15,6 +15,7 @@ SALTS = {
     "bank": 6,              # the patches the k-medoids bank clusters (npdraw.parts.bank)
     "classifier_split": 7,  # the domain classifier's own validation images (npdraw.training.classifier)
     "valid_draw": 8,        # a spread validation set's draw, the same for every run (with seed 0)
+    "metric_card": 11,      # the floor's held-out draws and the metric card's cases (npdraw.evaluation.card)
 }
 
 

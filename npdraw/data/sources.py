@@ -9,7 +9,6 @@ downloads land under a temporary name and are renamed only once verified.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import urllib.error
@@ -20,7 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from npdraw.artifacts.errors import DataError
-from npdraw.artifacts.io import atomic_path
+from npdraw.artifacts.io import atomic_path, file_digest
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -55,14 +54,6 @@ def present(f: DataFile) -> Path | None:
         if (path.is_dir() if f.is_dir else path.is_file()):
             return path
     return None
-
-
-def file_digest(path: Path, algorithm: str) -> str:
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def verify(path: Path, f: DataFile) -> dict:

@@ -85,10 +85,11 @@ def proportion_count(fraction: float, total: int) -> int:
 GROUP_KINDS = ("character", "alphabet")
 
 
-def strata(arrays: dict[str, np.ndarray], ds) -> np.ndarray | None:
-    """The label group of every training image that a spread validation set is drawn across (the labels
-    the domain classifier learns: MNIST digits, Omniglot alphabets), None when the dataset has none."""
-    key = {"labels": "train_labels", "alphabets": "train_alphabets"}.get(ds["labels"])
+def strata(arrays: dict[str, np.ndarray]) -> np.ndarray | None:
+    """The coarsest label group of every training image (Omniglot's alphabet, else the class: MNIST's
+    digit), None when the dataset has none: what a spread validation set is drawn across, and what the
+    metric card's mode dropping keeps fewer of."""
+    key = next((k for k in ("train_alphabets", "train_labels") if k in arrays), None)
     return None if key is None else np.asarray(arrays[key])
 
 
@@ -100,7 +101,7 @@ def validation_set(arrays: dict[str, np.ndarray], ds, dataset: str) -> np.ndarra
         raise ParamsError(f"datasets.{dataset}.n_valid = {n_valid}: expected fewer than the {n_train} training images")
     if ds["validation"] == "tail":
         return np.arange(n_train - n_valid, n_train)
-    groups = strata(arrays, ds)
+    groups = strata(arrays)
     if groups is None:
         raise ParamsError(f"datasets.{dataset}.validation = 'spread': needs label groups to spread over "
                           f"(datasets.{dataset}.labels is 'none'); use 'tail'")

@@ -19,7 +19,7 @@ import pandas as pd
 
 from npdraw.artifacts.errors import ParamsError
 from npdraw.artifacts.io import atomic_path
-from npdraw.reporting.tables import model_label, read_metrics, reported_nll, run_of
+from npdraw.reporting.tables import budget, domain_columns, model_label, read_metrics, reported_nll, run_of
 from npdraw.workflow.paths import VARIANT_DIR
 from npdraw.workflow.resolve import resolve
 
@@ -90,9 +90,9 @@ def points(paths: list[str | Path]) -> pd.DataFrame:
                      "variant": run["variant"], "model": model_label(run["variant"]),
                      "seed": int(run["seed"]), "train_images": summary.get("counts", {}).get("train"),
                      "groups": chosen_groups(summary, kind),
-                     "fid_domain": m.get("fid_domain"), "fid_inception": m.get("fid"),
-                     "nll": reported_nll(m), "samples": m["generated"],
-                     "classifier_accuracy": m.get("domain_classifier_accuracy"), "path": str(path)})
+                     **domain_columns(m), "fid_inception": m.get("fid"), "nll": reported_nll(m),
+                     "kl_nats": m.get("kl_nats"), "budget": budget(Path(path).with_name("model.json")),
+                     "samples": m["generated"], "path": str(path)})
     return pd.DataFrame(rows).sort_values(["model", "proportion", "seed"]).reset_index(drop=True)
 
 

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from npdraw.reporting.tables import domain_columns
 from npdraw.workflow.params import load_params
 from npdraw.workflow.paths import CURVES
 from npdraw.workflow.resolve import resolve
@@ -103,8 +104,10 @@ def summary(params_path: str = "params.yaml") -> str:
                          f"binarized test set")
         fid = f"FID (Inception) {e['fid']:.2f}; " if "fid" in e else "FID (Inception) not computed; "
         domain = ("domain FID n/a (no labels)" if e.get("fid_domain") is None else
-                  f"domain FID {e['fid_domain']:.3f} (real images: {e['fid_domain_real']:.3f}), "
-                  f"KID {e['kid_domain']:.4f}")
+                  f"domain FID {e['fid_domain']:.3f} (real images: {domain_columns(e)['fid_domain_floor']:.3f}), "
+                  f"KID {e['kid_domain']:.4f}" + ("" if e.get("precision_domain") is None else
+                                                  f", precision {e['precision_domain']:.2f}, recall "
+                                                  f"{e['recall_domain']:.2f}"))
         lines.append(f"  FID                {fid}{domain} "
                      f"({e['generated']} samples vs {e['fid_reference_images']} test images)")
     lines += _collections(cfg)

@@ -147,6 +147,16 @@ def reported_nll(m: dict) -> float:
     return m["bits_per_dim"] if "bits_per_dim" in m else m["nll_nats"]
 
 
+def budget(model_metrics: str | Path) -> int | None:
+    """The budget of training images a run's model was given (`training.image_updates` in its model.json's
+    provenance); None where the file is missing or the run trained by epochs instead."""
+    path = Path(model_metrics)
+    if not path.is_file():
+        return None
+    updates = json.loads(path.read_text()).get("provenance", {}).get("params", {}).get("training", {})
+    return updates.get("image_updates")
+
+
 def training_minutes(eval_path: str | Path) -> float | None:
     """Wall minutes of a run's training epochs (its model's, and NP-DRAW's prior's), from the metrics files
     beside its evaluation's; None where they are not there."""
@@ -159,6 +169,20 @@ def training_minutes(eval_path: str | Path) -> float | None:
     return total
 
 
+def domain_columns(m: dict) -> dict:
+    """What an evaluation metrics file says of its domain FID: the FID, its floor (real held-out images;
+    runs scored before the floor had a spread recorded real training images as `fid_domain_real`), KID,
+    precision and recall, whether it is below the floor by more than the floor's spread, and the feature
+    network (its validation accuracy and SHA-256; older runs recorded the accuracy alone)."""
+    network = m.get("feature_network") or {}
+    return {"fid_domain": m.get("fid_domain"), "fid_domain_floor": m.get("fid_domain_floor", m.get("fid_domain_real")),
+            "fid_domain_floor_sd": m.get("fid_domain_floor_sd"), "kid_domain": m.get("kid_domain"),
+            "precision_domain": m.get("precision_domain"), "recall_domain": m.get("recall_domain"),
+            "below_floor": m.get("fid_domain_below_floor"),
+            "classifier_accuracy": network.get("valid_accuracy", m.get("domain_classifier_accuracy")),
+            "feature_network": network.get("sha256")}
+
+
 def results_row(path: str | Path) -> dict:
     """One row of Table 1 / the NLL table from an evaluation metrics file (and its run's path)."""
     run, m = run_of(path), read_metrics(path, EVAL_KEYS, "the evaluate stage")
@@ -168,8 +192,7 @@ def results_row(path: str | Path) -> dict:
     return {
         "dataset": run["dataset"], "model": model_label(run["variant"]), "variant": run["variant"],
         "profile": run["profile"], "split": run["split"], "seed": int(run["seed"]),
-        "fid_domain": m.get("fid_domain"), "fid_domain_real": m.get("fid_domain_real"),
-        "kid_domain": m.get("kid_domain"), "domain_classifier_accuracy": m.get("domain_classifier_accuracy"),
+        **domain_columns(m),
         "fid_inception": m.get("fid"), "kid_inception": m.get("kid"),
         "samples": m["generated"], "fid_reference_images": m["fid_reference_images"],
         "train_minutes": training_minutes(path),
@@ -191,8 +214,8 @@ def _sorted(df: pd.DataFrame) -> pd.DataFrame:
 
 def table1(rows: list[dict]) -> pd.DataFrame:
     """FID / KID (both feature extractors) and NLL per dataset and model, next to the paper's numbers."""
-    cols = ["dataset", "model", "profile", "samples", "fid_domain", "fid_domain_real", "domain_classifier_accuracy",
-            "kid_domain", "fid_inception",
+    cols = ["dataset", "model", "profile", "samples", "fid_domain", "fid_domain_floor", "precision_domain",
+            "recall_domain", "classifier_accuracy", "kid_domain", "fid_inception",
             "nll", "nll_unit", "train_minutes",
             "selected_by", "selected_epoch", "precision", "paper_fid", "paper_nll", "paper_fid_other"]
     return _sorted(pd.DataFrame(rows)[cols])

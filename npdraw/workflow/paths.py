@@ -7,6 +7,8 @@ from npdraw.workflow.resolve import CHOICE_KEYS
 
 DATA_DIR = "data/prepared/{dataset}"
 REFERENCE_DIR = "results/{dataset}/{profile}/reference"
+# The dataset's committed domain feature network (npdraw.evaluation.features): a source file, made by hand.
+FEATURES_RECORD = "features/{dataset}.json"
 RUN_DIR = "results/{dataset}/{profile}/{split}/seed{seed}"
 VARIANT_DIR = RUN_DIR + "/{variant}"
 # A run's training-curves picture (Snakemake's plot_curves rule, from the stages' DVCLive folders).
@@ -15,7 +17,7 @@ CURVES = VARIANT_DIR + "/figures/training_curves.png"
 # The run choices each scope of stage is named by (and takes as CLI flags, in this order).
 SCOPES = {
     "dataset": ("dataset",),                          # data/prepared/<dataset>: shared by every profile
-    "reference": ("dataset", "profile"),              # the domain classifier and FID statistics
+    "reference": ("dataset", "profile"),              # the FID statistics and the metric card
     "run": ("dataset", "profile", "split", "seed"),   # the splits
     "variant": CHOICE_KEYS,                           # everything of one ablation variant
 }

@@ -31,7 +31,7 @@ SPLIT_SOURCES = {
     "alphabet": {"omniglot"},
 }
 # Which dataset sources carry the labels the domain FID classifier learns (datasets.<name>.labels).
-LABEL_SOURCES = {"labels": {"mnist_idx", "cifar10_python"}, "alphabets": {"omniglot"}}
+LABEL_SOURCES = {"labels": {"mnist_idx", "cifar10_python"}, "alphabets": {"omniglot"}, "characters": {"omniglot"}}
 VARIANT_KEYS = {"K": ("patch_size", int), "M": ("bank_size", int), "lam": ("lambda_reg", float)}
 # Variant tokens that set a model setting: token -> (key of the `model` section, value).
 MODEL_TOKENS = {"pcnn": ("decoder", "pixelcnn"), "warm": ("warmup", True)}
@@ -44,8 +44,11 @@ PRIOR_TOKENS = {"vit": {"heads": 16, "head_dim": 64, "mlp_ratio": 32, "position"
                 "slim": {"heads": 4, "head_dim": None, "mlp_ratio": 4, "position": "sinusoidal"}}
 # The variant grammar as a regular expression (Snakemake's wildcard); parse_variant reads the same tables
 # and says what is wrong with a name that does not match.
-VARIANT_TOKEN = "|".join([*(f"{letter}[0-9.]+" for letter in VARIANT_KEYS), *MODEL_TOKENS, *PRIOR_TOKENS])
-VARIANT_PATTERN = rf"base|{'|'.join(BASELINES)}|({VARIANT_TOKEN})(-({VARIANT_TOKEN}))*"
+# `lr<decimal>`: the learning rate of the run's system (its section's `lr`; NP-DRAW: the encoder's), the one
+# token a baseline takes (`vae-lr0.003`): the learning-rate grid every system is tuned on (method §14).
+LR_TOKEN = "lr[0-9.]+"
+VARIANT_TOKEN = "|".join([*(f"{letter}[0-9.]+" for letter in VARIANT_KEYS), LR_TOKEN, *MODEL_TOKENS, *PRIOR_TOKENS])
+VARIANT_PATTERN = rf"base|({'|'.join(BASELINES)})(-{LR_TOKEN})?|({VARIANT_TOKEN})(-({VARIANT_TOKEN}))*"
 
 
 
@@ -95,31 +98,39 @@ def parse_split(name: str) -> tuple[str, float]:
 def parse_variant(name: str) -> dict[str, Any]:
     """'K6-M10-lam1' -> {'patch_size': 6, 'bank_size': 10, 'lambda_reg': 1.0}: dataset settings;
     'pcnn' -> {'decoder': 'pixelcnn'} and 'warm' -> {'warmup': True} (model settings); 'vit' ->
-    {'prior': {...}} (the prior's sizes, PRIOR_TOKENS); a baseline's name (npdraw.workflow.systems), e.g.
-    'vae' -> {'system': 'vae'}.  K and M are whole numbers >= 1, lambda a finite decimal >= 0, each token at
-    most once."""
+    {'prior': {...}} (the prior's sizes, PRIOR_TOKENS); 'lr0.003' -> {'lr': 0.003} (the system's learning
+    rate); a baseline's name (npdraw.workflow.systems), alone or with a learning rate, e.g. 'vae' ->
+    {'system': 'vae'}, 'vae-lr0.003' -> {'system': 'vae', 'lr': 0.003}.  K and M are whole numbers >= 1,
+    lambda a finite decimal >= 0, lr a decimal > 0, each token at most once."""
     name = str(name)
     if name == "base":
         return {}
-    if name in BASELINES:
-        return {"system": name}
+    head, _, rest = name.partition("-")
+    if head in BASELINES:
+        if rest and not re.fullmatch(LR_TOKEN, rest):
+            raise ParamsError(f"variant {name!r}: a baseline takes one token, lr<decimal> (e.g. {head}-lr0.003); "
+                              f"found {rest!r}")
+        return {"system": head, **({"lr": _learning_rate(name, rest)} if rest else {})}
     overrides: dict[str, Any] = {}
     for token in name.split("-"):
         m = re.fullmatch(rf"({'|'.join(VARIANT_KEYS)})([0-9.]+)", token)
         field = (MODEL_TOKENS[token][0] if token in MODEL_TOKENS else "prior" if token in PRIOR_TOKENS
-                 else VARIANT_KEYS[m.group(1)][0] if m else None)
+                 else "lr" if re.fullmatch(LR_TOKEN, token) else VARIANT_KEYS[m.group(1)][0] if m else None)
         if field is None:
-            raise ParamsError(f"variant {name!r}: token {token!r} is not K<int>, M<int>, lam<float>, pcnn, warm, "
-                              f"vit or slim, joined by '-' (or the whole variant `base`, or a baseline: "
-                              f"{', '.join(BASELINES)})")
+            raise ParamsError(f"variant {name!r}: token {token!r} is not K<int>, M<int>, lam<float>, lr<float>, pcnn, "
+                              f"warm, vit or slim, joined by '-' (or the whole variant `base`, or a baseline: "
+                              f"{', '.join(BASELINES)}, optionally with -lr<float>)")
         if field in overrides:
-            raise ParamsError(f"variant {name!r}: {token!r} sets {field} a second time; give each of K, M, lam, "
+            raise ParamsError(f"variant {name!r}: {token!r} sets {field} a second time; give each of K, M, lam, lr, "
                               "pcnn, warm, vit at most once")
         if token in MODEL_TOKENS:
             overrides[field] = MODEL_TOKENS[token][1]
             continue
         if token in PRIOR_TOKENS:
             overrides[field] = dict(PRIOR_TOKENS[token])
+            continue
+        if field == "lr":
+            overrides[field] = _learning_rate(name, token)
             continue
         letter, digits = m.groups()
         kind = VARIANT_KEYS[letter][1]
@@ -132,6 +143,16 @@ def parse_variant(name: str) -> dict[str, Any]:
             raise ParamsError(f"variant {name!r}: {token!r}: {letter} must be at least 1")
         overrides[field] = value
     return overrides
+
+
+def _learning_rate(name: str, token: str) -> float:
+    try:
+        value = float(token[2:])
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ParamsError(f"variant {name!r}: {token!r} needs a decimal learning rate above 0 after lr (e.g. lr0.003)")
+    return value
 
 
 # Seeds feed numpy's SeedSequence and torch.Generator.manual_seed (which takes at most 64 bits, and
@@ -201,6 +222,8 @@ def resolve(
     ds = copy.deepcopy({**params["datasets"][choice["dataset"]], **params["method"][choice["dataset"]]})
     overrides = parse_variant(choice["variant"])
     cfg["system"] = overrides.pop("system", "npdraw")   # npdraw, or a baseline (npdraw.workflow.systems)
+    if "lr" in overrides:   # the system's learning rate (NP-DRAW: the encoder's; the decoder's follows by its scale)
+        cfg[system(cfg["system"]).section]["lr"] = overrides.pop("lr")
     for key, _ in MODEL_TOKENS.values():
         if key in overrides:
             cfg["model"][key] = overrides.pop(key)

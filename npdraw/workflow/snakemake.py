@@ -7,10 +7,11 @@ the stage table's (npdraw.workflow.stages).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from npdraw.artifacts.errors import ParamsError
 from npdraw.workflow.closure import code_closure
-from npdraw.workflow.paths import CURVES, VARIANT_DIR
+from npdraw.workflow.paths import CURVES, FEATURES_RECORD, VARIANT_DIR
 from npdraw.workflow.resolve import CHOICE_KEYS, VARIANT_PATTERN, system_of
 from npdraw.workflow.stages import STAGES, Stage, params_block
 
@@ -41,10 +42,13 @@ def system_stages(variant: str) -> list[Stage]:
 
 def targets(config: dict) -> list[str]:
     """Default targets of `snakemake`: every output of every stage of the configured run's system
-    (npdraw or the pixelvae baseline), and its training-curves picture."""
+    (npdraw or a baseline), its training-curves picture, and the metric card of its dataset and profile
+    when the dataset has a domain network (its committed record says so)."""
     choice = {k: config[k] for k in CHOICES}
     out = [p for s in system_stages(config["variant"]) if s.scope == "variant" for p in s.paths(choice)[1].values()]
-    return out + [CURVES.format(**choice)]
+    record = Path(FEATURES_RECORD.format(**choice))
+    card = record.is_file() and json.loads(record.read_text()).get("available") is True
+    return out + [CURVES.format(**choice)] + (list(STAGES["metric_card"].paths(choice)[1].values()) if card else [])
 
 
 def live_dirs(wildcards) -> dict[str, str]:

@@ -19,8 +19,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from npdraw.workflow.paths import DATA_DIR, REFERENCE_DIR, RUN_DIR, SCOPE_CHOICES, SCOPES, VARIANT_DIR, placeholders
-from npdraw.workflow.resolve import CHOICE_KEYS, NUMERIC_KEYS, SYSTEM_SECTION, resolve, resolved_value, system_of
+from npdraw.workflow.paths import (
+    DATA_DIR,
+    FEATURES_RECORD,
+    REFERENCE_DIR,
+    RUN_DIR,
+    SCOPE_CHOICES,
+    SCOPES,
+    VARIANT_DIR,
+    placeholders,
+)
+from npdraw.workflow.resolve import (
+    CHOICE_KEYS,
+    LR_TOKEN,
+    NUMERIC_KEYS,
+    SYSTEM_SECTION,
+    resolve,
+    resolved_value,
+    system_of,
+)
 from npdraw.workflow.systems import BASELINES, SYSTEMS
 
 # The compute settings that change a stage's numbers (precision, layout, compile), as params keys.
@@ -84,8 +101,9 @@ class Stage:
     @property
     def variants(self) -> str | None:
         """The variants the stage can build, as a pattern, when its systems are only baselines (their
-        variant is the system's name); None when any variant of its systems' grammar is one."""
-        return None if set(self.systems) & set(PART_SYSTEMS) else "|".join(self.systems)
+        variant is the system's name, with a learning rate or not); None when any variant of its systems'
+        grammar is one."""
+        return None if set(self.systems) & set(PART_SYSTEMS) else f"({'|'.join(self.systems)})(-{LR_TOKEN})?"
 
     def paths(self, fields: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
         """(inputs, outputs) with the choices filled in from `fields`."""
@@ -115,13 +133,13 @@ INPUT_HELP = {
     "parses": "parses .npz of the run",
     "prior": "trained prior checkpoint",
     "model": "trained model checkpoint",
-    "classifier": "the dataset's domain classifier checkpoint (features of the domain FID)",
+    "classifier": "the dataset's committed domain network record, features/<dataset>.json (features of the domain FID)",
     "reference": "cached reference statistics of the test images",
 }
 
 _DATA = {"data": DATA_DIR}
 _SPLITS = {"splits": RUN_DIR + "/splits.npz"}
-_CLASSIFIER = {"classifier": REFERENCE_DIR + "/classifier.pt"}
+_CLASSIFIER = {"classifier": FEATURES_RECORD}
 _LIVE = "DVCLive folder for the training curves"
 _CHECKPOINT = "best checkpoint .pt (state dict + configuration)"
 
@@ -182,14 +200,15 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
           outputs={"out": Output(_variant("figures/latent_edit.png"), report=("latent_edit.rst", "3. Model"),
                                  help="PNG figure")},
           params=("datasets", "data", "method"), systems=PART_SYSTEMS),
-    Stage("train_classifier", "reference", inputs=_DATA,
-          outputs={"out": Output(REFERENCE_DIR + "/classifier.pt", help="classifier checkpoint .pt"),
-                   "metrics": Output(REFERENCE_DIR + "/classifier.json", "metrics",
-                                     help="JSON: validation accuracy, classes")},
-          params=("datasets", "data", "classifier", *NUMERICS), heavy=True),
     Stage("reference_stats", "reference", inputs={**_DATA, **_CLASSIFIER},
           outputs={"out": Output(REFERENCE_DIR + "/stats.pt", help="reference statistics .pt")},
           params=("datasets", "data", "evaluate"), heavy=True),
+    Stage("metric_card", "reference", inputs={**_DATA, **_CLASSIFIER, "reference": REFERENCE_DIR + "/stats.pt"},
+          outputs={"metrics": Output(REFERENCE_DIR + "/card.json", "metrics",
+                                     help="JSON: the floor, every case's FID / KID / precision / recall, the checks"),
+                   "picture": Output(REFERENCE_DIR + "/card.png", report=("metric_card.rst", "4. Samples"),
+                                     help="PNG: a row of images per case with its FID")},
+          params=("datasets", "data", "evaluate", *PARTS, "bank"), heavy=True),
     Stage("evaluate", "variant",
           inputs={**_DATA, **_SPLITS, "model": _variant("model/best.pt"), **_CLASSIFIER,
                   "reference": REFERENCE_DIR + "/stats.pt"},

@@ -1,0 +1,45 @@
+"""The floor a model's FID is read against (method §14): real held-out images scored exactly as a run's
+samples are, drawn several times for its spread.  A model whose FID lies below the floor by more than that
+spread is one the features cannot rank (npdraw.reporting.verdicts flags it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from npdraw.compute import seeds
+from npdraw.data.binarize import fixed_targets
+from npdraw.evaluation.features import score
+
+FLOOR_DRAWS = 5   # draws of real held-out images for the floor's spread
+
+
+def held_out(arrays: dict, reference: np.ndarray, n: int, draws: int, rng: np.random.Generator
+             ) -> tuple[list[np.ndarray], str]:
+    """`draws` sets of `n` real images (uint8 (n, C, H, W)) that are not in the reference statistics: test
+    images left out of them (the feature network never saw them: it learns training images), topped up
+    with training images where too few are left; and a line saying where they came from."""
+    test, train = arrays["test_images"], arrays["train_images"]
+    pool = np.setdiff1d(np.arange(len(test)), reference)
+    images = np.asarray(test[pool])
+    source = f"real test images not in the reference statistics ({len(pool):,} of them)"
+    if len(pool) < n:
+        extra = np.sort(rng.choice(len(train), n - len(pool), replace=False))
+        images = np.concatenate([images, np.asarray(train[extra])])
+        source += f", topped up with {len(extra):,} training images"
+    return [images[np.sort(rng.choice(len(images), n, replace=False))] for _ in range(draws)], source
+
+
+def floor(feature, reference: dict, arrays: dict, reference_idx: np.ndarray, n: int, binary: bool, kid_subset: int,
+          seed: int, weights=None) -> dict:
+    """The floor: FID, KID, precision and recall of FLOOR_DRAWS sets of `n` real held-out images (held_out)
+    against the `reference` statistics (of the test images `reference_idx`), each binarised as test
+    images are; the mean of each, the FIDs' standard deviation and every draw's FID."""
+    draws, source = held_out(arrays, reference_idx, n, FLOOR_DRAWS, seeds.rng(seed, "metric_card"))
+    scores = [score(feature, reference, fixed_targets(torch.from_numpy(x), binary, seed + 1 + i), kid_subset,
+                    weights, seed=seed) for i, x in enumerate(draws)]
+    fids = [s["fid"] for s in scores]
+    return {"images": n, "draws": len(draws), "source": source, "fid": float(np.mean(fids)),
+            "fid_sd": float(np.std(fids, ddof=1)), "fids": fids,
+            **{k: float(np.mean([s[k] for s in scores])) for k in ("kid", "precision", "recall")}}

@@ -24,15 +24,35 @@ def test_code_version_is_the_checkouts_commit_and_dirty_state(tmp_path):
     head = git(repo, "rev-parse", "HEAD")
     code_version.cache_clear()
     assert code_version(str(repo)) == {"git_commit": head, "git_dirty": False}
-    (repo / "a.py").write_text("x = 2\n")
     (repo / "results.json").write_text("{}")   # untracked outputs do not make the code dirty
     code_version.cache_clear()
-    assert code_version(str(repo)) == {"git_commit": head, "git_dirty": True}
+    assert code_version(str(repo)) == {"git_commit": head, "git_dirty": False}
+    (repo / "a.py").write_text("x = 2\n")
+    code_version.cache_clear()
+    dirty = code_version(str(repo))
+    assert dirty["git_dirty"] is True and "-x = 1\n+x = 2" in dirty["diff"]   # what differs, not only that it does
     outside = tmp_path / "copy"
     outside.mkdir()
     code_version.cache_clear()
     version = code_version(str(outside))
     assert version["git_commit"] is None and "is not a git checkout" in version["note"]
+
+
+def test_a_dvc_experiment_records_the_params_it_overrode(tmp_path):
+    """`dvc exp run -S` edits params.yaml in the experiment's copy: the record names each key set and its value
+    (and the rest of the diff stays empty)."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "params.yaml").write_text("variant: base\nseed: 0\nmodel:\n  lr: 0.001\n  width: 128\n")
+    git(repo, "add", "params.yaml")
+    git(repo, "commit", "-qm", "a")
+    (repo / "params.yaml").write_text("variant: lam0\nseed: 2\nmodel:\n  lr: 0.001\n  width: 128\n")
+    code_version.cache_clear()
+    record = code_version(str(repo))
+    assert record["git_dirty"] is True and record["params_overrides"] == {"seed": 2, "variant": "lam0"}
+    assert "diff" not in record
+    code_version.cache_clear()
 
 
 def test_metrics_carry_run_params_and_libraries_and_rewrite_identically(tmp_path, make_cfg, monkeypatch):

@@ -36,3 +36,6 @@ class PixelVAE(GaussianVAE):
 
     def make_output(self, cfg) -> nn.Module:
         return PixelCNNBernoulli(32, cfg.width, cfg.pixelcnn_layers)
+
+    def logit_layers(self) -> tuple[nn.Module, ...]:
+        return (self.output.net.out,)

@@ -27,6 +27,41 @@ from npdraw.models.layers import ConvTranspose2d
 LOG_2PI = math.log(2 * math.pi)
 
 
+def _uniform_(weight: torch.Tensor, std: float) -> None:
+    """Uniform weights of standard deviation `std` (bound std * sqrt(3))."""
+    nn.init.uniform_(weight, -std * math.sqrt(3), std * math.sqrt(3))
+
+
+@torch.no_grad()
+def reference_init(model: nn.Module, linear_out: tuple[nn.Module, ...] = ()) -> None:
+    """The initialisation of the PixelVAE paper's own code (igul222/PixelVAE, lib/ops): every bias zero;
+    a convolution followed by a nonlinearity uniform with std sqrt(4 / (fan_in + fan_out)) (fans of a
+    masked PixelCNN convolution halved), a transposed convolution of stride 2 with std
+    2 sqrt(2 / (c_in k^2)), a linear layer LeCun's std sqrt(1 / fan_in), and the convolutions in
+    `linear_out` (to a logit: no nonlinearity follows) Glorot's std sqrt(2 / (fan_in + fan_out)).
+
+    PyTorch's defaults (uniform with bound 1 / sqrt(fan_in), random biases) leave the 17 stacked ReLU
+    layers of the VAE with almost no signal at the start: it then sits on a plateau for about 500
+    updates (docs/performance.md, "The baselines against their references")."""
+    from npdraw.models.pixelcnn import MaskedConv2d
+
+    last = {id(m) for m in linear_out}
+    for m in model.modules():
+        if isinstance(m, nn.ConvTranspose2d):
+            k = m.kernel_size[0] * m.kernel_size[1]
+            _uniform_(m.weight, 2 * math.sqrt(2.0 / (m.in_channels * k)))
+        elif isinstance(m, nn.Conv2d):
+            k = m.kernel_size[0] * m.kernel_size[1]
+            fans = (m.in_channels + m.out_channels) * k / (2 if isinstance(m, MaskedConv2d) else 1)
+            _uniform_(m.weight, math.sqrt((2.0 if id(m) in last else 4.0) / fans))
+        elif isinstance(m, nn.Linear):
+            _uniform_(m.weight, math.sqrt(1.0 / m.in_features))
+        else:
+            continue
+        if m.bias is not None:
+            m.bias.zero_()
+
+
 def conv(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1), nn.ReLU())
 
@@ -71,8 +106,8 @@ class BernoulliPixels(nn.Module):
 
 class GaussianVAE(Baseline, nn.Module):
     """The encoder and upsampling decoder of the module docstring around an output distribution over the
-    decoder's (B, 32, 28, 28) feature map, which a subclass makes (`make_output`).  Built in the order
-    encoder, q, decoder, output, so that a subclass's weights are drawn as the PixelVAE always drew them."""
+    decoder's (B, 32, 28, 28) feature map, which a subclass makes (`make_output`, with `logit_layers` the
+    convolutions of it that give a logit), initialised as the PixelVAE paper's code does (reference_init)."""
 
     image_size = 28
     sample_description: ClassVar[str]
@@ -87,6 +122,11 @@ class GaussianVAE(Baseline, nn.Module):
         self.dec_a = nn.Sequential(conv(64, 64), conv(64, 64), up(64, 64), conv(64, 64))       # 4 -> 8
         self.dec_b = nn.Sequential(up(64, 32), conv(32, 32), up(32, 32), conv(32, 32))          # 7 -> 28
         self.output = self.make_output(cfg)
+        reference_init(self, self.logit_layers())
+
+    def logit_layers(self) -> tuple[nn.Module, ...]:
+        """The convolutions that give a logit (no nonlinearity after them: Glorot's initialisation)."""
+        raise NotImplementedError
 
     def make_output(self, cfg) -> nn.Module:
         raise NotImplementedError
@@ -164,3 +204,6 @@ class ConvVAE(GaussianVAE):
 
     def make_output(self, cfg) -> nn.Module:
         return BernoulliPixels(32)
+
+    def logit_layers(self) -> tuple[nn.Module, ...]:
+        return (self.output.out,)

@@ -1,0 +1,177 @@
+"""The baselines against public references (method §14): the pipeline's conv VAE, PixelVAE and DRAW trained
+side by side with a port of each one's reference code (benchmarks/references/: igul222/PixelVAE for the
+VAE and the PixelVAE, ericjang/draw for DRAW), on the same images, batches, steps and seed.
+
+    python -m benchmarks.baseline_references                        # 3 seeds, 600 and 2,400 updates, all three
+    python -m benchmarks.baseline_references --systems vae --seeds 0
+
+Both sides see the same MNIST training images (the findings profile's full split) in the same order,
+binarised by the same Bernoulli draws, in batches of 100; the pipeline's model is built from the findings
+profile's settings and trained as train_baseline trains it (its precision and layout, Adam at its
+section's lr, loss -(log p(x|z) - KL)); the reference keeps its own recipe (fp32; the PixelVAE code's KL
+annealing, ericjang/draw's Adam beta1 0.5 and gradient clipping).  After 600 and 2,400 updates each is
+scored on the same 1,000 test images (binarised once): the negative ELBO with one posterior sample per
+image (nats), its BCE and KL.  Results append to results/findings/references/runs.jsonl (one line per
+system, implementation, seed and point; a run already there is skipped, so the command resumes), and
+the summary table results/findings/references/README.md is rebuilt from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from benchmarks.references.draw_ericjang import ReferenceDRAW
+from benchmarks.references.pixelvae_igul222 import ReferenceVAE
+from npdraw.compute import seeds as streams
+from npdraw.compute.precision import autocast, layout, use_layout
+from npdraw.data.binarize import as_float, fixed_targets
+from npdraw.data.prepare import load_prepared
+from npdraw.data.splits import make_splits
+from npdraw.models.interface import model_class
+from npdraw.reporting.tables import write_table
+from npdraw.workflow.params import load_params
+from npdraw.workflow.resolve import resolve
+from npdraw.workflow.systems import system
+
+OUT = Path("results/findings/references")
+BATCH = 100
+TEST_IMAGES = 1000
+
+
+def reference(name: str, cfg) -> torch.nn.Module:
+    """The reference port of system `name`, sized as the pipeline's model of the run `cfg`."""
+    if name == "vae":
+        return ReferenceVAE(cfg.vae.latent)
+    if name == "pixelvae":
+        return ReferenceVAE(cfg.pixelvae.latent, cfg.pixelvae.pixelcnn_layers, cfg.pixelvae.width)
+    d = cfg.draw
+    return ReferenceDRAW(28, d.steps, d.hidden, d.latent, d.read, d.write)
+
+
+@torch.no_grad()
+def score(terms, test: torch.Tensor, seed: int) -> dict[str, float]:
+    """Mean negative ELBO, BCE and KL (nats) over the test images, one posterior sample each."""
+    torch.manual_seed(seed)
+    t = [terms(test[s:s + 250]) for s in range(0, len(test), 250)]
+    log_px, kl = torch.cat([x["log_px"] for x in t]).double(), torch.cat([x["kl"] for x in t]).double()
+    return {"neg_elbo": float((kl - log_px).mean()), "bce": float(-log_px.mean()), "kl": float(kl.mean())}
+
+
+def train(name: str, impl: str, seed: int, points: tuple[int, ...], train_u8: torch.Tensor, test: torch.Tensor,
+          cfg) -> list[dict]:
+    """One side of one comparison: `points` (increasing update counts) scored along one training run."""
+    order = torch.Generator().manual_seed(seed)            # the same batches and draws for both sides
+    draws = torch.Generator().manual_seed(seed + 1)
+    compute = cfg.compute
+    if impl == "pipeline":
+        torch.manual_seed(streams.torch_seed(seed, system(name).salt))
+        model = use_layout(model_class(name).build(cfg), compute.channels_last)
+        opt = torch.optim.Adam(model.parameters(), lr=cfg[system(name).section].lr)
+
+        def loss(x, step):
+            with autocast("cpu", compute.precision):
+                t = model.terms(layout(x, compute.channels_last), layout(x, compute.channels_last))
+            return -(t["log_px"] - t["kl"]).mean()
+
+        def terms(x):
+            model.eval()
+            with autocast("cpu", compute.precision):
+                out = model.terms(layout(x, compute.channels_last), layout(x, compute.channels_last))
+            model.train()
+            return out
+        clip = None
+    else:
+        torch.manual_seed(seed)
+        model = reference(name, cfg)
+        opt = model.optimizer()
+        loss, terms, clip = model.loss, model.terms, getattr(model, "clip", None)
+    rows, start, step = [], time.perf_counter(), 0
+    model.train()
+    while step < points[-1]:
+        perm = torch.randperm(len(train_u8), generator=order)
+        for first in range(0, len(perm) - BATCH + 1, BATCH):
+            x = torch.bernoulli(as_float(train_u8[perm[first:first + BATCH]]), generator=draws)
+            opt.zero_grad(set_to_none=True)
+            loss(x, step).backward()
+            if clip is not None:
+                clip()
+            opt.step()
+            step += 1
+            if step in points:
+                seconds = time.perf_counter() - start
+                rows.append({"system": name, "implementation": impl, "seed": seed, "updates": step,
+                             **score(terms, test, 1234), "train_seconds": round(seconds, 1)})
+                print(json.dumps(rows[-1]), flush=True)
+            if step == points[-1]:
+                break
+    return rows
+
+
+def summary(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per system and point: each side's mean, sd and range over seeds of the test negative ELBO (and KL), the
+    difference, and whether it lies within the seed-to-seed spread (the larger side's range)."""
+    out = []
+    for (name, updates), at in runs.groupby(["system", "updates"]):
+        row = {"system": system(name).label, "updates": updates}
+        ranges = []
+        for impl, side in at.groupby("implementation"):
+            v = side["neg_elbo"]
+            row.update({f"{impl}_neg_elbo": v.mean(), f"{impl}_sd": v.std(), f"{impl}_kl": side["kl"].mean(),
+                        f"{impl}_seeds": len(v)})
+            ranges.append(v.max() - v.min())
+        if {"pipeline_neg_elbo", "reference_neg_elbo"} <= set(row):
+            diff = row["pipeline_neg_elbo"] - row["reference_neg_elbo"]
+            row.update({"difference": diff, "seed_spread": max(ranges),
+                        "within_spread": bool(abs(diff) <= max(ranges))})
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--systems", nargs="+", default=["vae", "pixelvae", "draw"], choices=["vae", "pixelvae", "draw"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--updates", nargs="+", type=int, default=[600, 2400])
+    p.add_argument("--out", type=Path, default=OUT)
+    args = p.parse_args()
+    params = load_params("params.yaml")
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = args.out / "runs.jsonl"
+    done = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+    base = resolve(params, dataset="mnist", profile="findings")
+    arrays = load_prepared(f"data/prepared/{base.dataset}", base)
+    splits = make_splits(arrays, base)[0]
+    train_u8 = torch.from_numpy(np.asarray(arrays["train_images"][splits["train"]]))
+    test = fixed_targets(torch.from_numpy(np.asarray(arrays["test_images"][:TEST_IMAGES])), True, 1234)
+    points = tuple(sorted(args.updates))
+    for name in args.systems:
+        cfg = resolve(params, dataset="mnist", profile="findings", variant=name)
+        for seed in args.seeds:
+            for impl in ("pipeline", "reference"):
+                key = (name, impl, seed)
+                have = {r["updates"] for r in done if (r["system"], r["implementation"], r["seed"]) == key}
+                if set(points) <= have:
+                    continue
+                rows = train(name, impl, seed, points, train_u8, test, cfg)
+                with log.open("a") as f:
+                    f.writelines(json.dumps(r) + "\n" for r in rows if r["updates"] not in have)
+                done += rows
+    runs = pd.DataFrame(done)
+    write_table(summary(runs), args.out / "README.md", args.out / "summary.csv", title=(
+        "The baselines against their references: test negative ELBO (nats, one posterior sample, 1,000 MNIST "
+        "test images) after the same updates on the same batches (100 images), mean and sd over seeds; KL in "
+        "nats. pipeline: npdraw.models at the findings profile's settings, trained as train_baseline does; "
+        "reference: a port of igul222/PixelVAE (VAE, PixelVAE) or ericjang/draw (DRAW) with its own "
+        "initialisation and recipe (benchmarks/references/). within_spread: |difference| at most the larger "
+        "side's range over seeds. Made by `python -m benchmarks.baseline_references`; every run: runs.jsonl."))
+
+
+if __name__ == "__main__":
+    main()

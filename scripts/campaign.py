@@ -6,10 +6,12 @@ pipeline's own front doors, and commit each finished run's metrics and provenanc
     python scripts/campaign.py run --only table2 --max-jobs 2
     python scripts/campaign.py run --commit-to /work/main   # run in this clone, commit into another checkout
 
-Jobs, in order: `gap` (scripts/nll_gap.py on the committed reference model), `table2` (the Omniglot
-ablation, each row and seed one `dvc exp` experiment: queued, then run by the queue), `quick` (Table 1 at
-the quick profile: `snakemake tables`), `lowdata` (Fig. 3: each run one Snakemake target, seed 0 of every
-point first).  A job is skipped when its results are committed in the target checkout, so a campaign
+Jobs, in order: `card` (each dataset's metric card at the findings profile: Snakemake), `gap`
+(scripts/nll_gap.py on the committed reference model), `tune` (the learning-rate grid: each system at each
+rate at one low-data point per dataset, trained only), `table2` (the Omniglot ablation, each row and seed
+one `dvc exp` experiment: queued, then run by the queue), `quick` (Table 1 at the quick profile:
+`snakemake tables`), `lowdata` (Fig. 3: each run one Snakemake target, seed 0 of every point first).  A
+job is skipped when its results are committed in the target checkout, so a campaign
 stopped anywhere (a killed run resumes from its last epoch: Snakemake's `--rerun-incomplete` and the
 trainers' resume files; a DVC experiment reruns what its run cache lacks) continues on any machine from
 what is committed.  After each job the findings page is rebuilt (npdraw.reporting.findings) and
@@ -18,7 +20,8 @@ until the file is removed (the machine free for a benchmark, with no job's time 
 
 Every stage imports the package of the checkout the campaign runs in (PYTHONPATH), so the code that
 produced a number is the commit its provenance names: run the campaign from a clone that does not
-change while it runs (`git clone . ../campaign`), and commit into the working checkout.
+change while it runs (`git clone . ../campaign`), and commit into the working checkout.  A checkout whose
+tracked files differ from its commit is refused.
 """
 
 import argparse
@@ -38,12 +41,14 @@ from npdraw.reporting import findings
 from npdraw.reporting.dvc_experiments import dvc, iter_experiments, show_experiments
 from npdraw.workflow.cli import main
 from npdraw.workflow.params import load_params
-from npdraw.workflow.paths import RUN_DIR, VARIANT_DIR
+from npdraw.workflow.paths import REFERENCE_DIR, RUN_DIR, VARIANT_DIR
 
 ROOT = Path(".").resolve()
 QUICK_TABLES = "results/tables/quick/full/seed0"
+QUICK_RUN = {"dataset": "mnist", "profile": "quick", "split": "full", "seed": 0, "variant": "base"}   # counts it
 PAUSE = "campaign.pause"   # while this file exists in the campaign's checkout, no new job starts
 METRICS = ("eval", "model", "prior", "parse", "bank")
+CARD_DATASETS = ("mnist", "omniglot")   # the datasets whose FIDs the findings judge: their metric cards
 
 
 def environment() -> dict:
@@ -59,10 +64,14 @@ def experiment_name(run: dict) -> str:
 
 def jobs(params: dict, target: Path) -> list[dict]:
     """Every job of the campaign, in order, each marked done when its results are committed in `target`."""
-    out = [{"kind": "gap", "name": "nll_gap", "done": (target / findings.GAP).is_file()}]
+    out = [{"kind": "card", "name": f"{d}-card", "dataset": d, "done": findings.card(d, target) is not None}
+           for d in CARD_DATASETS]
+    out.append({"kind": "gap", "name": "nll_gap", "done": (target / findings.GAP).is_file()})
+    out += [{"kind": "tune", "name": VARIANT_DIR.format(**r), "run": r, "done": findings.tuned(r, target)}
+            for r in findings.tuning_runs(params)]
     out += [{"kind": "table2", "name": experiment_name(r), "run": r, "done": findings.committed(r, target)}
             for r in findings.table2_runs()]
-    out.append({"kind": "quick", "name": "table1-quick", "done": (target / QUICK_TABLES / "table1.md").is_file()})
+    out.append({"kind": "quick", "name": "table1-quick", "done": findings.committed(QUICK_RUN, target)})
     out += [{"kind": "lowdata", "name": VARIANT_DIR.format(**r), "run": r, "done": findings.committed(r, target)}
             for r in findings.lowdata_runs(params)]
     return out
@@ -98,14 +107,24 @@ def record(where: Path, job: dict, seconds: float | None, engine: str, copied: l
 
 
 def harvest_run(run: dict, target: Path, copied: list[Path]) -> None:
-    """A Snakemake run's metrics, its split summary and its dataset's classifier record into the findings."""
+    """A Snakemake run's metrics, its sample grid and its split summary into the findings."""
     variant, split = Path(VARIANT_DIR.format(**run)), Path(RUN_DIR.format(**run))
     dest = findings.run_dir(run, target)
     for name in METRICS:
         copy(ROOT / variant / f"metrics/{name}.json", dest / f"metrics/{name}.json", copied)
+    copy(ROOT / variant / "eval/samples.png", dest / "samples.png", copied)
     copy(ROOT / split / "splits.json", dest.parent / "splits.json", copied)
-    ref = Path(f"results/{run['dataset']}/{run['profile']}/reference/classifier.json")
-    copy(ROOT / ref, target / findings.RUNS / ref.relative_to("results"), copied)
+
+
+def run_card(job: dict, target: Path) -> list[Path]:
+    """The dataset's metric card at the findings profile (Snakemake: the reference statistics and the card),
+    into the findings beside the dataset's runs."""
+    reference = Path(REFERENCE_DIR.format(dataset=job["dataset"], profile=findings.PROFILE))
+    snakemake(str(reference / "card.json"))
+    copied: list[Path] = []
+    for name in ("card.json", "card.png"):
+        copy(ROOT / reference / name, findings.reference_dir(job["dataset"], target) / name, copied)
+    return copied
 
 
 def run_gap(job: dict, target: Path) -> list[Path]:
@@ -117,15 +136,15 @@ def run_gap(job: dict, target: Path) -> list[Path]:
 
 
 def cached_outputs(rev: str) -> dict[str, Path]:
-    """{path: file in DVC's cache} of every JSON output an experiment's dvc.lock records: the metrics
-    files as the stages wrote them, byte for byte (`dvc exp show` leaves their lists out)."""
+    """{path: file in DVC's cache} of every file output an experiment's dvc.lock records: the metrics files
+    as the stages wrote them, byte for byte (`dvc exp show` leaves their lists out), the sample grid."""
     import yaml
 
     lock = yaml.safe_load(subprocess.run(["git", "show", f"{rev}:dvc.lock"], capture_output=True, text=True,
                                          check=True).stdout)
     return {out["path"]: ROOT / ".dvc/cache/files/md5" / out["md5"][:2] / out["md5"][2:]
             for stage in lock["stages"].values() for out in stage.get("outs", [])
-            if out["path"].endswith(".json") and "md5" in out}
+            if "md5" in out and not out["md5"].endswith(".dir")}
 
 
 def run_table2(job: dict, target: Path) -> list[Path]:
@@ -147,10 +166,14 @@ def run_table2(job: dict, target: Path) -> list[Path]:
         raise ParamsError(f"experiment {name} did not finish: `dvc queue logs {name}` says why")
     copied: list[Path] = []
     dest = findings.run_dir(run, target)
-    mine = (VARIANT_DIR.format(**run), RUN_DIR.format(**run) + "/splits.json")   # the run's, and the reference's
-    for path, cached in cached_outputs(rev).items():
-        if path.startswith(mine) or "/reference/" in path:
-            copy(cached, target / findings.RUNS / Path(path).relative_to("results"), copied)
+    outputs = cached_outputs(rev)
+    for name in METRICS:
+        if (cached := outputs.get(f"{VARIANT_DIR.format(**run)}/metrics/{name}.json")) is not None:
+            copy(cached, dest / f"metrics/{name}.json", copied)
+    for path, name in ((f"{VARIANT_DIR.format(**run)}/eval/samples.png", dest / "samples.png"),
+                       (f"{RUN_DIR.format(**run)}/splits.json", dest.parent / "splits.json")):
+        if (cached := outputs.get(path)) is not None:
+            copy(cached, name, copied)
     if not (dest / "metrics/eval.json").is_file():
         raise ParamsError(f"experiment {name}: its evaluation metrics are not in `dvc exp show`")
     if name not in finished:
@@ -182,6 +205,21 @@ def run_quick(job: dict, target: Path) -> list[Path]:
     return copied
 
 
+def run_tune(job: dict, target: Path) -> list[Path]:
+    """One run of the learning-rate grid: trained (no evaluation: the grid reads its validation FID), its
+    training metrics committed."""
+    run = job["run"]
+    call(sys.executable, "-m", "npdraw.workflow.recovery")
+    start = time.perf_counter()
+    snakemake(VARIANT_DIR.format(**run) + "/metrics/model.json")
+    seconds = time.perf_counter() - start
+    copied: list[Path] = []
+    copy(ROOT / VARIANT_DIR.format(**run) / "metrics/model.json", findings.run_dir(run, target) / "metrics/model.json",
+         copied)
+    record(findings.run_dir(run, target), job, seconds, "snakemake (training only)", copied)
+    return copied
+
+
 def run_lowdata(job: dict, target: Path) -> list[Path]:
     run = job["run"]
     call(sys.executable, "-m", "npdraw.workflow.recovery")
@@ -206,7 +244,8 @@ def wait_while_paused() -> None:
         time.sleep(20)
 
 
-RUNNERS = {"gap": run_gap, "table2": run_table2, "quick": run_quick, "lowdata": run_lowdata}
+RUNNERS = {"card": run_card, "gap": run_gap, "tune": run_tune, "table2": run_table2, "quick": run_quick,
+           "lowdata": run_lowdata}
 
 
 def commit(target: Path, paths: list[Path], message: str) -> None:
@@ -224,6 +263,12 @@ def commit(target: Path, paths: list[Path], message: str) -> None:
 
 
 def headline(job: dict, target: Path) -> str:
+    if job["kind"] == "tune":
+        m = json.loads((findings.run_dir(job["run"], target) / "metrics/model.json").read_text())
+        return f"validation FID {m['selection_score']:.2f}, epoch {m['selected_epoch']}"
+    if job["kind"] == "card":
+        c = findings.card(job["dataset"], target)
+        return f"{'passes' if c['passes'] else 'FAILS'}; floor {c['floor']['fid']:.3f} +- {c['floor']['fid_sd']:.3f}"
     if job["kind"] in ("table2", "lowdata"):
         e = json.loads((findings.run_dir(job["run"], target) / "metrics/eval.json").read_text())
         fid = e.get("fid_domain")
@@ -242,15 +287,13 @@ def run() -> None:
     args = p.parse_args()
     params = load_params("params.yaml")
     target = args.commit_to.resolve()
-    def selected() -> list[dict]:
-        return [j for j in jobs(params, target) if not args.only or j["kind"] in args.only]
-
-    todo = selected()
+    todo = [j for j in jobs(params, target) if not args.only or j["kind"] in args.only]
     if args.action == "plan":
         for j in todo:
             print(f"{'done' if j['done'] else 'todo':>4}  {j['kind']:<8} {j['name']}")
-        print(f"{sum(j['done'] for j in todo)} of {len(todo)} jobs committed in {target}")
+        print(tally(sum(j["done"] for j in todo), len(todo), target))
         return
+    refuse_dirty(ROOT)
     ran = 0
     for job in todo:
         if job["done"]:
@@ -260,18 +303,29 @@ def run() -> None:
         wait_while_paused()
         print(f"[{datetime.now():%H:%M}] {job['kind']} {job['name']}", file=sys.stderr, flush=True)
         copied = RUNNERS[job["kind"]](job, target)
-        findings.build(target, ROOT / "params.yaml")   # the campaign's params, whatever the target's are
-        page = [target / findings.FINDINGS / name for name in ("README.md", "table2.md", "table2.csv", "minutes.md",
-                                                              "table2-runs.md", "table2-runs.csv", "nll_gap.md")]
-        page += list((target / findings.FINDINGS / "lowdata").glob("*")) if (
-            target / findings.FINDINGS / "lowdata").is_dir() else []
+        page = findings.build(target, ROOT / "params.yaml").written   # the campaign's params, whatever the target's
         if not args.no_commit:
-            commit(target, copied + [f for f in page if f.is_file()],
-                   f"findings: {job['kind']} {job['name']} ({headline(job, target)})")
+            commit(target, copied + page, f"findings: {job['kind']} {job['name']} ({headline(job, target)})")
         ran += 1
-    committed = sum(j["done"] for j in selected())   # read again: the runs above are committed now
-    print(f"ran {ran} job{'' if ran == 1 else 's'}; {committed} of {len(todo)} jobs committed in {target}",
-          file=sys.stderr, flush=True)
+    # Every job that ran wrote its results into the target (committed or not): done now.
+    done = sum(j["done"] for j in todo) + ran
+    print(f"ran {ran} job{'' if ran == 1 else 's'}; {tally(done, len(todo), target)}", file=sys.stderr, flush=True)
+
+
+def tally(done: int, planned: int, target: Path) -> str:
+    return f"{done} of {planned} jobs committed in {target}"
+
+
+def refuse_dirty(checkout: Path) -> None:
+    """Stop unless the campaign's checkout is its commit: every stage imports its package, and each run's
+    provenance names that commit as the code that made it."""
+    changed = subprocess.run(["git", "-C", str(checkout), "diff", "HEAD", "--name-only"], capture_output=True,
+                             text=True).stdout.split()
+    if changed:
+        raise ParamsError(f"{checkout}: tracked files differ from the commit ({', '.join(changed[:5])}"
+                          f"{', ...' if len(changed) > 5 else ''}); its runs' provenance would name a commit that "
+                          f"did not make them. Commit or stash them, or run the campaign from a clean clone "
+                          f"(`git clone . ../campaign`)")
 
 
 if __name__ == "__main__":

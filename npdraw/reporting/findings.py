@@ -2,16 +2,20 @@
 
 The campaign (scripts/campaign.py) runs the paper's ablation (its Table 2, Omniglot, through `dvc exp`)
 and its low-data curves (its Fig. 3, through Snakemake) at the `findings` profile, and commits each
-finished run's metrics and provenance under results/findings/runs/, laid out as the pipeline's own
-results/ (`<dataset>/<profile>/<split>/seed<N>/<variant>/metrics/*.json`, the split's `splits.json`)
-with a `campaign.json` beside each run's metrics (engine, wall seconds, code).  `build()` turns what
-is committed into every table, figure and the verdict page, in seconds, and says what is missing:
+finished run's metrics, provenance and sample grid under results/findings/runs/, laid out as the
+pipeline's own results/ (npdraw.workflow.paths.VARIANT_DIR without its `results/`), with a
+`campaign.json` beside each run's metrics (engine, wall seconds, code), and each dataset's metric card
+(npdraw.evaluation.card) under `<dataset>/findings/reference/`.  The first campaign's runs, scored with
+the retired features (a 50-alphabet classifier retrained with the pipeline) and baselines whose
+initialisation was not checked against their references, stay under results/findings/retired/runs/:
+their verdicts are rebuilt with today's rule and labelled retired.
 
-    python -m npdraw.reporting.findings          # results/findings/{README.md, table2.*, lowdata/*, nll_gap.*}
+`build()` turns what is committed into every table, figure, the verdict page (npdraw.reporting.
+findings_page) and `verdicts.json`, in seconds, and says what is missing:
 
-A verdict says holds / does not hold / cannot tell at this size, with the numbers, the seeds and the
-test behind it (two-sided Welch t-tests at the 5 % level on the seeds' values; where a row has one
-seed, the spread of the rows with two stands in for its own).
+    python -m npdraw.reporting.findings          # results/findings/{README.md, verdicts.json, table2.*, ...}
+
+The claims are npdraw.reporting.claims; the rule that judges them is npdraw.reporting.verdicts.
 """
 
 from __future__ import annotations
@@ -25,48 +29,73 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from npdraw.artifacts.io import atomic_path
+from npdraw.artifacts.io import write_json
+from npdraw.reporting import findings_page
+from npdraw.reporting.claims import FIG3_CLAIMS, PAPER_COLUMNS, PAPER_TABLE2, TABLE2_CLAIMS
+from npdraw.reporting.findings_page import OVERVIEW, TUNING, VERDICTS
 from npdraw.reporting.lowdata import GROUPS, curves, held, plot, points, summary
-from npdraw.reporting.tables import model_label, read_metrics, write_table
+from npdraw.reporting.tables import domain_columns, model_label, read_metrics, write_table
+from npdraw.reporting.verdicts import Verdict, panel_verdict, table2_verdict
 from npdraw.workflow.params import load_params
-from npdraw.workflow.resolve import resolve
+from npdraw.workflow.paths import REFERENCE_DIR, VARIANT_DIR
+from npdraw.workflow.resolve import resolve, system_of
 from npdraw.workflow.snakemake import DVC_ABLATION_VARIANTS
-from npdraw.workflow.systems import SYSTEMS
+from npdraw.workflow.systems import SYSTEMS, system
 
 FINDINGS = Path("results/findings")
 RUNS = FINDINGS / "runs"
 PROFILE = "findings"
-DISCUSSION = "discussion.md"    # hand-written beside the generated page; linked from it when present
-OVERVIEW = "lowdata/overview.md"   # Fig. 3 at a glance, beside the page (overview())
 TABLE2_DATASET = "omniglot"
-# Table 2's rows (the one-factor ablation variants) and their seeds: two for the central trade-off.
-TABLE2_SEEDS = {variant: (0, 1) if variant in ("base", "lam0") else (0,) for variant in DVC_ABLATION_VARIANTS}
-# The paper's Table 2 (its data: the IWAE 28x28 Omniglot; its FID: Inception's), by variant.
-PAPER_TABLE2 = {
-    "base": (5, 50, 50, 17.71, 5.53, 129.73, 89.95, 54.80),
-    "K6": (6, 50, 50, 16.38, 12.86, 118.37, 108.81, 25.62),
-    "K8": (8, 50, 50, 15.60, 22.00, 132.98, 130.39, 21.34),
-    "M10": (5, 10, 50, 15.77, 15.02, 127.22, 115.53, 27.37),
-    "M200": (5, 200, 50, 19.50, 6.08, 115.53, 89.94, 38.41),
-    "lam0": (5, 50, 0, 17.71, 35.27, 110.64, 112.07, 25.67),
-    "lam1": (5, 50, 1, 17.71, 5.58, 107.72, 92.27, 34.40),
-    "lam100": (5, 50, 100, 17.71, 5.74, 134.54, 92.23, 57.96),
-}
-PAPER_COLUMNS = ("K", "M", "lambda", "psnr", "fid", "nll", "bce", "kl")
+# Table 2's rows (the one-factor ablation variants) and their seeds: three for the lambda rows, whose
+# trade-off is the contested claim; one for the K and M rows.
+LAMBDA_ROWS = ("lam0", "lam1", "base", "lam100")
+TABLE2_SEEDS = {variant: (0, 1, 2) if variant in LAMBDA_ROWS else (0,) for variant in DVC_ABLATION_VARIANTS}
 # The measures of Table 2 here, as the metrics name them.
 MEASURED = {"psnr_db": "parse PSNR (dB)", "fid_domain": "domain FID", "nll": "NLL (S = 50)",
             "bce_nats": "BCE", "kl_nats": "KL"}
+# The learning-rate grid every system is tuned on, at one low-data point of each dataset (seed 0), by the
+# validation FID its checkpoint rule keeps (method §14): the same tuning effort for every system.
+LR_GRID = (0.0003, 0.001, 0.003)
+TUNE_POINTS = {"mnist": "sample-0.05", "omniglot": "character-0.1"}
+# The baselines that, like NP-DRAW, draw every pixel at once from their latent: a model with an
+# autoregressive decoder can leave its latent unused (the PixelVAE does here), so each panel gets a second
+# verdict against these alone.
+NON_AUTOREGRESSIVE = tuple(s.label for s in SYSTEMS.values() if not s.parts and not s.autoregressive)
 
 
-def run_dir(run: dict, root: Path = Path(".")) -> Path:
-    """Where a run's metrics are committed: results/findings/runs/<dataset>/<profile>/<split>/seed<N>/<variant>."""
-    return root / RUNS / run["dataset"] / run["profile"] / run["split"] / f"seed{run['seed']}" / run["variant"]
+@dataclass(frozen=True, eq=False)
+class Campaign:
+    """A set of committed runs judged together: where they are, where their tables go, how they are named."""
+    name: str
+    runs: Path          # relative to the checkout
+    out: Path           # where its generated tables and curves go
+    label: str          # what a verdict made on these runs says of them
+    table2_seeds: dict
 
 
-def table2_runs() -> list[dict]:
+CURRENT = Campaign("current", RUNS, FINDINGS, "committed domain network (metric card), reference-checked "
+                   "baselines", TABLE2_SEEDS)
+RETIRED = Campaign("retired", FINDINGS / "retired/runs", FINDINGS / "retired",
+                   "retired metric (a 50-alphabet classifier the pipeline retrained per machine) and "
+                   "baselines not checked against their references",
+                   {v: (0, 1) if v in ("base", "lam0") else (0,) for v in DVC_ABLATION_VARIANTS})
+CAMPAIGNS = (CURRENT, RETIRED)
+
+
+def run_dir(run: dict, root: Path = Path("."), runs: Path = RUNS) -> Path:
+    """Where a run's files are committed: the pipeline's own run folder (VARIANT_DIR) under `runs`."""
+    return root / runs / Path(VARIANT_DIR.format(**run)).relative_to("results")
+
+
+def reference_dir(dataset: str, root: Path = Path("."), runs: Path = RUNS) -> Path:
+    """Where a dataset's findings-profile reference records (its metric card) are committed."""
+    return root / runs / Path(REFERENCE_DIR.format(dataset=dataset, profile=PROFILE)).relative_to("results")
+
+
+def table2_runs(seeds: dict = TABLE2_SEEDS) -> list[dict]:
     """The runs of Table 2, seed 0 of every row first."""
     runs = [{"dataset": TABLE2_DATASET, "profile": PROFILE, "split": "full", "seed": seed, "variant": variant}
-            for variant, seeds in TABLE2_SEEDS.items() for seed in seeds]
+            for variant, row in seeds.items() for seed in row]
     return sorted(runs, key=lambda r: r["seed"])
 
 
@@ -80,41 +109,105 @@ def lowdata_runs(params: dict) -> list[dict]:
     return sorted(runs, key=lambda r: r["seed"])
 
 
-def committed(run: dict, root: Path = Path(".")) -> bool:
+def lr_variant(variant: str, lr: float) -> str:
+    """The variant that trains `variant`'s system at learning rate `lr` (npdraw.workflow.resolve: lr token)."""
+    return f"lr{lr:g}" if variant == "base" else f"{variant}-lr{lr:g}"
+
+
+def tuning_runs(params: dict) -> list[dict]:
+    """The runs of the learning-rate grid: every system of the low-data grid at every rate of LR_GRID, at
+    each dataset's TUNE_POINTS split, seed 0."""
+    systems = resolve(params, profile=PROFILE)["lowdata"]["variants"]
+    return [{"dataset": dataset, "profile": PROFILE, "split": split, "seed": 0, "variant": lr_variant(v, lr),
+             "system": v, "lr": lr} for dataset, split in TUNE_POINTS.items() for v in systems for lr in LR_GRID]
+
+
+def tuned(run: dict, root: Path = Path(".")) -> bool:
+    """A tuning run counts once its model's metrics (its validation FID) are committed."""
+    return (run_dir(run, root) / "metrics/model.json").is_file()
+
+
+def tuning(params: dict, root: Path = Path(".")) -> pd.DataFrame:
+    """The grid's committed runs: system, dataset, lr, the best validation FID and its epoch, the test KL."""
+    rows = []
+    for run in tuning_runs(params):
+        if not tuned(run, root):
+            continue
+        m = read_metrics(run_dir(run, root) / "metrics/model.json", ("selection_score", "selected_by"), "the campaign")
+        rows.append({"system": model_label(run["system"]), "dataset": run["dataset"], "split": run["split"],
+                     "lr": run["lr"], "valid_fid": m["selection_score"] if m["selected_by"].startswith("fid") else None,
+                     "selected_epoch": m.get("selected_epoch"), "kl_nats": m.get("kl_nats")})
+    return pd.DataFrame(rows)
+
+
+def chosen_rates(grid: pd.DataFrame) -> dict[str, float]:
+    """{system label: the rate of LR_GRID with the lowest validation FID summed in logs over the datasets}
+    (the geometric mean, so neither dataset's FID scale decides); only systems with the whole grid."""
+    out = {}
+    for name, runs in grid.groupby("system"):
+        full = runs.pivot_table(index="lr", columns="dataset", values="valid_fid")
+        if full.shape == (len(LR_GRID), len(TUNE_POINTS)) and not full.isna().any().any():
+            out[name] = float(np.log(full).sum(axis=1).idxmin())
+    return out
+
+
+def tuning_table(grid: pd.DataFrame, params: dict) -> pd.DataFrame:
+    """One row per system and rate: the validation FID at each dataset's point, the chosen rate and the
+    findings profile's."""
+    table = grid.pivot_table(index=["system", "lr"], columns="dataset", values="valid_fid").reset_index()
+    chosen = chosen_rates(grid)
+    systems = {model_label(v): v for v in resolve(params, profile=PROFILE)["lowdata"]["variants"]}
+    in_params = {label: resolve(params, profile=PROFILE, variant=v)[system(system_of(v)).section]["lr"]
+                 for label, v in systems.items()}
+    table["chosen"] = [chosen.get(s) == lr for s, lr in zip(table["system"], table["lr"])]
+    table["in_params"] = [in_params.get(s) == lr for s, lr in zip(table["system"], table["lr"])]
+    return table
+
+
+def committed(run: dict, root: Path = Path("."), runs: Path = RUNS) -> bool:
     """The run's evaluation metrics are in the findings (a run counts once it has them)."""
-    return (run_dir(run, root) / "metrics/eval.json").is_file()
+    return (run_dir(run, root, runs) / "metrics/eval.json").is_file()
 
 
 def _json(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def card(dataset: str, root: Path = Path(".")) -> dict | None:
+    """The committed metric card of `dataset`'s domain network at the findings profile (None: none yet)."""
+    return _json(reference_dir(dataset, root) / "card.json")
+
+
 # --- Table 2 ----------------------------------------------------------------------------------
 
-def table2_rows(root: Path = Path(".")) -> pd.DataFrame:
-    """One row per committed Table 2 run: K, M, lambda as the run ran, the measures and the classifier's
-    accuracy, the wall minutes of the experiment."""
+def table2_rows(root: Path = Path("."), campaign: Campaign = CURRENT) -> pd.DataFrame:
+    """One row per committed Table 2 run: K, M, lambda as the run ran, the measures, the domain network's
+    floor and accuracy, the budget, the wall minutes of the experiment."""
     rows = []
-    for run in table2_runs():
-        where = run_dir(run, root)
-        if not committed(run, root):
+    for run in table2_runs(campaign.table2_seeds):
+        where = run_dir(run, root, campaign.runs)
+        if not committed(run, root, campaign.runs):
             continue
         e = read_metrics(where / "metrics/eval.json", ("nll_nats", "bce_nats", "kl_nats"), "the campaign")
         parse = read_metrics(where / "metrics/parse.json", ("psnr_db",), "the campaign")
         method = e["provenance"]["params"]["method"]
         camp = _json(where / "campaign.json") or {}
+        model = _json(where / "metrics/model.json") or {}
+        d = domain_columns(e)
         rows.append({"variant": run["variant"], "seed": run["seed"], "K": method["patch_size"],
                      "M": method["bank_size"], "lambda": method["lambda_reg"], "psnr_db": parse["psnr_db"],
-                     "fid_domain": e.get("fid_domain"), "fid_domain_real": e.get("fid_domain_real"),
-                     "classifier_accuracy": e.get("domain_classifier_accuracy"), "nll": e["nll_nats"],
-                     "bce_nats": e["bce_nats"], "kl_nats": e["kl_nats"], "nll_samples": e["nll_samples"],
-                     "nll_images": e["nll_images"], "samples": e["generated"],
+                     "fid_domain": d["fid_domain"], "fid_domain_floor": d["fid_domain_floor"],
+                     "precision_domain": d["precision_domain"], "recall_domain": d["recall_domain"],
+                     "below_floor": _below_floor(d), "classifier_accuracy": d["classifier_accuracy"],
+                     "nll": e["nll_nats"], "bce_nats": e["bce_nats"], "kl_nats": e["kl_nats"],
+                     "nll_samples": e["nll_samples"], "nll_images": e["nll_images"], "samples": e["generated"],
+                     "budget": model.get("provenance", {}).get("params", {}).get("training", {}).get("image_updates"),
                      "minutes": _minutes(camp), "experiment": camp.get("experiment")})
     return pd.DataFrame(rows)
 
 
 def table2(rows: pd.DataFrame) -> pd.DataFrame:
-    """Mean (and sd where two seeds) of each measure per row, beside the paper's values."""
+    """Mean (and sd where two seeds or more) of each measure per row, beside the paper's values."""
     out = []
     for variant in DVC_ABLATION_VARIANTS:
         r = rows[rows["variant"] == variant] if len(rows) else rows
@@ -124,175 +217,46 @@ def table2(rows: pd.DataFrame) -> pd.DataFrame:
             values = r[key].dropna() if len(r) else pd.Series(dtype=float)
             row[key] = values.mean() if len(values) else None
             row[f"{key}_sd"] = values.std() if len(values) > 1 else None
-        row["fid_domain_real"] = r["fid_domain_real"].mean() if len(r) else None
-        row["classifier_accuracy"] = r["classifier_accuracy"].mean() if len(r) else None
+        for key in ("precision_domain", "recall_domain", "fid_domain_floor", "classifier_accuracy"):
+            values = r[key].dropna() if len(r) else pd.Series(dtype=float)
+            row[key] = values.mean() if len(values) else None
         row.update({f"paper_{c}": v for c, v in zip(PAPER_COLUMNS[3:], paper)})
         out.append(row)
     return pd.DataFrame(out)
 
 
-# --- verdicts ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Verdict:
-    claim: str        # the paper's claim, in its words or as its table reports it
-    verdict: str      # holds / does not hold / cannot tell at this size / not run yet
-    evidence: str     # the numbers, seeds and test
-    link: str         # the table or figure
+def _below_floor(d: dict) -> bool:
+    """A run whose domain FID is below the floor by more than the floor's spread (as the evaluation flagged
+    it; runs scored before the floor had a spread: below the single floor they recorded)."""
+    if d["below_floor"] is not None:
+        return bool(d["below_floor"])
+    return d["fid_domain"] is not None and d["fid_domain_floor"] is not None and d["fid_domain"] < d["fid_domain_floor"]
 
 
-def welch(a, b) -> float:
-    """Two-sided p-value of Welch's t-test of mean(a) = mean(b); nan with fewer than two values a side."""
-    from scipy import stats
+# --- Fig. 3 -----------------------------------------------------------------------------------
 
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if len(a) < 2 or len(b) < 2 or (a.std() == 0 and b.std() == 0):
-        return math.nan
-    return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
-
-
-def compare(a, b, noise: float | None = None) -> tuple[int, str]:
-    """(-1, 0, 1: a lower, no difference shown, a higher) and the test that says so.  With two values
-    a side, Welch's t-test at the 5 % level; with fewer, the difference against twice `noise` (the sd
-    of one seed, measured where two seeds exist), or no verdict when there is none."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    diff = a.mean() - b.mean()
-    p = welch(a, b)
-    if not math.isnan(p):
-        return (int(np.sign(diff)) if p < 0.05 else 0), f"Welch p = {p:.3f}"
-    if noise is None or math.isnan(noise):
-        return 0, "one seed, no spread to test against"
-    scale = noise * math.sqrt(1 / len(a) + 1 / len(b))
-    return (int(np.sign(diff)) if abs(diff) > 2 * scale else 0), f"|difference| against 2 x {scale:.2f} (seed sd)"
-
-
-def _values(rows: pd.DataFrame, variant: str, key: str) -> list[float]:
-    return rows.loc[rows["variant"] == variant, key].dropna().tolist() if len(rows) else []
-
-
-def _fmt(values: list[float]) -> str:
-    if not values:
-        return "–"
-    if len(values) == 1:
-        return f"{values[0]:.2f} (1 seed)"
-    return f"{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f} ({len(values)} seeds)"
-
-
-def seed_noise(rows: pd.DataFrame, key: str) -> float:
-    """The sd of one seed's value of `key`, pooled over the rows that have two seeds."""
-    spreads = [np.var(v, ddof=1) for variant in TABLE2_SEEDS if len(v := _values(rows, variant, key)) > 1]
-    return math.sqrt(np.mean(spreads)) if spreads else math.nan
-
-
-def ordered(rows: pd.DataFrame, key: str, variants: list[str], rising: bool) -> tuple[str, str]:
-    """Whether `key` rises (or falls) along `variants`: each neighbouring pair tested (compare)."""
-    noise = seed_noise(rows, key)
-    values = [_values(rows, v, key) for v in variants]
-    if any(not v for v in values):
-        return "not run yet", "missing: " + ", ".join(v for v, x in zip(variants, values) if not x)
-    steps = [compare(values[i + 1], values[i], noise) for i in range(len(variants) - 1)]
-    want = 1 if rising else -1
-    shown = ", ".join(f"{v} {_fmt(x)}" for v, x in zip(variants, values))
-    tests = "; ".join(f"{variants[i]} -> {variants[i + 1]}: {t}" for i, (_, t) in enumerate(steps))
-    if all(s == want for s, _ in steps):
-        return "holds", f"{shown}. {tests}"
-    if any(s == -want for s, _ in steps):
-        return "does not hold", f"{shown}. {tests}"
-    return "cannot tell at this size", f"{shown}. {tests}"
-
-
-def table2_verdicts(rows: pd.DataFrame) -> list[Verdict]:
-    link = "[Table 2](table2.md)"
-    out = []
-    for claim, key, variants, rising in (
-            ("Parse PSNR rises as the bank grows (M = 10, 50, 200: 15.77, 17.71, 19.50 dB)", "psnr_db",
-             ["M10", "base", "M200"], True),
-            ("Parse PSNR falls as the parts grow (K = 5, 6, 8: 17.71, 16.38, 15.60 dB)", "psnr_db",
-             ["base", "K6", "K8"], False),
-            ("Sample quality falls as the parts grow (FID 5.53, 12.86, 22.00 for K = 5, 6, 8)", "fid_domain",
-             ["base", "K6", "K8"], True),
-            ("A larger lambda costs likelihood (NLL 107.72, 129.73, 134.54 for lambda = 1, 50, 100)", "nll",
-             ["lam1", "base", "lam100"], True)):
-        verdict, evidence = ordered(rows, key, variants, rising)
-        out.append(Verdict(claim, verdict, evidence, link))
-    # The regulariser is what makes samples good: lambda = 0 far worse in FID than any lambda >= 1.
-    zero, others = _values(rows, "lam0", "fid_domain"), {v: _values(rows, v, "fid_domain") for v in
-                                                           ("lam1", "base", "lam100")}
-    claim = "Without the parse regulariser sample quality collapses (FID 35.27 at lambda = 0, 5.5-5.7 at lambda >= 1)"
-    if not zero or not all(others.values()):
-        out.append(Verdict(claim, "not run yet", "needs lam0, lam1, base and lam100", link))
-    else:
-        noise = seed_noise(rows, "fid_domain")
-        tests = {v: compare(zero, x, noise) for v, x in others.items()}
-        signs = [s for s, _ in tests.values()]
-        verdict = ("holds" if all(s == 1 for s in signs) else "does not hold" if any(s == -1 for s in signs)
-                   else "cannot tell at this size")
-        evidence = (f"domain FID: lam0 {_fmt(zero)}; " + ", ".join(f"{v} {_fmt(x)}" for v, x in others.items())
-                    + ". " + "; ".join(f"lam0 vs {v}: {t}" for v, (_, t) in tests.items()))
-        out.append(Verdict(claim, verdict, evidence, link))
+def panels(params: dict, root: Path, campaign: Campaign) -> dict[str, tuple[dict, pd.DataFrame | None, int]]:
+    """{dataset-kind: (the curve, one row per committed run or None, runs planned)} of the low-data grid."""
+    out = {}
+    for c in curves(params, PROFILE):
+        runs = [{"dataset": c["dataset"], "profile": PROFILE, "split": s, "seed": seed, "variant": v}
+                for v in c["variants"] for s in c["splits"] for seed in c["seeds"]]
+        paths = [run_dir(r, root, campaign.runs) / "metrics/eval.json" for r in runs
+                 if committed(r, root, campaign.runs)]
+        df = points(paths) if paths else None
+        if df is not None:
+            df["split"] = [Path(p).parts[-5] for p in df["path"]]
+            df["below_floor"] = [_below_floor(domain_columns(json.loads(Path(p).read_text()))) for p in df["path"]]
+        out[f"{c['dataset']}-{c['kind']}"] = (c, df, len(runs))
     return out
 
 
-# Fig. 3's claims per panel, in the paper's words, and the proportions they speak of (None: all).
-# The scope: "all" (better than every other model at every proportion the grid has), "most" (better in
-# more than half of those comparisons and worse in none), "above_one" (all, the smallest proportion aside).
-FIG3 = {
-    ("mnist", "digit"): ("By digit: similar to the others at 10-20 % of the data, better from 30 % on", "all"),
-    ("mnist", "sample"): ("By sample: better at most proportions", "most"),
-    ("omniglot", "character"): ("By character: better at every proportion", "all"),
-    ("omniglot", "alphabet"): ("By alphabet: better, except with one alphabet (where the part bank may lack "
-                               "expressiveness)", "above_one"),
-}
-
-
-# The baselines that, like NP-DRAW, draw every pixel at once from their latent: the paper's Fig. 3 compares
-# structured latent-variable models, and a model with an autoregressive decoder can leave its latent unused
-# (the PixelVAE does here). Each panel gets a second verdict against these alone.
-NON_AUTOREGRESSIVE = tuple(s.label for s in SYSTEMS.values() if not s.parts and not s.autoregressive)
-
-
-def panel_verdict(df: pd.DataFrame, claim: str, scope, measure: str = "fid_domain",
-                  against: tuple[str, ...] | None = None) -> tuple[str, str]:
-    """NP-DRAW against every other model (or the models labelled `against`) at each proportion the claim
-    speaks of: holds when NP-DRAW's mean `measure` is lower than each model's (Welch, 5 %) at those
-    proportions, does not hold when some model is lower, cannot tell otherwise."""
-    if df is None or not len(df):
-        return "not run yet", "no run committed"
-    nd = df[df["variant"] == "base"]
-    others = [m for m in sorted(set(df["model"]) - {"NP-DRAW"}) if against is None or m in against]
-    props = sorted(df["proportion"].unique())
-    if scope == "above_one":   # the alphabet panel's exception: the smallest proportion (one alphabet)
-        props = props[1:]
-    lines, signs = [], []
-    for p in props:
-        ours = nd.loc[nd["proportion"] == p, measure].dropna().tolist()
-        for model in others:
-            theirs = df.loc[(df["model"] == model) & (df["proportion"] == p), measure].dropna().tolist()
-            if not ours or not theirs:
-                signs.append(None)
-                continue
-            sign, test = compare(ours, theirs)
-            signs.append(sign)
-            lines.append(f"{p:g}: NP-DRAW {_fmt(ours)} vs {model} {_fmt(theirs)} ({test})")
-    if not lines:
-        return "not run yet", "no proportion with NP-DRAW and a baseline both committed"
-    wins, losses = signs.count(-1), signs.count(1)
-    if scope == "most":
-        verdict = ("holds" if wins > len(signs) / 2 and not losses else "does not hold" if losses >= len(signs) / 2
-                   else "cannot tell at this size")
-    else:
-        verdict = ("holds" if wins == len(signs) else "does not hold" if losses else "cannot tell at this size")
-    if None in signs and verdict == "holds":
-        verdict = "cannot tell at this size"   # some comparisons still missing
-    return verdict, f"NP-DRAW lower in {wins}, higher in {losses} of {len(signs)} comparisons. " + "; ".join(lines)
-
-
-def overview(panels: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def overview(found: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Fig. 3 at a glance: one row per panel, proportion and measure (domain FID, NLL), one column per
     model (in the registry's order, NP-DRAW first), each cell the mean ± sd over the seeds committed."""
     order = [s.label for s in SYSTEMS.values()]
     rows = []
-    for name, df in panels.items():
+    for name, df in found.items():
         data = held(df, df["kind"].iloc[0])
         for proportion, at in df.groupby("proportion"):
             models = sorted(at.groupby("model"), key=lambda m: order.index(m[0]) if m[0] in order else len(order))
@@ -301,6 +265,14 @@ def overview(panels: dict[str, pd.DataFrame]) -> pd.DataFrame:
                 row.update({model: _fmt(runs[measure].dropna().tolist()) for model, runs in models})
                 rows.append(row)
     return pd.DataFrame(rows).fillna("–")
+
+
+def _fmt(values: list[float]) -> str:
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.2f} (1 seed)"
+    return f"{pd.Series(values).mean():.2f} ± {pd.Series(values).std():.2f} ({len(values)} seeds)"
 
 
 # --- the NLL gap (the reference model) --------------------------------------------------------
@@ -317,7 +289,7 @@ def gap_table(gap: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-# --- the page -----------------------------------------------------------------------------------
+# --- what a campaign cost ---------------------------------------------------------------------
 
 def _minutes(camp: dict) -> float:
     """A run's wall minutes from its campaign record; NaN where none was measured (a run harvested again
@@ -327,145 +299,121 @@ def _minutes(camp: dict) -> float:
 
 
 def minutes_by_system(params: dict, root: Path = Path(".")) -> pd.DataFrame:
-    """Wall minutes of the committed findings runs per campaign and system: runs, mean, median, total."""
+    """Wall minutes of the committed findings runs per campaign, part and system: runs, mean, median, total."""
     rows = []
-    for campaign, runs in (("Table 2", table2_runs()), ("Fig. 3", lowdata_runs(params))):
-        for run in runs:
-            camp = _json(run_dir(run, root) / "campaign.json")
-            if camp is not None:
-                rows.append({"campaign": campaign, "model": model_label(run["variant"]), "minutes": _minutes(camp)})
+    for campaign in CAMPAIGNS:
+        for part, runs in (("Table 2", table2_runs(campaign.table2_seeds)), ("Fig. 3", lowdata_runs(params))):
+            for run in runs:
+                camp = _json(run_dir(run, root, campaign.runs) / "campaign.json")
+                if camp is not None:
+                    rows.append({"campaign": campaign.name, "part": part, "model": model_label(run["variant"]),
+                                 "minutes": _minutes(camp)})
     if not rows:
-        return pd.DataFrame(columns=["campaign", "model", "runs", "mean", "median", "total"])
-    df = pd.DataFrame(rows).groupby(["campaign", "model"])["minutes"]
+        return pd.DataFrame(columns=["campaign", "part", "model", "runs", "mean", "median", "total"])
+    df = pd.DataFrame(rows).groupby(["campaign", "part", "model"])["minutes"]
     return pd.DataFrame({"runs": df.count(), "mean": df.mean(), "median": df.median(),
                          "total": df.sum()}).reset_index()
 
 
-def build(root: Path = Path("."), params_path: str | Path = "params.yaml") -> list[Verdict]:
-    """Every table, figure and the verdict page from the committed metrics under `root` (the findings
-    profile and grid of `params_path`, relative to `root` unless absolute)."""
-    params = load_params(root / params_path)
-    out = root / FINDINGS
-    out.mkdir(parents=True, exist_ok=True)
-    verdicts: list[Verdict] = []
-    rows = table2_rows(root)
-    t2 = table2(rows)
-    write_table(t2, out / "table2.md", out / "table2.csv", title=(
-        "Table 2 on Omniglot (findings profile; dvc experiments): one factor at a time from K = 5, M = 50, "
-        "lambda = 50. Measured: mean over the seeds (sd where two), parse PSNR of the test images, domain FID "
-        "of 2,000 samples against 2,000 test images (fid_domain_real: real training images scored the same "
-        "way; classifier_accuracy: the validation accuracy of the classifier whose features the FID uses), "
-        "importance-sampled NLL (S = 50, 1,000 test images), BCE and KL of the ELBO. paper_*: the paper's "
-        "Table 2 (IWAE Omniglot, Inception FID): reported, not measured here."))
-    if len(rows):
-        write_table(rows, out / "table2-runs.md", out / "table2-runs.csv", title="Table 2: every committed run.")
-    verdicts += table2_verdicts(rows)
-    figures, panels = {}, {}
-    for c in curves(params, PROFILE):
-        runs = [{"dataset": c["dataset"], "profile": PROFILE, "split": s, "seed": seed, "variant": v}
-                for v in c["variants"] for s in c["splits"] for seed in c["seeds"]]
-        paths = [run_dir(r, root) / "metrics/eval.json" for r in runs if committed(r, root)]
-        name = f"{c['dataset']}-{c['kind']}"
-        claim, scope = FIG3[(c["dataset"], c["kind"])]
-        df = points(paths) if paths else None
+def progress(params: dict, root: Path = Path("."), campaign: Campaign = CURRENT) -> dict[str, tuple[int, int]]:
+    """{part: (runs committed, runs planned)} of a campaign."""
+    t2, low = table2_runs(campaign.table2_seeds), lowdata_runs(params)
+    return {"Table 2": (sum(committed(r, root, campaign.runs) for r in t2), len(t2)),
+            "Fig. 3": (sum(committed(r, root, campaign.runs) for r in low), len(low))}
+
+
+# --- everything --------------------------------------------------------------------------------
+
+@dataclass
+class Built:
+    """What build() made: the verdicts (the current campaign's, then the retired one's) and every file it wrote."""
+    verdicts: list[Verdict]
+    written: list[Path]
+
+    def table(self, df: pd.DataFrame, markdown: Path, csv: Path | None = None, title: str = "") -> None:
+        write_table(df, markdown, csv, title=title)
+        self.written += [markdown] + ([csv] if csv is not None else [])
+
+
+def verdicts_of(campaign: Campaign, params: dict, root: Path, built: Built) -> tuple[list[Verdict], pd.DataFrame,
+                                                                                     dict[str, pd.DataFrame]]:
+    """Every claim's verdict on one campaign's runs, its Table 2 rows and its low-data panels; writes the
+    campaign's low-data tables and curves (recorded in `built`)."""
+    out = root / campaign.out
+    rows = table2_rows(root, campaign)
+    t2_link = f"[Table 2]({(campaign.out / 'table2.md').relative_to(FINDINGS)})"
+    verdicts = [table2_verdict(claim, rows, t2_link, campaign.name) for claim in TABLE2_CLAIMS]
+    found, grid = {}, panels(params, root, campaign)
+    for claim in FIG3_CLAIMS:
+        name = f"{claim.dataset}-{claim.kind}"
+        entry = grid.get(name)
+        df = entry[1] if entry else None
+        link = "not run yet"
         if df is not None:
-            lowdata = out / "lowdata"
-            lowdata.mkdir(exist_ok=True)
-            title = f"{c['dataset']}, low-data by {c['kind']} at the findings profile, {len(paths)} of {len(runs)} runs"
-            plot(df, lowdata / f"{name}.png", title)
-            write_table(summary(df), lowdata / f"{name}.md", lowdata / f"{name}.csv", title=(
+            (out / "lowdata").mkdir(parents=True, exist_ok=True)
+            title = (f"{claim.dataset}, low-data by {claim.kind} at the findings profile ({campaign.name} runs), "
+                     f"{len(df)} of {entry[2]} runs")
+            plot(df, out / "lowdata" / f"{name}.png", title)
+            built.written.append(out / "lowdata" / f"{name}.png")
+            built.table(summary(df), out / "lowdata" / f"{name}.md", out / "lowdata" / f"{name}.csv", title=(
                 f"Low-data curve: {title}. Mean, sd and seeds of domain FID and NLL per model and proportion; "
-                f"groups_mean: the {GROUPS.get(c['kind'], 'images')} the splits held."))
-            figures[name] = f"[figure](lowdata/{name}.png), [table](lowdata/{name}.md)"
-            panels[name] = df
-        for against, who in ((None, ""), (NON_AUTOREGRESSIVE, f", against {' and '.join(NON_AUTOREGRESSIVE)} "
-                                                                 "alone (no autoregressive decoder)")):
-            verdict, evidence = panel_verdict(df, claim, scope, against=against)
-            verdicts.append(Verdict(f"Fig. 3, {claim} (domain FID){who}", verdict, evidence,
-                                    figures.get(name, "not run yet")))
-    if panels:
-        write_table(overview(panels), out / OVERVIEW, title=(
-            "Fig. 3 at a glance: domain FID and NLL (nats, S = 50) per model, mean ± sd over the seeds "
-            "committed (lower is better); the per-panel tables and curves hold the rest."))
+                f"groups_mean: the {GROUPS.get(claim.kind, 'images')} the splits held."))
+            rel = (campaign.out / "lowdata").relative_to(FINDINGS)
+            link = f"[figure]({rel}/{name}.png), [table]({rel}/{name}.md)"
+            found[name] = df
+        for against in (None, NON_AUTOREGRESSIVE):
+            verdicts.append(panel_verdict(claim, df, against, link, campaign.name))
+    return verdicts, rows, found
+
+
+def build(root: Path = Path("."), params_path: str | Path = "params.yaml") -> Built:
+    """Every table, figure, `verdicts.json` and the verdict page from the committed metrics under `root` (the
+    findings profile and grid of `params_path`, relative to `root` unless absolute)."""
+    params = load_params(root / params_path)
+    built = Built([], [])
+    judged = {}
+    for campaign in CAMPAIGNS:
+        out = root / campaign.out
+        out.mkdir(parents=True, exist_ok=True)
+        verdicts, rows, found = verdicts_of(campaign, params, root, built)
+        built.table(table2(rows), out / "table2.md", out / "table2.csv", title=findings_page.table2_title(campaign))
+        if len(rows):
+            built.table(rows, out / "table2-runs.md", out / "table2-runs.csv", title="Table 2: every committed run.")
+        if found:
+            built.table(overview(found), out / OVERVIEW, title=(
+                "Fig. 3 at a glance: domain FID and NLL (nats, S = 50) per model, mean ± sd over the seeds "
+                "committed (lower is better); the per-panel tables and curves hold the rest."))
+        judged[campaign] = verdicts
+        built.verdicts += verdicts
+    write_json(root / FINDINGS / VERDICTS, {
+        "rule": findings_page.RULE, "campaigns": {c.name: {"runs": c.label, "verdicts": [v.record() for v in vs]}
+                                                  for c, vs in judged.items()}})
     gap = _json(root / GAP)
     if gap is not None:
-        write_table(gap_table(gap), out / "nll_gap.md", title=gap["title"])
+        built.table(gap_table(gap), root / FINDINGS / "nll_gap.md", title=gap["title"])
     timing = minutes_by_system(params, root)
-    minutes, counted = timing["total"].sum(), int(timing["runs"].sum())   # the runs that recorded a wall time
-    write_table(timing, out / "minutes.md", title="Wall minutes of the committed findings runs, per campaign and "
-                "model (campaign.json beside each run's metrics; one run at a time on a 2-core CPU).")
-    write_page(out / "README.md", verdicts, params, root, minutes, counted, gap)
-    return verdicts
-
-
-def progress(params: dict, root: Path = Path(".")) -> dict[str, tuple[int, int]]:
-    """{campaign: (runs committed, runs planned)}."""
-    return {"Table 2": (sum(committed(r, root) for r in table2_runs()), len(table2_runs())),
-            "Fig. 3": (sum(committed(r, root) for r in lowdata_runs(params)), len(lowdata_runs(params)))}
-
-
-def classifiers(root: Path = Path(".")) -> dict[str, dict]:
-    """{dataset: its findings-profile domain classifier's record} for the datasets with one committed (a
-    dataset without labels has a record that says why it has no classifier: left out)."""
-    found = {}
-    for path in sorted((root / RUNS).glob(f"*/{PROFILE}/reference/classifier.json")):
-        record = _json(path)
-        if record.get("valid_accuracy") is not None:
-            found[path.parts[-4]] = record
-    return found
-
-
-def write_page(path: Path, verdicts: list[Verdict], params: dict, root: Path, minutes: float, counted: int,
-               gap: dict | None) -> None:
-    cfg = resolve(params, dataset=TABLE2_DATASET, profile=PROFILE)
-    lines = [
-        "# Findings: the paper's claims, re-run here",
-        "",
-        "Every number below is read from the metrics committed under [runs/](runs/) (each run's `eval.json`, with "
-        "its provenance: code commit, params, libraries) and rebuilt by `python -m npdraw.reporting.findings`. "
-        "The runs are made by `python scripts/campaign.py run` through the pipeline's own front doors: the "
-        "ablation as `dvc exp` experiments, the low-data grid by Snakemake, at the `findings` profile of "
-        "params.yaml. Every system and split sees the same "
-        f"{cfg.training.image_updates:,} training images in {cfg.training.rounds} rounds, the checkpoint "
-        f"chosen by the FID of {cfg.data.max_valid_images:,} samples against the validation images (every "
-        f"{cfg.training.select_every} rounds), the NLL with S = {cfg.evaluate.nll_samples} on the same "
-        f"{cfg.evaluate.nll_images:,} test images and the domain FID of {cfg.evaluate.samples:,} samples "
-        f"against {cfg.evaluate.fid_images:,} test images. The models are far smaller and shorter-trained "
-        "than the paper's (a 2-core CPU); the verdicts are about the direction of each effect, not its size.",
-        "",
-        "Progress: " + "; ".join(f"{k} {done} of {planned} runs" for k, (done, planned) in
-                                 progress(params, root).items())
-        + f". Measured wall time of the committed runs: {minutes:.0f} minutes ({counted} runs, one at a time on "
-          "a 2-core CPU; [per model](minutes.md)).",
-        "",
-        "| claim | verdict | evidence (domain FID unless named; Welch t-test over seeds at 5 %) | where |",
-        "|---|---|---|---|",
-    ]
-    for v in verdicts:
-        lines.append(f"| {v.claim} | **{v.verdict}** | {v.evidence} | {v.link} |")
-    accuracy = "; ".join(f"{dataset}'s classifier ({c['classes']} classes) {c['valid_accuracy']:.3f}"
-                         for dataset, c in classifiers(root).items())
-    lines += ["", "FIDs here are domain FIDs (features of the pipeline's own classifier), not Inception FIDs: "
-              "they rank models but do not compare with the paper's numbers. The classifiers' validation "
-              f"accuracy: {accuracy or 'none committed yet'}."]
-    if (path.parent / OVERVIEW).is_file():
-        lines += ["", f"Fig. 3 at a glance, every point and model: [{OVERVIEW}]({OVERVIEW})."]
-    if (path.parent / DISCUSSION).is_file():
-        lines += ["", f"What the verdicts say, and why some differ from the paper: [{DISCUSSION}]({DISCUSSION})."]
-    if gap is not None:
-        lines += ["", "## The reference model's NLL against the paper's 98.92", "", gap["summary"], "",
-                  "[The measurements](nll_gap.md)."]
-    with atomic_path(path) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
+    built.table(timing, root / FINDINGS / "minutes.md", title="Wall minutes of the committed findings runs, per "
+                "campaign, part and model (campaign.json beside each run's metrics; one run at a time on a 2-core "
+                "CPU).")
+    grid = tuning(params, root)
+    if len(grid):
+        built.table(tuning_table(grid, params), root / FINDINGS / TUNING, title=(
+            f"The learning-rate grid (method §14): every system at each rate at one low-data point of each dataset "
+            f"({', '.join(f'{d} {s}' for d, s in TUNE_POINTS.items())}; seed 0, the findings profile's budget), the "
+            "best validation FID its checkpoint rule kept. chosen: the rate with the lowest validation FID summed "
+            "in logs over the datasets; in_params: the rate the findings profile trains the system with."))
+    cards = {ds: c for ds in ("mnist", "omniglot") if (c := card(ds, root)) is not None}
+    findings_page.write(root / FINDINGS / "README.md", judged, cards, resolve(params, dataset=TABLE2_DATASET,
+                        profile=PROFILE), root, timing, gap, {c.name: progress(params, root, c) for c in CAMPAIGNS})
+    built.written += [root / FINDINGS / VERDICTS, root / FINDINGS / "README.md"]
+    return built
 
 
 def main(argv: list[str]) -> None:
-    verdicts = build()
-    for v in verdicts:
-        print(f"{v.verdict:>26}  {v.claim}")
-    print(f"written: {FINDINGS}/README.md")
+    for v in build().verdicts:
+        print(f"{v.label:>8} {v.verdict:>14}  {v.claim}")
+    print(f"written: {FINDINGS}/README.md, {FINDINGS}/{VERDICTS}")
 
 
 if __name__ == "__main__":
     main(sys.argv[1:])
-

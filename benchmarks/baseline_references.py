@@ -37,6 +37,7 @@ from npdraw.data.splits import make_splits
 from npdraw.models.interface import model_class
 from npdraw.reporting.tables import write_table
 from npdraw.workflow.params import load_params
+from npdraw.workflow.provenance import code_version
 from npdraw.workflow.resolve import resolve
 from npdraw.workflow.systems import system
 
@@ -107,7 +108,9 @@ def train(name: str, impl: str, seed: int, points: tuple[int, ...], train_u8: to
             if step in points:
                 seconds = time.perf_counter() - start
                 rows.append({"system": name, "implementation": impl, "seed": seed, "updates": step,
-                             **score(terms, test, 1234), "train_seconds": round(seconds, 1)})
+                             **score(terms, test, 1234), "train_seconds": round(seconds, 1),
+                             "precision": compute.precision if impl == "pipeline" else "fp32",
+                             "code": code_version(".")["git_commit"]})
                 print(json.dumps(rows[-1]), flush=True)
             if step == points[-1]:
                 break
@@ -134,6 +137,18 @@ def summary(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def write_summary(done: list[dict], out: Path) -> None:
+    """The summary table of every run so far (README.md, summary.csv)."""
+    runs = pd.DataFrame(done)
+    write_table(summary(runs), out / "README.md", out / "summary.csv", title=(
+        "The baselines against their references: test negative ELBO (nats, one posterior sample, 1,000 MNIST "
+        "test images) after the same updates on the same batches (100 images), mean and sd over seeds; KL in "
+        "nats. pipeline: npdraw.models at the findings profile's settings, trained as train_baseline does; "
+        "reference: a port of igul222/PixelVAE (VAE, PixelVAE) or ericjang/draw (DRAW) with its own "
+        "initialisation and recipe (benchmarks/references/). within_spread: |difference| at most the larger "
+        "side's range over seeds. Made by `python -m benchmarks.baseline_references`; every run: runs.jsonl."))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--systems", nargs="+", default=["vae", "pixelvae", "draw"], choices=["vae", "pixelvae", "draw"])
@@ -151,9 +166,9 @@ def main() -> None:
     train_u8 = torch.from_numpy(np.asarray(arrays["train_images"][splits["train"]]))
     test = fixed_targets(torch.from_numpy(np.asarray(arrays["test_images"][:TEST_IMAGES])), True, 1234)
     points = tuple(sorted(args.updates))
-    for name in args.systems:
-        cfg = resolve(params, dataset="mnist", profile="findings", variant=name)
-        for seed in args.seeds:
+    for seed in args.seeds:   # seed by seed: a comparison cut short has every system once
+        for name in args.systems:
+            cfg = resolve(params, dataset="mnist", profile="findings", variant=name)
             for impl in ("pipeline", "reference"):
                 key = (name, impl, seed)
                 have = {r["updates"] for r in done if (r["system"], r["implementation"], r["seed"]) == key}
@@ -163,14 +178,7 @@ def main() -> None:
                 with log.open("a") as f:
                     f.writelines(json.dumps(r) + "\n" for r in rows if r["updates"] not in have)
                 done += rows
-    runs = pd.DataFrame(done)
-    write_table(summary(runs), args.out / "README.md", args.out / "summary.csv", title=(
-        "The baselines against their references: test negative ELBO (nats, one posterior sample, 1,000 MNIST "
-        "test images) after the same updates on the same batches (100 images), mean and sd over seeds; KL in "
-        "nats. pipeline: npdraw.models at the findings profile's settings, trained as train_baseline does; "
-        "reference: a port of igul222/PixelVAE (VAE, PixelVAE) or ericjang/draw (DRAW) with its own "
-        "initialisation and recipe (benchmarks/references/). within_spread: |difference| at most the larger "
-        "side's range over seeds. Made by `python -m benchmarks.baseline_references`; every run: runs.jsonl."))
+                write_summary(done, args.out)   # after every run: a comparison cut short still has its table
 
 
 if __name__ == "__main__":

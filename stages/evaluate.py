@@ -11,14 +11,8 @@ from npdraw.compute.precision import layout, use_layout
 from npdraw.data.binarize import as_float, fixed_targets
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import load_splits
-from npdraw.evaluation.features import (
-    FeatureExtractor,
-    load_classifier,
-    load_reference,
-    network_identity,
-    read_record,
-    score,
-)
+from npdraw.evaluation.features import load_classifier, load_reference, read_record
+from npdraw.evaluation.floor import sample_quality
 from npdraw.evaluation.importance import generate, importance_sampled, nll_summary, write_samples
 from npdraw.models.checkpoints import checkpoint_selection, load_model
 from npdraw.reporting.figures import canvases_and_samples
@@ -79,28 +73,15 @@ def run() -> None:
         return  # rank 0 scores the samples and writes the outputs
     # Beside each FID: precision and recall, and the floor (real held-out images scored the same way, with
     # its spread over draws): a model more than one spread below it is flagged (`below_floor`), not ranked.
-    real = reference["real"]
-    for name, feature, keys in (("domain", FeatureExtractor(classifier) if classifier is not None else None,
-                                 ("fid_domain", "kid_domain", "precision_domain", "recall_domain")),
-                                ("inception", 2048, ("fid", "kid", "precision", "recall"))):
-        if reference[name] is None:
-            metrics.update(dict.fromkeys(keys))
-            continue
-        s = score(feature, reference[name], gen["images"], ev.kid_subset_size,
-                  ev.inception_weights if name == "inception" else None, seed=ev.seed)
-        floor = real[name]
-        metrics.update(dict(zip(keys, (s["fid"], s["kid"], s["precision"], s["recall"]))))
-        metrics.update({f"{keys[1]}_std": s["kid_std"], f"{keys[0]}_floor": floor["fid"],
-                        f"{keys[0]}_floor_sd": floor["fid_sd"], f"{keys[0]}_below_floor":
-                        bool(s["fid"] < floor["fid"] - floor["fid_sd"])})
-    metrics["feature_network"] = network_identity(classifier)
+    metrics.update(sample_quality(reference, classifier, gen["images"], ev.kid_subset_size, ev.seed,
+                                  ev.inception_weights))
     if classifier is None:
         metrics["domain_features"] = f"skipped: {read_record(args.classifier)['reason']}"
     if reference["inception"] is None:
         metrics["inception"] = "skipped: torch-fidelity or its weights unavailable (see the reference_stats log)"
     colour = cfg.ds.output != "bernoulli"
     fid = metrics["fid_domain"]
-    metrics["real_images"] = real["images"]
+    metrics["real_images"] = reference["real"]["images"]
     metrics.update({"generated": ev.samples, "fid_reference_images": reference["images"], "system": cfg.system,
                     "sample_rule": model.sample_rule(ev.colour_samples),
                     "colour_samples": ev.colour_samples if colour else None,

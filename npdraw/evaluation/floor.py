@@ -43,3 +43,32 @@ def floor(feature, reference: dict, arrays: dict, reference_idx: np.ndarray, n: 
     return {"images": n, "draws": len(draws), "source": source, "fid": float(np.mean(fids)),
             "fid_sd": float(np.std(fids, ddof=1)), "fids": fids,
             **{k: float(np.mean([s[k] for s in scores])) for k in ("kid", "precision", "recall")}}
+
+
+# The keys a metrics file gives each feature network's scores (npdraw.reporting.tables.domain_columns reads them).
+KEYS = {"domain": ("fid_domain", "kid_domain", "precision_domain", "recall_domain"),
+        "inception": ("fid", "kid", "precision", "recall")}
+
+
+def sample_quality(reference: dict, classifier, images: torch.Tensor, kid_subset: int, seed: int,
+                   inception_weights=None) -> dict:
+    """Every score of generated `images` (float [0, 1]) against the cached reference statistics, per feature
+    network the statistics hold (the domain one: `classifier`; Inception's: `inception_weights`): FID, KID and
+    its spread, precision and recall, and the floor (real held-out images scored the same way) with its spread
+    and whether the FID lies below it by more than that spread (then the features cannot rank the model)."""
+    from npdraw.evaluation.features import FeatureExtractor, network_identity
+
+    out = {"feature_network": network_identity(classifier)}
+    for name, (fid, kid, precision, recall) in KEYS.items():
+        if reference[name] is None:
+            out.update(dict.fromkeys((fid, kid, precision, recall)))
+            continue
+        feature = FeatureExtractor(classifier) if name == "domain" else 2048
+        s = score(feature, reference[name], images, kid_subset, inception_weights if name == "inception" else None,
+                  seed=seed)
+        floor = reference["real"][name]
+        out.update({fid: s["fid"], kid: s["kid"], f"{kid}_std": s["kid_std"], precision: s["precision"],
+                    recall: s["recall"], f"{fid}_floor": floor["fid"], f"{fid}_floor_sd": floor["fid_sd"],
+                    f"{fid}_below_floor": bool(s["fid"] < floor["fid"] - floor["fid_sd"])})
+    return out
+

@@ -9,17 +9,12 @@ A card that fails is written (and says which check failed): the findings read it
 
 import logging
 
-import torch
-
 from npdraw.artifacts.errors import ArtifactError
 from npdraw.artifacts.io import save_image
-from npdraw.compute import seeds
-from npdraw.data.binarize import fixed_targets
 from npdraw.data.prepare import load_prepared
-from npdraw.data.splits import make_splits, strata
-from npdraw.evaluation.card import cases, metric_card
-from npdraw.evaluation.features import FeatureExtractor, load_classifier, load_reference, network_identity
-from npdraw.evaluation.floor import held_out
+from npdraw.data.splits import make_splits
+from npdraw.evaluation.card import dataset_card
+from npdraw.evaluation.features import load_classifier, load_reference
 from npdraw.reporting.figures import metric_card_picture
 from npdraw.workflow.cli import main, run_config, stage_parser
 from npdraw.workflow.provenance import write_metrics
@@ -31,24 +26,16 @@ def run() -> None:
     p = stage_parser("metric_card", __doc__)
     args = p.parse_args()
     cfg = run_config(args)
-    ev, binary = cfg.evaluate, cfg.ds.output == "bernoulli"
     classifier = load_classifier(args.classifier, cfg)
     reference = load_reference(args.reference, cfg, classifier)
     if classifier is None:
         raise ArtifactError(f"{args.classifier}: {cfg.dataset} has no domain network, so no card to make "
                             f"(the record says why)")
     arrays = load_prepared(args.data, cfg)
-    test = make_splits(arrays, cfg)[0]["test"][:ev.fid_images]
-    base = held_out(arrays, test, ev.samples, 1, seeds.rng(ev.seed, "metric_card"))[0][0]   # the floor's first draw
-    groups = strata(arrays)   # mode dropping keeps fewer of these: digits, Omniglot's alphabets
-    the_cases = cases(arrays, groups, base, ev.samples, binary, dict(cfg.ds), dict(cfg.bank), ev.seed)
-    card = metric_card(FeatureExtractor(classifier), reference["domain"], reference["real"]["domain"], the_cases,
-                       ev.kid_subset_size, ev.seed)
-    card = {"network": network_identity(classifier), "samples": ev.samples, "reference_images": reference["images"],
-            **card}
+    test = make_splits(arrays, cfg)[0]["test"][:cfg.evaluate.fid_images]
+    card, the_cases, floor_images = dataset_card(arrays, test, cfg, classifier, reference)
     write_metrics(args.metrics, card, cfg)
-    save_image(args.picture, metric_card_picture(the_cases, card, fixed_targets(torch.from_numpy(base), binary,
-                                                                                ev.seed + 1)))
+    save_image(args.picture, metric_card_picture(the_cases, card, floor_images))
     for check in card["checks"]:
         log.info("%s %s: %s", "pass" if check["passes"] else "FAIL", check["check"], check["detail"])
     log.info("%s metric card %s", cfg.dataset, "passes" if card["passes"] else "FAILS")

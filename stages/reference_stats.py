@@ -6,27 +6,16 @@ capped by the profile with a draw independent of the run).  Domain features (the
 network, features/<dataset>.json) always; standard Inception features when torch-fidelity and its
 weights are available (evaluate.inception decides whether their absence is skipped with one line or is
 an error).  The floor: as many real held-out images as a run generates, drawn several times, scored
-against the same statistics (npdraw.evaluation.card.floor): what a model whose samples were real images
+against the same statistics (npdraw.evaluation.floor): what a model whose samples were real images
 scores, with its spread.
 """
 
 import logging
 
-import numpy as np
-import torch
-
-from npdraw.data.binarize import fixed_targets
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import make_splits
-from npdraw.evaluation.features import (
-    FeatureExtractor,
-    inception_extractor,
-    load_classifier,
-    network_identity,
-    reference_state,
-    save_reference,
-)
-from npdraw.evaluation.floor import floor
+from npdraw.evaluation.features import inception_extractor, load_classifier, save_reference
+from npdraw.evaluation.floor import reference_statistics
 from npdraw.workflow.cli import main, run_config, stage_parser
 
 log = logging.getLogger("reference_stats")
@@ -37,24 +26,13 @@ def run() -> None:
     args = p.parse_args()
     cfg = run_config(args)
     ev = cfg.evaluate
-    binary = cfg.ds.output == "bernoulli"
     arrays = load_prepared(args.data, cfg)
     test = make_splits(arrays, cfg)[0]["test"][:ev.fid_images]
-    x = fixed_targets(torch.from_numpy(np.asarray(arrays["test_images"][test])), binary, ev.seed)
     classifier = load_classifier(args.classifier, cfg)   # None: the dataset has no domain network
     weights = inception_extractor(ev.inception_weights, ev.inception == "require")
-    features = {"domain": None if classifier is None else FeatureExtractor(classifier),
-                "inception": None if weights is None else 2048}
-    stats = {"images": len(x), "network": network_identity(classifier)}
-    stats.update({name: None if f is None else reference_state(f, x, ev.kid_subset_size, weights)
-                  for name, f in features.items()})
-    stats["real"] = {"images": ev.samples, **{
-        name: None if f is None else floor(f, stats[name], arrays, test, ev.samples, binary, ev.kid_subset_size,
-                                           ev.seed, weights)
-        for name, f in features.items()}}
-    for name in features:
-        if stats["real"][name] is not None:
-            r = stats["real"][name]
+    stats = reference_statistics(arrays, test, cfg, classifier, weights)
+    for name, r in stats["real"].items():
+        if isinstance(r, dict):
             log.info("%s floor (%s): FID %.3f +- %.3f over %d draws", name, r["source"], r["fid"], r["fid_sd"],
                      r["draws"])
     save_reference(args.out, stats, cfg)

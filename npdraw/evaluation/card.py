@@ -29,7 +29,9 @@ import torch.nn.functional as F
 
 from npdraw.compute import seeds
 from npdraw.data.binarize import as_float, fixed_targets
-from npdraw.evaluation.features import score
+from npdraw.data.splits import strata
+from npdraw.evaluation.features import FeatureExtractor, network_identity, score
+from npdraw.evaluation.floor import held_out
 from npdraw.parts.bank import build_bank
 from npdraw.parts.canvas import Grid, render, to_canvas_space
 from npdraw.parts.parser import parse_cells
@@ -150,4 +152,21 @@ def metric_card(feature, reference: dict, real: dict, the_cases: list[Case], kid
                        "kid": s["kid"], "precision": s["precision"], "recall": s["recall"]})
     results = checks({"mean": real["fid"], "sd": real["fid_sd"]}, scored)
     return {"floor": real, "cases": scored, "checks": results, "passes": all(c["passes"] for c in results)}
+
+
+def dataset_card(arrays: dict, test: np.ndarray, cfg, classifier, reference: dict
+                 ) -> tuple[dict, list[Case], torch.Tensor]:
+    """The metric card of `classifier` (the dataset's domain network) on the run configuration `cfg` (its
+    sample counts, seed, bank settings), against the cached `reference` statistics of the test images
+    `test`: (the card with the network's identity and the counts, the cases, the floor's first draw as
+    evaluation images)."""
+    ev, binary = cfg.evaluate, cfg.ds.output == "bernoulli"
+    base = held_out(arrays, test, ev.samples, 1, seeds.rng(ev.seed, "metric_card"))[0][0]   # the floor's first draw
+    # Mode dropping keeps fewer of the coarsest groups: MNIST's digits, Omniglot's alphabets.
+    the_cases = cases(arrays, strata(arrays), base, ev.samples, binary, dict(cfg.ds), dict(cfg.bank), ev.seed)
+    scored = metric_card(FeatureExtractor(classifier), reference["domain"], reference["real"]["domain"], the_cases,
+                         ev.kid_subset_size, ev.seed)
+    card = {"network": network_identity(classifier), "samples": ev.samples, "reference_images": reference["images"],
+            **scored}
+    return card, the_cases, fixed_targets(torch.from_numpy(base), binary, ev.seed + 1)
 

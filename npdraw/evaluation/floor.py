@@ -10,7 +10,7 @@ import torch
 
 from npdraw.compute import seeds
 from npdraw.data.binarize import fixed_targets
-from npdraw.evaluation.features import score
+from npdraw.evaluation.features import FeatureExtractor, network_identity, reference_state, score
 
 FLOOR_DRAWS = 5   # draws of real held-out images for the floor's spread
 
@@ -56,8 +56,6 @@ def sample_quality(reference: dict, classifier, images: torch.Tensor, kid_subset
     network the statistics hold (the domain one: `classifier`; Inception's: `inception_weights`): FID, KID and
     its spread, precision and recall, and the floor (real held-out images scored the same way) with its spread
     and whether the FID lies below it by more than that spread (then the features cannot rank the model)."""
-    from npdraw.evaluation.features import FeatureExtractor, network_identity
-
     out = {"feature_network": network_identity(classifier)}
     for name, (fid, kid, precision, recall) in KEYS.items():
         if reference[name] is None:
@@ -71,4 +69,23 @@ def sample_quality(reference: dict, classifier, images: torch.Tensor, kid_subset
                     recall: s["recall"], f"{fid}_floor": floor["fid"], f"{fid}_floor_sd": floor["fid_sd"],
                     f"{fid}_below_floor": bool(s["fid"] < floor["fid"] - floor["fid_sd"])})
     return out
+
+
+def reference_statistics(arrays: dict, test: np.ndarray, cfg, classifier, inception_weights=None) -> dict:
+    """What reference_stats caches for the run configuration `cfg`: the test images `test` (indices, binarised
+    once with the evaluation's seed) as torchmetrics' states in each feature network available (domain:
+    `classifier`; Inception: `inception_weights`), the domain network's identity, and under `real` the floor
+    of each (floor())."""
+    ev, binary = cfg.evaluate, cfg.ds.output == "bernoulli"
+    x = fixed_targets(torch.from_numpy(np.asarray(arrays["test_images"][test])), binary, ev.seed)
+    features = {"domain": None if classifier is None else FeatureExtractor(classifier),
+                "inception": None if inception_weights is None else 2048}
+    stats = {"images": len(x), "network": network_identity(classifier)}
+    stats.update({name: None if f is None else reference_state(f, x, ev.kid_subset_size, inception_weights)
+                  for name, f in features.items()})
+    stats["real"] = {"images": ev.samples, **{
+        name: None if f is None else floor(f, stats[name], arrays, test, ev.samples, binary, ev.kid_subset_size,
+                                           ev.seed, inception_weights)
+        for name, f in features.items()}}
+    return stats
 

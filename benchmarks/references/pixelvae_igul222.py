@@ -12,7 +12,9 @@ What is kept of the reference, and where it differs from npdraw.models.vae / pix
 - its PixelCNN ('upsample_z_conv': the images concatenated with the decoder's features, a 7x7 gated layer
   with vertical and horizontal stacks, `layers` 5x5 ones, two 1x1 gated layers, a 1x1 conv to the logit);
   the conv VAE is the same decoder ending in that last 1x1 conv on the features, without the PixelCNN;
-- its objective: per image BCE + alpha KL with alpha = min(1, step / 10,000) (KL annealing), Adam 1e-3.
+- its objective: per image BCE + alpha KL with alpha = min(1, step / kl_warmup) (KL annealing, 10,000 steps in
+  the script), Adam 1e-3.  benchmarks/baseline_references.py switches the annealing off (kl_warmup 0): every
+  system there trains on the ELBO from its first step, as the pipeline trains every system.
 """
 
 from __future__ import annotations
@@ -118,8 +120,10 @@ class ReferenceVAE(nn.Module):
     """The reference's encoder and upsampling decoder; `pixelcnn_layers` None: the conv VAE (a 1x1 conv to
     the logit on the decoder's features), else the PixelVAE with that many 5x5 gated layers."""
 
-    def __init__(self, latent: int = 32, pixelcnn_layers: int | None = None, dim_pix: int = 32):
+    def __init__(self, latent: int = 32, pixelcnn_layers: int | None = None, dim_pix: int = 32,
+                 kl_warmup: int = ALPHA_ITERS):
         super().__init__()
+        self.kl_warmup = kl_warmup
         d1, d2, d3, d4 = 32, 32, 64, 64
         self.latent = latent
         relu = nn.ReLU()
@@ -166,9 +170,11 @@ class ReferenceVAE(nn.Module):
         return {"log_px": log_px, "kl": kl}
 
     def loss(self, x: torch.Tensor, step: int) -> torch.Tensor:
-        """The reference's training cost: mean over the batch of BCE + alpha KL (KL annealing)."""
+        """The reference's training cost: mean over the batch of BCE + alpha KL (KL annealing; none, alpha 1,
+        with kl_warmup 0)."""
         t = self.terms(x)
-        return (-t["log_px"] + min(1.0, step / ALPHA_ITERS) * t["kl"]).mean()
+        alpha = min(1.0, step / self.kl_warmup) if self.kl_warmup else 1.0
+        return (-t["log_px"] + alpha * t["kl"]).mean()
 
     def optimizer(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=1e-3)

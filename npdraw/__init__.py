@@ -5,7 +5,7 @@ __version__ = "0.1.0"
 
 
 def load(path=None):
-    """A trained NP-DRAW model (npdraw.app.api.TrainedModel) from a checkpoint a run wrote; default: the
+    """A trained model of any system (npdraw.app.api.TrainedModel) from a checkpoint a run wrote; default: the
     committed reference model.  Imported here lazily: `import npdraw` needs no torch."""
     from npdraw.app.api import load as _load
 

@@ -287,6 +287,9 @@ def run() -> None:
     args = p.parse_args()
     params = load_params("params.yaml")
     target = args.commit_to.resolve()
+    if not (target / ".git").exists():
+        raise ParamsError(f"--commit-to {args.commit_to}: not a git checkout (expected the repository the results "
+                          f"are committed to)")
     todo = [j for j in jobs(params, target) if not args.only or j["kind"] in args.only]
     if args.action == "plan":
         for j in todo:

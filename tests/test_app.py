@@ -19,7 +19,7 @@ from npdraw.artifacts.errors import CheckpointError, DataError
 from tests.browser import chromium, require_chromium
 from tests.conftest import REPO, needs_mirror
 
-pytestmark = needs_mirror("mnist")
+MNIST = needs_mirror("mnist")   # the tests that read test images from the data mirror; the rest need none
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +36,7 @@ def digits():
     return np.array(arrays["test_images"][:4])
 
 
+@MNIST
 def test_the_readme_example(model, digits):
     """The README's example, as written there: load, sample, encode, decode, score."""
     drawn = model.sample(8, seed=0)
@@ -51,6 +52,7 @@ def test_the_readme_example(model, digits):
     assert model.log_likelihood(digits[2:3])[0] == nll[2]
 
 
+@MNIST
 def test_the_bound_is_the_pipelines_and_decoding_a_parse_reconstructs(model, digits):
     """The API's NLL is the evaluation's importance-sampled bound (it rises as S falls, on average), and
     the heuristic parse's canvas is the bank's parts pasted where the parse says."""
@@ -65,9 +67,9 @@ def test_the_bound_is_the_pipelines_and_decoding_a_parse_reconstructs(model, dig
 def test_bad_input_to_the_api_is_named(model, tmp_path):
     with pytest.raises(DataError, match=r"shape \(2, 1, 32, 32\); this model takes 28x28 images with 1 channel"):
         model.log_likelihood(np.zeros((2, 1, 32, 32), np.uint8))
-    with pytest.raises(ValueError, match=r"latents\['z_id'\]: 73 out of range: expected 0 to 49 \(this bank has 50"):
+    with pytest.raises(DataError, match=r"latents\['z_id'\]: 73 out of range: expected 0 to 49 \(this bank has 50"):
         model.decode({"z_id": np.full((1, 36), 73), "z_loc": np.arange(36)[None], "z_is": np.ones((1, 36), bool)})
-    with pytest.raises(CheckpointError, match="a prior checkpoint; this needs an NP-DRAW model"):
+    with pytest.raises(CheckpointError, match="a prior checkpoint; this needs a trained model of one of the systems"):
         prior = tmp_path / "prior.pt"
         import torch
         torch.save({"kind": "prior", "arch": {}, "grid": {}, "state_dict": {}}, prior)
@@ -79,6 +81,7 @@ def npdraw_cli(*args, cwd):
                            *map(str, args)], cwd=cwd, capture_output=True, text=True)
 
 
+@MNIST
 @pytest.mark.slow
 def test_the_command_as_a_person_types_it(digits, tmp_path):
     """sample, parse, edit and score on the committed model, PNG and NPZ in and out; a bad image, an
@@ -99,12 +102,12 @@ def test_the_command_as_a_person_types_it(digits, tmp_path):
     lines = out.stdout.splitlines()
     assert out.returncode == 0 and len(lines) == 5 and lines[0].startswith("d0.png\t")
     assert lines[0].split("\t")[1] == lines[1].split("\t")[1]      # d0.png is more.npz[0]: the same number
-    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "rgb.png")
+    Image.fromarray(np.zeros((28, 28, 3), np.uint8)).save(tmp_path / "rgb.png")
     (tmp_path / "notes.png").write_text("not an image")
-    for args, said in ((["score", "rgb.png"], "rgb.png: an image of mode RGB; this model takes 28x28 grey"),
+    for args, said in ((["score", "rgb.png"], "rgb.png: an image of mode RGB (colour); this model takes 28x28 grey"),
                        (["score", "notes.png"], "notes.png: not an image PIL can read"),
                        (["score", "d0.png", "--model", REPO / "results/reference/mnist/metrics/eval.json"],
-                        "not a readable checkpoint"),
+                        "eval.json: damaged (not a whole zip archive"),
                        (["edit", "d0.png", "d1.png", "--region", "0:40,0:5"], "--region '0:40,0:5': expected 0 <= r0"),
                        (["sample", "--out", "s.gif"], "s.gif: expected a .png")):
         out = npdraw_cli(*args, cwd=tmp_path)
@@ -121,6 +124,7 @@ def decode_uri(uri: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("L"), float) / 255
 
 
+@MNIST
 def test_the_editors_api(editor):
     """Start empty, place a part: the decoded image changes around the cell and little far from it; the
     prior scores the edit; bad requests get 400 and a message, and the server goes on."""
@@ -168,6 +172,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@MNIST
 @pytest.mark.slow
 def test_the_editor_in_the_browser(model, digits):
     """In Chromium: the page loads (grid, bank, decoded image), a click on a part and an empty cell changes
@@ -218,6 +223,7 @@ def test_the_python_api_is_torch_free_to_import():
     assert out.stdout.strip() == "False"
 
 
+@MNIST
 def test_the_readme_python_example_runs_as_written(capsys):
     """The README's Python block, extracted and run as it stands."""
     text = (REPO / "README.md").read_text()

@@ -28,7 +28,8 @@ def write_eval(root, run, fid, nll=100.0, psnr=17.0, lam=50.0, patch=5, bank=50,
         "fid_domain_floor_sd": 0.05, "fid_domain_below_floor": fid < floor - 0.05, "precision_domain": 0.6,
         "recall_domain": 0.5, "feature_network": {"sha256": "ab" * 32, "valid_accuracy": 0.7, "labels": "characters",
                                                   "classes": 1623},
-        "nll_samples": 50, "nll_images": 1000, "generated": 2000, "provenance": {"params": {"method": method}}}))
+        "nll_samples": 50, "nll_images": 1000, "generated": 2000, "provenance": {"params": {"method": method}},
+        "elbo_nats": -nll - 5, "nll_stderr_nats": 1.0, "fid_reference_images": 2000}))
     (where / "metrics/model.json").write_text(json.dumps({"provenance": {"params": {"training": {"image_updates":
                                                                                                  60000}}}}))
     (where / "metrics/parse.json").write_text(json.dumps({"psnr_db": psnr}))
@@ -144,7 +145,10 @@ def test_the_committed_page_is_what_the_committed_metrics_build(tmp_path):
 
 
 def test_the_campaign_plan_lists_every_job_and_skips_what_is_committed(tmp_path):
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     write_eval(tmp_path, t2("base"), fid=5.0)
+    write_eval(tmp_path, t2("base", 1), fid=5.0)
+    (findings.run_dir(t2("base", 1), tmp_path) / "metrics/eval.json").write_text('{"nll_nats": true}')   # damaged
     out = subprocess.run([sys.executable, "scripts/campaign.py", "plan", "--commit-to", str(tmp_path)], cwd=REPO,
                          env=stage_env(), capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
@@ -153,7 +157,11 @@ def test_the_campaign_plan_lists_every_job_and_skips_what_is_committed(tmp_path)
                                                      ["todo", "gap", "nll_gap"]]
     assert lines[3].split() == ["todo", "tune", "results/mnist/findings/sample-0.05/seed0/lr0.0003"]
     assert ["done", "table2", "omniglot-findings-s0-base"] in [line.split() for line in lines]
+    assert ["todo", "table2", "omniglot-findings-s1-base"] in [line.split() for line in lines]   # does not load
     assert "1 of 140 jobs committed" in lines[-1]   # 2 cards, the gap, 24 grid runs, 16 of Table 2, quick, 96
+    missing = subprocess.run([sys.executable, "scripts/campaign.py", "plan", "--commit-to", str(tmp_path / "nope")],
+                             cwd=REPO, env=stage_env(), capture_output=True, text=True)
+    assert missing.returncode == 2 and missing.stderr.startswith("error: --commit-to") and not missing.stdout
 
 
 def test_the_three_estimates_from_the_same_samples(make_cfg):
@@ -210,8 +218,10 @@ def test_a_snakemake_run_is_harvested_with_its_split_and_samples_and_then_counts
     run = {"dataset": "mnist", "profile": "findings", "split": "digit-0.3", "seed": 0, "variant": "vae"}
     made = checkout / "results/mnist/findings/digit-0.3/seed0"
     (made / "vae/metrics").mkdir(parents=True)
-    for name in ("eval", "model"):   # a baseline has no bank, parse or prior metrics
-        (made / f"vae/metrics/{name}.json").write_text(json.dumps({"name": name}))
+    record = {"nll_nats": 90.0, "elbo_nats": -95.0, "bce_nats": 80.0, "kl_nats": 15.0, "nll_stderr_nats": 1.0,
+              "nll_samples": 50, "nll_images": 1000, "generated": 2000, "fid_reference_images": 2000}
+    (made / "vae/metrics/eval.json").write_text(json.dumps(record))   # a baseline has no bank, parse or prior metrics
+    (made / "vae/metrics/model.json").write_text(json.dumps({"name": "model"}))
     (made / "vae/eval").mkdir()
     (made / "vae/eval/samples.png").write_bytes(b"\x89PNG")
     (made / "splits.json").write_text(json.dumps({"counts": {"train": 17000}}))
@@ -221,7 +231,7 @@ def test_a_snakemake_run_is_harvested_with_its_split_and_samples_and_then_counts
     assert sorted(p.relative_to(target).as_posix() for p in copied) == sorted([
         f"{dest}/metrics/eval.json", f"{dest}/metrics/model.json", f"{dest}/samples.png",
         f"{findings.run_dir(run, target).parent.relative_to(target).as_posix()}/splits.json"])
-    assert json.loads((findings.run_dir(run, target) / "metrics/eval.json").read_text()) == {"name": "eval"}
+    assert json.loads((findings.run_dir(run, target) / "metrics/eval.json").read_text()) == record
     import yaml
 
     params = yaml.safe_load((REPO / "params.yaml").read_text())

@@ -18,7 +18,11 @@ steps it dropped).  The JSON API:
     POST /api/render  {"cells": [...]}      canvas, decoded image, log p(z); 400 with a message on bad input
     POST /api/png     {"cells": [...]}      the canvas and the decoded image side by side, as a PNG file
 
-It binds to 127.0.0.1 unless told otherwise: it is a local tool, with no authentication.
+It binds to 127.0.0.1 unless told otherwise: it is a local tool, with no authentication, so it answers only
+requests addressed to the host it serves (a page elsewhere that resolves its own name to 127.0.0.1, DNS
+rebinding, is refused), refuses writes from another origin, reads JSON bodies of at most MAX_BODY bytes
+and MAX_DEPTH levels of nesting, answers every bad request with a 4xx and a message, and names its model
+by file name only.
 """
 
 from __future__ import annotations
@@ -30,12 +34,17 @@ from pathlib import Path
 
 import numpy as np
 from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from npdraw.app.api import TrainedModel, load
+from npdraw.artifacts.bounds import SEED, Bound
 from npdraw.artifacts.errors import NpdrawError
 from npdraw.reporting.viz import image_grid
 
-SCALE = 10   # screen pixels per canvas pixel
+SCALE = 10          # screen pixels per canvas pixel
+MAX_BODY = 64_000   # bytes of a JSON body (one cell list of an 8 x 8 grid is about 300)
+MAX_DEPTH = 4       # levels of nesting in a JSON body ({"cells": [...]} has 2)
+LOCAL_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
 class BadRequest(Exception):
@@ -63,7 +72,7 @@ class Editor:
         g = self.m.grid
         return {"n": g.n, "cells": self.cells, "patch": g.patch, "side": g.side, "pad": list(g.pad),
                 "image_size": self.m.image_size, "parts": self.parts, "scale": SCALE,
-                "bank": [png_uri(part, 6) for part in self.m.bank], "model": str(self.m.path),
+                "bank": [png_uri(part, 6) for part in self.m.bank], "model": self.m.path.name,
                 "test_images": 0 if self.test_images is None else len(self.test_images)}
 
     def check(self, cells) -> list[int]:
@@ -101,7 +110,7 @@ class Editor:
             if self.test_images is None:
                 raise BadRequest("no test images: start the editor with --dataset")
             if not 0 <= index < len(self.test_images):
-                raise BadRequest(f"test image {index}: expected 0 to {len(self.test_images) - 1}")
+                raise BadRequest(f"index {index}: expected 0 to {len(self.test_images) - 1} (a test image)")
             cells, dropped = self.from_latents(self.m.encode(self.test_images[index:index + 1]))
             note = f"test image {index}, encoded (the posterior's most probable latents)"
         else:
@@ -127,28 +136,78 @@ class Editor:
         return buf.getvalue()
 
 
-def create_app(model: str | Path | TrainedModel | None = None, test_images: np.ndarray | None = None) -> Flask:
+def json_depth(raw: bytes) -> int:
+    """The deepest nesting of arrays and objects in a JSON text (brackets inside strings aside), without
+    parsing it: a body nested deeper than MAX_DEPTH is refused before json.loads could recurse on it."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in raw.decode("utf-8", errors="replace"):
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (ch == "\\", ch != '"')
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def create_app(model: str | Path | TrainedModel | None = None, test_images: np.ndarray | None = None,
+               port: int | None = None, host: str = "127.0.0.1") -> Flask:
     """The editor's Flask app over `model` (a checkpoint path, or a loaded model; default: the reference
-    model) and, for the 'test image' start, uint8 test images (N, C, H, W)."""
+    model) and, for the 'test image' start, uint8 test images (N, C, H, W).  It answers requests whose Host
+    header names `host` or a local name (LOCAL_NAMES) with `port` (None: any port); served on all interfaces
+    (host 0.0.0.0 or ::) it cannot know its names and answers any."""
     editor = Editor(model if isinstance(model, TrainedModel) else load(model), test_images)
+    names = None if host in ("0.0.0.0", "::") else (*LOCAL_NAMES, host)
+    index_bound = Bound("index", 0, max(0, (0 if test_images is None else len(test_images)) - 1), "a test image")
     app = Flask("npdraw.editor")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
 
     @app.errorhandler(BadRequest)
     def bad(err):
         return jsonify({"error": str(err)}), 400
 
+    @app.errorhandler(HTTPException)
+    def http(err):   # 404, 405, 413, ...: JSON with a message, never an HTML page
+        return jsonify({"error": f"{err.code} {err.name}: {err.description}"}), err.code
+
+    @app.errorhandler(NpdrawError)
+    def known(err):   # a number or an image the model refuses
+        return jsonify({"error": str(err)}), 400
+
+    @app.before_request
+    def local_only():
+        name, _, served = request.host.rpartition(":") if not request.host.endswith("]") else (request.host, "", "")
+        name = name or request.host
+        if (names is not None and name not in names) or (port is not None and served != str(port)):
+            where = " or ".join(f"{n}:{port or 'PORT'}" for n in (names or ()))
+            return jsonify({"error": f"Host {request.host!r}: this editor answers requests to {where} only"}), 403
+        origin = request.headers.get("Origin")
+        if request.method != "GET" and origin is not None and origin != f"http://{request.host}":
+            return jsonify({"error": f"Origin {origin!r}: writes come from the editor's own page only"}), 403
+        return None
+
     def cells_of_request() -> list[int]:
+        raw = request.get_data(cache=True)
+        if json_depth(raw) > MAX_DEPTH:
+            raise BadRequest(f"a JSON body nested more than {MAX_DEPTH} levels deep; expected {{\"cells\": [...]}}")
+        if not request.is_json:
+            raise BadRequest('expected Content-Type: application/json and a body {"cells": [...]}')
         body = request.get_json(silent=True)
         if not isinstance(body, dict) or "cells" not in body:
             raise BadRequest('expected a JSON body {"cells": [...]}')
         return body["cells"]
 
-    def number(name: str, default: int) -> int:
-        value = request.args.get(name, str(default))
+    def number(bound: Bound, default: int) -> int:
+        value = request.args.get(bound.name, str(default))
         try:
-            return int(value)
+            return bound.check(int(value))
         except ValueError:
-            raise BadRequest(f"{name} {value!r}: expected a whole number") from None
+            raise BadRequest(f"{bound.name} {value!r}: expected a whole number from {bound.low:,} to "
+                             f"{bound.high:,} ({bound.what})") from None
 
     @app.get("/")
     def page():
@@ -161,7 +220,9 @@ def create_app(model: str | Path | TrainedModel | None = None, test_images: np.n
 
     @app.get("/api/start")
     def start():
-        return jsonify(editor.start(request.args.get("source", "empty"), number("seed", 0), number("index", 0)))
+        source = request.args.get("source", "empty")
+        index = number(index_bound, 0) if source == "test" and test_images is not None else 0
+        return jsonify(editor.start(source, number(SEED, 0), index))
 
     @app.post("/api/render")
     def render():
@@ -200,7 +261,7 @@ def serve(model: str | Path | None, host: str = "127.0.0.1", port: int = 8765, d
           open_browser: bool = True) -> None:
     """Run the editor until interrupted (Ctrl-C)."""
     trained = load(model)
-    app = create_app(trained, test_images_of(dataset, trained.channels, trained.image_size))
+    app = create_app(trained, test_images_of(dataset, trained.channels, trained.image_size), port, host)
     url = f"http://{host}:{port}/"
     print(f"npdraw editor: {url} (model {trained.path}); Ctrl-C stops it", flush=True)
     if open_browser:

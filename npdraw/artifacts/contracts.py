@@ -165,13 +165,40 @@ class CheckpointContract:
                                   f"({type(err).__name__}: {str(err).splitlines()[0][:300]})") from None
 
 
+# The kind of value each well-known metric holds wherever it appears (None allowed where a metric does not
+# apply, unless the reader requires it): a bool where a number belongs (JSON true read as 1) or text where a
+# count belongs is refused, naming the file and the key.
+NUMBER, COUNT, TEXT, OBJECT, LIST = "a number", "a whole number", "text", "an object", "a list"
+METRIC_KINDS = {
+    **dict.fromkeys(("nll_nats", "elbo_nats", "bce_nats", "kl_nats", "reg_nats", "nll_stderr_nats", "bits_per_dim",
+                     "fid_domain", "fid_domain_floor", "fid_domain_floor_sd", "fid_domain_real", "kid_domain",
+                     "kid_domain_std", "precision_domain", "recall_domain", "fid", "kid", "kid_std", "precision",
+                     "recall", "psnr_db", "selection_score", "valid_accuracy", "domain_classifier_accuracy",
+                     "wall_seconds"), NUMBER),
+    **dict.fromkeys(("generated", "nll_samples", "nll_images", "test_images", "fid_reference_images",
+                     "selected_epoch", "best_epoch", "epochs", "real_images"), COUNT),
+    **dict.fromkeys(("selected_by", "system", "sample_rule", "selection_key"), TEXT),
+    **dict.fromkeys(("valid", "test", "provenance", "feature_network"), OBJECT),
+    "history": LIST,
+}
+_CHECKS = {NUMBER: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+           COUNT: lambda v: isinstance(v, int) and not isinstance(v, bool),
+           TEXT: lambda v: isinstance(v, str), OBJECT: lambda v: isinstance(v, Mapping),
+           LIST: lambda v: isinstance(v, list)}
+
+
 def check_metrics(path: str | Path, metrics: Mapping[str, Any], required: tuple[str, ...] = (),
                   writer: str = "the stage that writes it") -> None:
-    """A metrics file's `required` keys are present and every number in it is finite."""
-    missing = [k for k in required if k not in metrics]
+    """A metrics file's `required` keys are present (not null), every well-known metric in it has its kind
+    (METRIC_KINDS) and every number in it is finite; else an ArtifactError naming the file and the key."""
+    missing = [k for k in required if metrics.get(k) is None]
     if missing:
         raise ArtifactError(f"{path}: metrics file without {', '.join(repr(k) for k in missing)} (keys found: "
                             f"{', '.join(sorted(metrics)) or 'none'}); rerun {writer}")
+    for key, kind in METRIC_KINDS.items():
+        value = metrics.get(key)
+        if value is not None and not _CHECKS[kind](value):
+            raise ArtifactError(f"{path}: metric '{key}' = {value!r}, expected {kind}; rerun {writer}")
     bad = non_finite(metrics)
     if bad:
         raise ArtifactError(f"{path}: metric '{bad[0][0]}' = {bad[0][1]}, expected a finite number "

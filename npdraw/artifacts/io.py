@@ -26,19 +26,27 @@ TEMPORARY_GLOB = ".*" + TEMPORARY_SUFFIX
 
 
 @contextlib.contextmanager
-def atomic_path(dest: str | Path) -> Iterator[Path]:
+def atomic_path(dest: str | Path, directory: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside `dest`; rename it to `dest` on success.
 
-    Works for files and directories: whatever the caller creates at the
-    temporary path replaces `dest`.  On an exception the temporary is removed.
+    A file output (the default) replaces a file and nothing else: an existing folder at `dest`, a parent
+    that is a file, or a name the file system refuses is an ArtifactError naming the path, raised before
+    anything is written.  With `directory`, whatever the caller creates at the temporary path (a folder)
+    replaces the folder at `dest`; a file there is refused.  On an exception the temporary is removed.
     """
+    from npdraw.artifacts.errors import ArtifactError
+
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=TEMPORARY_SUFFIX, dir=dest.parent))
+    try:
+        _check_destination(dest, directory)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=TEMPORARY_SUFFIX, dir=dest.parent))
+    except OSError as err:   # a name too long, a read-only folder, ...
+        raise ArtifactError(f"{dest}: cannot be written here ({err.strerror or err})") from None
     tmp.rmdir()  # the caller decides whether it becomes a file or a directory
     try:
         yield tmp
-        if dest.is_dir() and not dest.is_symlink():
+        if directory and dest.is_dir() and not dest.is_symlink():
             shutil.rmtree(dest)
         os.replace(tmp, dest)
     finally:
@@ -46,6 +54,22 @@ def atomic_path(dest: str | Path) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp.exists():
             tmp.unlink()
+
+
+def _check_destination(dest: Path, directory: bool) -> None:
+    """An ArtifactError unless `dest` may be replaced by a file (a folder is never replaced by one) or, with
+    `directory`, by a folder; and unless every existing parent is a folder."""
+    from npdraw.artifacts.errors import ArtifactError
+
+    if dest.is_dir() and not dest.is_symlink() and not directory:
+        raise ArtifactError(f"{dest}: a folder is there; expected a file name (nothing in the folder was touched)")
+    if dest.is_file() and directory:
+        raise ArtifactError(f"{dest}: a file is there; expected a folder name (the file was not touched)")
+    for parent in dest.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ArtifactError(f"{dest}: its parent {parent} is a file, not a folder")
+            return
 
 
 def write_json(dest: str | Path, obj: Any) -> None:
@@ -108,6 +132,10 @@ def read_checkpoint(path: str | Path, map_location="cpu", weights_only: bool = T
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found; run the stage that writes it first")
+    damaged = _zip_damage(path)
+    if damaged:
+        raise CheckpointError(f"{path}: damaged ({damaged}); it does not load. Rerun the stage that writes it, or "
+                              f"restore the file (a download cut short, a disk error)")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=weights_only)
     except Exception as err:   # torch raises several types for damaged files (RuntimeError, UnpicklingError, ...)
@@ -117,6 +145,17 @@ def read_checkpoint(path: str | Path, map_location="cpu", weights_only: bool = T
         raise CheckpointError(f"{path}: not a readable checkpoint (expected a dict of tensors and settings, got "
                               f"{type(ckpt).__name__}); rerun the stage that writes it")
     return ckpt
+
+
+def _zip_damage(path: Path) -> str | None:
+    """Why a checkpoint's archive fails its own checksums (torch.save writes a zip whose every member carries
+    a CRC-32, which torch.load does not check: a flipped byte would load), or None when it is whole."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        return f"not a whole zip archive: {err}"
+    return None if bad is None else f"member {bad} fails its CRC-32 check"
 
 
 def read_arrays(path: str | Path, what: str, writer: str, name: str = "array") -> dict[str, np.ndarray]:

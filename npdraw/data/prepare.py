@@ -110,7 +110,7 @@ def prepare(dataset: str, ds: dict, out_dir: str | Path, allow_download: bool = 
         "provenance": provenance,
         "seconds": round(time.perf_counter() - start, 2),
     }
-    with atomic_path(out_dir) as tmp:
+    with atomic_path(out_dir, directory=True) as tmp:
         tmp.mkdir()
         for key, value in arrays.items():
             np.save(tmp / f"{key}.npy", value)

@@ -22,20 +22,21 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from npdraw.artifacts.errors import ArtifactError
 from npdraw.artifacts.io import write_json
 from npdraw.reporting import findings_page
 from npdraw.reporting.claims import FIG3_CLAIMS, PAPER_COLUMNS, PAPER_TABLE2, TABLE2_CLAIMS
 from npdraw.reporting.findings_page import OVERVIEW, TUNING, VERDICTS
 from npdraw.reporting.lowdata import GROUPS, curves, held, plot, points, summary
-from npdraw.reporting.tables import domain_columns, model_label, read_metrics, write_table
+from npdraw.reporting.tables import EVAL_KEYS, domain_columns, model_label, read_metrics, write_table
 from npdraw.reporting.verdicts import Verdict, panel_verdict, table2_verdict
+from npdraw.workflow.cli import main
 from npdraw.workflow.params import load_params
 from npdraw.workflow.paths import REFERENCE_DIR, VARIANT_DIR
 from npdraw.workflow.resolve import resolve, system_of
@@ -109,6 +110,10 @@ def lowdata_runs(params: dict) -> list[dict]:
     return sorted(runs, key=lambda r: r["seed"])
 
 
+TUNE_KEYS = ("selection_score", "selected_by")   # what a tuning run's model.json must hold
+CARD_KEYS = ("floor", "cases", "checks", "passes", "network")   # and a metric card
+
+
 def lr_variant(variant: str, lr: float) -> str:
     """The variant that trains `variant`'s system at learning rate `lr` (npdraw.workflow.resolve: lr token)."""
     return f"lr{lr:g}" if variant == "base" else f"{variant}-lr{lr:g}"
@@ -123,8 +128,8 @@ def tuning_runs(params: dict) -> list[dict]:
 
 
 def tuned(run: dict, root: Path = Path(".")) -> bool:
-    """A tuning run counts once its model's metrics (its validation FID) are committed."""
-    return (run_dir(run, root) / "metrics/model.json").is_file()
+    """A tuning run counts once its model's metrics (its validation FID) are committed and load."""
+    return _loads(run_dir(run, root) / "metrics/model.json", TUNE_KEYS)
 
 
 def tuning(params: dict, root: Path = Path(".")) -> pd.DataFrame:
@@ -133,7 +138,7 @@ def tuning(params: dict, root: Path = Path(".")) -> pd.DataFrame:
     for run in tuning_runs(params):
         if not tuned(run, root):
             continue
-        m = read_metrics(run_dir(run, root) / "metrics/model.json", ("selection_score", "selected_by"), "the campaign")
+        m = read_metrics(run_dir(run, root) / "metrics/model.json", TUNE_KEYS, "the campaign")
         rows.append({"system": model_label(run["system"]), "dataset": run["dataset"], "split": run["split"],
                      "lr": run["lr"], "valid_fid": m["selection_score"] if m["selected_by"].startswith("fid") else None,
                      "selected_epoch": m.get("selected_epoch"), "kl_nats": m.get("kl_nats")})
@@ -165,8 +170,17 @@ def tuning_table(grid: pd.DataFrame, params: dict) -> pd.DataFrame:
 
 
 def committed(run: dict, root: Path = Path("."), runs: Path = RUNS) -> bool:
-    """The run's evaluation metrics are in the findings (a run counts once it has them)."""
-    return (run_dir(run, root, runs) / "metrics/eval.json").is_file()
+    """The run's evaluation metrics are in the findings and load (a run counts once they do: a truncated or
+    damaged record is a run still to make)."""
+    return _loads(run_dir(run, root, runs) / "metrics/eval.json", EVAL_KEYS)
+
+
+def _loads(path: Path, required: tuple[str, ...]) -> bool:
+    try:
+        read_metrics(path, required)
+    except ArtifactError:
+        return False
+    return True
 
 
 def _json(path: Path) -> dict | None:
@@ -174,8 +188,10 @@ def _json(path: Path) -> dict | None:
 
 
 def card(dataset: str, root: Path = Path(".")) -> dict | None:
-    """The committed metric card of `dataset`'s domain network at the findings profile (None: none yet)."""
-    return _json(reference_dir(dataset, root) / "card.json")
+    """The committed metric card of `dataset`'s domain network at the findings profile (None: none yet, or
+    one that does not load: a card to make again)."""
+    path = reference_dir(dataset, root) / "card.json"
+    return read_metrics(path, CARD_KEYS, "the metric_card stage") if _loads(path, CARD_KEYS) else None
 
 
 # --- Table 2 ----------------------------------------------------------------------------------
@@ -409,11 +425,13 @@ def build(root: Path = Path("."), params_path: str | Path = "params.yaml") -> Bu
     return built
 
 
-def main(argv: list[str]) -> None:
+def run() -> None:
+    """The command: rebuild everything from the committed runs; a record that does not load ends it with one
+    `error:` line naming the file (npdraw.workflow.cli.main)."""
     for v in build().verdicts:
         print(f"{v.label:>8} {v.verdict:>14}  {v.claim}")
     print(f"written: {FINDINGS}/README.md, {FINDINGS}/{VERDICTS}")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main(run)

@@ -15,6 +15,7 @@ import math
 import re
 from typing import Any
 
+from npdraw.artifacts.bounds import SEED_MAX
 from npdraw.artifacts.errors import ParamsError
 from npdraw.workflow.schema import table_keys
 from npdraw.workflow.systems import BASELINES, SYSTEMS, sections, system
@@ -156,8 +157,7 @@ def _learning_rate(name: str, token: str) -> float:
 
 
 # Seeds feed numpy's SeedSequence and torch.Generator.manual_seed (which takes at most 64 bits, and
-# DDP adds the rank): 0 <= seed <= SEED_MAX everywhere a seed is accepted.
-SEED_MAX = 2**31 - 1
+# DDP adds the rank): 0 <= seed <= SEED_MAX everywhere a seed is accepted (npdraw.artifacts.bounds).
 
 
 def system_of(variant: str) -> str:

@@ -12,6 +12,7 @@ from npdraw.artifacts.contracts import check_metrics
 from npdraw.artifacts.errors import ArtifactError, ParamsError
 from npdraw.artifacts.io import atomic_path
 from npdraw.reporting.dvc_experiments import ABLATION_METRICS, experiment_rows, latest
+from npdraw.workflow.paths import VARIANT_DIR, parser
 from npdraw.workflow.resolve import parse_variant
 from npdraw.workflow.systems import SYSTEMS
 
@@ -113,9 +114,8 @@ def write_table(df: pd.DataFrame, markdown: str | Path, csv: str | Path | None =
 
 # Reported numbers are in the systems registry (npdraw.workflow.systems: each entry's `paper`).
 # A run's evaluation metrics, where the pipeline writes them (results/...) or where the findings keep a
-# copy (results/findings/runs/...): the last six parts of the path name the run.
-EVAL_PATH = re.compile(r"(?:^|/)(?P<dataset>[^/]+)/(?P<profile>[^/]+)/(?P<split>[^/]+)/seed(?P<seed>\d+)/"
-                       r"(?P<variant>[^/]+)/metrics/eval\.json$")
+# copy (results/findings/runs/...): the path scheme's run folder, read back (npdraw.workflow.paths).
+EVAL_PATH = parser(VARIANT_DIR, "/metrics/eval.json")
 
 
 def run_of(path: str | Path) -> dict:

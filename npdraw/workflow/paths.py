@@ -3,6 +3,8 @@ followed by a file name, formatted with the run's choices."""
 
 from __future__ import annotations
 
+import re
+
 from npdraw.workflow.resolve import CHOICE_KEYS
 
 DATA_DIR = "data/prepared/{dataset}"
@@ -29,6 +31,17 @@ SCOPE_CHOICES = {"dataset": {"split": "full", "seed": 0, "variant": "base"},
                  "reference": {"split": "full", "seed": 0, "variant": "base"},
                  "run": {"variant": "base"}, "variant": {}}
 
+
+
+def parser(template: str, tail: str = "") -> re.Pattern:
+    """A regular expression that reads a path of `template` back into its choices (named groups), wherever it
+    sits in a longer path: `template` without its first folder (results/, so that the findings' copies under
+    results/findings/runs/ match too), then `tail`.  `seed` is a number, every other choice one folder."""
+    body = re.escape(template.split("/", 1)[1] + tail)
+    for name in CHOICE_KEYS:
+        group = rf"(?P<{name}>\d+)" if name == "seed" else rf"(?P<{name}>[^/]+)"
+        body = body.replace(re.escape("{" + name + "}"), group)
+    return re.compile(rf"(?:^|/){body}$")
 
 
 def placeholders(names) -> dict[str, str]:

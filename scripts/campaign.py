@@ -135,21 +135,21 @@ def run_gap(job: dict, target: Path) -> list[Path]:
     return copied
 
 
-def cached_outputs(rev: str) -> dict[str, Path]:
-    """{path: file in DVC's cache} of every file output an experiment's dvc.lock records: the metrics files
-    as the stages wrote them, byte for byte (`dvc exp show` leaves their lists out), the sample grid."""
-    import yaml
+def experiment_file(path: str, rev: str) -> bytes | None:
+    """A file an experiment's stages wrote, byte for byte (`dvc exp show` leaves the metrics' lists out), read
+    through DVC's public API at the experiment's revision; None where the experiment has no such output."""
+    import dvc.api
+    from dvc.exceptions import PathMissingError
 
-    lock = yaml.safe_load(subprocess.run(["git", "show", f"{rev}:dvc.lock"], capture_output=True, text=True,
-                                         check=True).stdout)
-    return {out["path"]: ROOT / ".dvc/cache/files/md5" / out["md5"][:2] / out["md5"][2:]
-            for stage in lock["stages"].values() for out in stage.get("outs", [])
-            if "md5" in out and not out["md5"].endswith(".dir")}
+    try:
+        return dvc.api.read(path, repo=str(ROOT), rev=rev, mode="rb")
+    except (PathMissingError, FileNotFoundError):
+        return None
 
 
 def run_table2(job: dict, target: Path) -> list[Path]:
     """Queue the experiment (unless one of its name finished before), run the queue, and copy its metrics
-    files, its split summary and its dataset's classifier record from DVC's cache into the findings."""
+    files, its sample grid and its split summary into the findings (read through dvc.api at its revision)."""
     run, env, name = job["run"], environment(), job["name"]
     finished = {n for n, _, _ in iter_experiments(show_experiments(env=env))}
     start = time.perf_counter()
@@ -166,14 +166,15 @@ def run_table2(job: dict, target: Path) -> list[Path]:
         raise ParamsError(f"experiment {name} did not finish: `dvc queue logs {name}` says why")
     copied: list[Path] = []
     dest = findings.run_dir(run, target)
-    outputs = cached_outputs(rev)
-    for name in METRICS:
-        if (cached := outputs.get(f"{VARIANT_DIR.format(**run)}/metrics/{name}.json")) is not None:
-            copy(cached, dest / f"metrics/{name}.json", copied)
-    for path, name in ((f"{VARIANT_DIR.format(**run)}/eval/samples.png", dest / "samples.png"),
-                       (f"{RUN_DIR.format(**run)}/splits.json", dest.parent / "splits.json")):
-        if (cached := outputs.get(path)) is not None:
-            copy(cached, name, copied)
+    wanted = {f"{VARIANT_DIR.format(**run)}/metrics/{name}.json": dest / f"metrics/{name}.json" for name in METRICS}
+    wanted.update({f"{VARIANT_DIR.format(**run)}/eval/samples.png": dest / "samples.png",
+                   f"{RUN_DIR.format(**run)}/splits.json": dest.parent / "splits.json"})
+    for path, out in wanted.items():
+        data = experiment_file(path, rev)
+        if data is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(data)
+            copied.append(out)
     if not (dest / "metrics/eval.json").is_file():
         raise ParamsError(f"experiment {name}: its evaluation metrics are not in `dvc exp show`")
     if name not in finished:

@@ -21,13 +21,12 @@ from npdraw.parts.canvas import Grid
 from npdraw.workflow.systems import BASELINES, SYSTEMS
 from tests.conftest import stage_env, venv_bin
 
-# Small versions of each baseline, as the smoke profile shrinks them.
-SMALL = {"pixelvae": {"latent": 4, "pixelcnn_layers": 0, "width": 8}, "vae": {"latent": 4},
-         "draw": {"steps": 4, "hidden": 16, "latent": 4, "read": 2, "write": 3}}
 
-
-def baseline(make_cfg, name, dataset="mnist"):
-    cfg = make_cfg(dataset=dataset, profile="paper", **{SYSTEMS[name].section: SMALL[name]})
+def baseline(make_cfg, name, dataset="mnist", **section):
+    """A baseline at the smoke profile's sizes (params.yaml: the tests' tiny models are CI's), `section`
+    overriding its params section's values."""
+    cfg = make_cfg(dataset=dataset, profile="smoke")
+    cfg[SYSTEMS[name].section].update(section)
     cfg["system"], cfg["variant"] = name, name
     torch.manual_seed(0)
     return cfg, model_class(name).build(cfg)
@@ -117,9 +116,7 @@ def test_samples_and_checkpoints(make_cfg, tmp_path, name):
     other_cfg, _ = baseline(make_cfg, other)
     with pytest.raises(CheckpointError, match=f"a {name} checkpoint, expected a {other} checkpoint"):
         load_model(tmp_path / "best.pt", "cpu", other_cfg)
-    bigger = make_cfg(dataset="mnist", profile="paper",
-                      **{SYSTEMS[name].section: {**SMALL[name], "latent": SMALL[name]["latent"] + 1}})
-    bigger["system"], bigger["variant"] = name, name
+    bigger, _ = baseline(make_cfg, name, latent=cfg[SYSTEMS[name].section].latent + 1)
     with pytest.raises(CheckpointError, match="another configuration"):
         load_model(tmp_path / "best.pt", "cpu", bigger)
 
@@ -201,6 +198,9 @@ class Toy(GaussianVAE):
 
     def make_output(self, cfg):
         return BernoulliPixels(32)
+
+    def logit_layers(self):
+        return (self.output.out,)
 '''
 
 
@@ -226,7 +226,8 @@ def test_a_new_baseline_is_a_module_a_registry_entry_and_a_params_section(repo_c
     regen = subprocess.run([sys.executable, "-m", "npdraw.workflow.generate", "--write"], cwd=repo_copy, env=env,
                            capture_output=True, text=True)
     assert regen.returncode == 0, regen.stderr
-    assert 'variant="pixelvae|vae|draw|toy"' in (repo_copy / "workflow/stages.smk").read_text()
+    assert 'variant="(pixelvae|vae|draw|toy)(-lr[0-9.]+)?"' in (repo_copy / "workflow/stages.smk").read_text()
+    assert json.loads((repo_copy / "workflow/systems/toy.json").read_text())["model"] == "npdraw.models.toy:Toy"
     run = subprocess.run([venv_bin("snakemake"), "--cores", "2", "--config", "profile=smoke", "variant=toy", "-q"],
                          cwd=repo_copy, env=env, capture_output=True, text=True)
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]

@@ -115,3 +115,14 @@ def test_every_params_key_is_commented():
         first = yaml.safe_load((REPO / "params.yaml").read_text())
         assert key in {**first["datasets"]["mnist"], **first["method"]["mnist"]}, \
             f"params.yaml line {i + 1}: key {key!r} has no comment"
+
+
+def test_every_random_stream_has_its_own_salt():
+    """The stages' streams (npdraw.compute.seeds.SALTS) and every system's training stream (its registry
+    entry's salt) are distinct: a new baseline with a salt already taken fails here."""
+    from npdraw.compute.seeds import SALTS
+    from npdraw.workflow.systems import SYSTEMS
+
+    salts = [*SALTS.values(), *(s.salt for s in SYSTEMS.values())]
+    assert len(salts) == len(set(salts)), sorted(salts)
+

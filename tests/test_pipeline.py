@@ -216,3 +216,43 @@ def test_every_engine_command_parses_with_its_stage_cli():
         assert args.stage == s.name and args.dataset == "mnist"
         inputs, outputs = s.paths(choice)
         assert {f: getattr(args, f) for f in inputs} == inputs and {f: getattr(args, f) for f in outputs} == outputs
+
+
+def test_a_label_or_paper_number_in_the_registry_reruns_nothing_and_an_entry_reruns_its_system_alone(monkeypatch):
+    """The registry (npdraw/workflow/systems.py) is no stage's code dependency; a stage that loads a system's
+    model depends on that system's entry file (workflow/systems/<name>.json), which holds what changes numbers
+    (the model class, the random stream, the params section, the data it takes), not labels or the papers'
+    numbers: editing those changes no entry, editing a system's class changes its entry alone."""
+    import dataclasses
+
+    from npdraw.workflow.systems import SYSTEMS
+
+    for s in stage_table.STAGES.values():
+        for name in s.systems:
+            assert "npdraw/workflow/systems.py" not in closure.code_deps(s.script, (name,)), s.name
+    for name in ("prepare_data", "make_splits", "build_bank", "parse"):
+        assert not [d for d in closure.code_deps(stage_table.stage(name).script) if "systems" in d], name
+    before = {name: closure.entry(name) for name in SYSTEMS}
+    relabelled = {n: dataclasses.replace(s, label=s.label + "!", describe="x", paper={"mnist": {"nll": "1"}},
+                                         autoregressive=not s.autoregressive) for n, s in SYSTEMS.items()}
+    monkeypatch.setattr(closure, "SYSTEMS", relabelled)
+    assert {name: closure.entry(name) for name in SYSTEMS} == before
+    moved = dict(relabelled, vae=dataclasses.replace(SYSTEMS["vae"], model="npdraw.models.vae:OtherVAE"))
+    monkeypatch.setattr(closure, "SYSTEMS", moved)
+    assert [n for n in SYSTEMS if closure.entry(n) != before[n]] == ["vae"]
+    vae = closure.code_deps("stages/train_baseline.py", ("vae",))
+    assert "workflow/systems/vae.json" in vae and "workflow/systems/draw.json" not in vae
+
+
+def test_every_module_that_loads_a_model_by_registry_name_is_found():
+    """A loader imports a model module no import statement names: the closure finds every module that defines or
+    calls the registry's loader; any other dynamic import in the package would be missed, so there is none."""
+    import ast
+
+    assert closure.loaders() >= {"npdraw/models/interface.py", "npdraw/models/checkpoints.py"}
+    dynamic = set()
+    for path in (REPO / "npdraw").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in ("import_module", "__import__"):
+                dynamic.add(path.relative_to(REPO).as_posix())
+    assert dynamic <= {"npdraw/models/interface.py"}, dynamic

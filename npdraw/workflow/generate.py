@@ -1,5 +1,7 @@
 """The engines' files, generated from the stage table (npdraw.workflow.stages): workflow/stages.smk
-(one Snakemake rule per stage) and dvc.yaml (one DVC stage per stage DVC runs).
+(one Snakemake rule per stage) and dvc.yaml (one DVC stage per stage DVC runs); and from the systems
+registry, each system's entry file workflow/systems/<name>.json (npdraw.workflow.closure.entry), the code
+dependency through which a stage follows its system's registry entry.
 
     python -m npdraw.workflow.generate --write     # regenerate what is stale
     python -m npdraw.workflow.generate --check     # exit 1 naming the stale files
@@ -12,9 +14,10 @@ from __future__ import annotations
 import re
 import sys
 
-from npdraw.workflow.closure import REPO, code_deps
+from npdraw.workflow.closure import ENTRY, REPO, code_deps, entry
 from npdraw.workflow.resolve import CHOICE_KEYS, params_yaml_keys
 from npdraw.workflow.stages import STAGES, Stage, engine_systems
+from npdraw.workflow.systems import SYSTEMS
 
 
 def dvc_params(s: Stage) -> list[str]:
@@ -158,14 +161,17 @@ def snakemake_rules() -> str:
     return "\n".join(out) + "\n"
 
 
-GENERATED = {"dvc.yaml": dvc_yaml, "workflow/stages.smk": snakemake_rules}
+GENERATED = {"dvc.yaml": dvc_yaml, "workflow/stages.smk": snakemake_rules,
+             **{ENTRY.format(name=name): (lambda name=name: entry(name)) for name in SYSTEMS}}
 
 
 def main(argv: list[str]) -> None:
     """`--write`: regenerate every file the table generates; `--check`: exit 1 naming the stale ones."""
-    stale = [name for name, make in GENERATED.items() if (REPO / name).read_text() != make()]
+    stale = [name for name, make in GENERATED.items()
+             if not (REPO / name).is_file() or (REPO / name).read_text() != make()]
     if "--write" in argv:
         for name in stale:
+            (REPO / name).parent.mkdir(parents=True, exist_ok=True)
             (REPO / name).write_text(GENERATED[name]())
             print(f"wrote {name}")
     elif stale:

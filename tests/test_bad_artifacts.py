@@ -19,6 +19,9 @@ import torch
 
 from tests.stage_runs import FULL_RUN, RUN, evaluate_args, full_run, make_world, refused, run_stage, world  # noqa: F401 (fixture)
 
+# Every test here runs a stage's command line (in-process): the slow tier, not make test-fast.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):

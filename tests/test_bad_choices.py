@@ -13,6 +13,9 @@ import pytest
 from tests.conftest import needs_mirror, stage_env, venv_bin
 from tests.stage_runs import RUN, prepared, refused, run_stage, world  # noqa: F401 (fixture)
 
+# Every test here runs a stage's command line (in-process): the slow tier, not make test-fast.
+pytestmark = pytest.mark.slow
+
 # (choice, value, words of the message) for every front door
 BAD_CHOICES = [
     ("seed", "-1", "expected a whole number from 0 to 2147483647"),

@@ -16,6 +16,9 @@ from npdraw.artifacts.io import file_digest
 from tests.conftest import REPO
 from tests.stage_runs import RUN, base_run, prepared, refused, register, run_stage, splits, world  # noqa: F401 (fixture)
 
+# Every test here runs a stage's command line (in-process): the slow tier, not make test-fast.
+pytestmark = pytest.mark.slow
+
 # --- data files ------------------------------------------------------------------------------------
 
 def test_missing_data_file(world):

@@ -150,6 +150,7 @@ def test_download_verifies_and_leaves_nothing_half_written(empty_mirror, tmp_pat
         locate({"bin": [offline]}, "demo3")
 
 
+@pytest.mark.slow
 def test_prepare_from_fixture_mirror_and_atomicity(empty_mirror, tmp_path, params, monkeypatch):
     fx.write_mnist(empty_mirror / "mnist")
     # The fixture files have their own checksums: register those for this test.
@@ -175,6 +176,7 @@ def test_prepare_from_fixture_mirror_and_atomicity(empty_mirror, tmp_path, param
 
 
 @needs_mirror("mnist")
+@pytest.mark.slow
 def test_prepare_mnist_from_mirror(tmp_path, params, monkeypatch):
     monkeypatch.setenv("NPDRAW_DATA", str(MIRROR))
     manifest = prepare("mnist", params["datasets"]["mnist"], tmp_path / "mnist", allow_download=False)

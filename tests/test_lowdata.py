@@ -61,6 +61,7 @@ def lowdata_curve(root, *paths):
                           capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_curve_from_fixture_metrics_has_the_exact_means_and_spreads(tmp_path):
     paths = [write_run(tmp_path, 0.3, 0, 10.0, 100.0, 300), write_run(tmp_path, 0.3, 1, 14.0, 104.0, 300),
              write_run(tmp_path, 0.6, 0, 5.0, 90.0, 600), write_run(tmp_path, 0.6, 1, 5.0, 92.0, 600)]
@@ -77,6 +78,7 @@ def test_curve_from_fixture_metrics_has_the_exact_means_and_spreads(tmp_path):
     assert (tmp_path / "s.md").read_text().startswith("Low-data curve: mnist, low-data by digit (smoke profile")
 
 
+@pytest.mark.slow
 def test_every_system_is_a_line_on_the_same_axes_labelled_with_the_true_data(tmp_path):
     """Two systems at two proportions: one summary row per system and proportion, the digits and images
     the splits really held on the axis."""
@@ -95,6 +97,7 @@ def test_every_system_is_a_line_on_the_same_axes_labelled_with_the_true_data(tmp
     assert len(summary(df)) == 4 and "accuracy is 0.900" in (tmp_path / "s.md").read_text()
 
 
+@pytest.mark.slow
 def test_a_missing_run_is_named_and_nothing_is_written(tmp_path):
     ok = write_run(tmp_path, 0.3, 0, 10.0, 100.0, 300)
     result = lowdata_curve(tmp_path, ok, "results/mnist/smoke/digit-0.6/seed0/base/metrics/eval.json")

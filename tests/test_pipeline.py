@@ -169,6 +169,7 @@ def test_scoped_stages_ignore_the_choices_they_are_not_named_by(params):
     assert "variant" not in generate.dvc_params(splits) and "variant" in generate.dvc_params(stage_table.stage("parse"))
 
 
+@pytest.mark.slow
 def test_an_np_draw_stage_refuses_the_pixelvae_variant(tmp_path):
     """What `dvc exp run -S variant=pixelvae` would do: NP-DRAW's stages refuse it with one message
     naming the engine that builds it, before reading any input."""

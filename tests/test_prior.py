@@ -176,7 +176,4 @@ def test_the_prior_sizes_of_the_profiles_and_tokens(params):
         grid = Grid.for_dataset(cfg.ds)
         model = Prior(prior_config(cfg, grid), torch.rand(cfg.ds.bank_size, 1, 5, 5), grid)
         sizes[name] = sum(p.numel() for p in model.parameters())
-        block = model.blocks[0]
-        assert block.qkv.out_features == 3 * cfg.prior.heads * (cfg.prior.head_dim or 64 // cfg.prior.heads)
     assert 0.4e6 < sizes["quick"] == sizes["slim"] < 0.5e6 and 4.0e6 < sizes["paper"] == sizes["vit"] < 4.6e6
-    assert isinstance(model.position, torch.nn.Parameter)   # learned, trained with the rest

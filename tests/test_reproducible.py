@@ -6,6 +6,7 @@ import os
 import shutil
 
 import numpy as np
+import pytest
 import torch
 
 from tests.stage_runs import base_run, world  # noqa: F401 (fixture)
@@ -22,6 +23,7 @@ def outputs(root):
     }
 
 
+@pytest.mark.slow
 def test_same_params_and_seed_give_identical_outputs(world):
     base_run(world)
     first = outputs(world.root)

@@ -52,6 +52,7 @@ def make_tables(root, *paths):
                           cwd=root, capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_tables_rebuilt_from_fixture_metrics_are_exactly_as_expected(tmp_path):
     paths = [write_fixture(tmp_path, "mnist", "quick", "base", BASE),
              write_fixture(tmp_path, "mnist", "quick", "pixelvae", PIXELVAE),
@@ -73,6 +74,7 @@ def test_tables_rebuilt_from_fixture_metrics_are_exactly_as_expected(tmp_path):
     assert "\\begin{tabular}" in tex and "fid\\_domain" in tex and "$\\le$ 98.92 nats" in tex
 
 
+@pytest.mark.slow
 def test_a_missing_metrics_file_is_named(tmp_path):
     ok = write_fixture(tmp_path, "mnist", "quick", "base", BASE)
     result = make_tables(tmp_path, ok, "results/mnist/quick/full/seed0/pixelvae/metrics/eval.json")
@@ -81,6 +83,7 @@ def test_a_missing_metrics_file_is_named(tmp_path):
     assert not (tmp_path / "results/tables/table1.md").exists()
 
 
+@pytest.mark.slow
 def test_a_metrics_file_outside_the_results_layout_is_refused(tmp_path):
     stray = tmp_path / "eval.json"
     stray.write_text(json.dumps(BASE))
@@ -132,6 +135,7 @@ ABLATION_TABLE = """\
 """
 
 
+@pytest.mark.slow
 def test_ablation_table_from_dvc_exp_show_is_exactly_as_expected(tmp_path):
     shown = exp_show(exp_entry("base", "base", 18.5, BASE), exp_entry("k8m10", "K8-M10", 12.0, CIFAR),
                      exp_entry("old-lam0", "lam0", 1.0, BASE, "2026-11-21T10:00:00"),
@@ -154,6 +158,7 @@ def test_ablation_table_from_dvc_exp_show_is_exactly_as_expected(tmp_path):
     assert (tmp_path / "t/ablation_omniglot_smoke_seed0.tex").read_text().count("\\\\") >= 4
 
 
+@pytest.mark.slow
 def test_ablation_table_names_the_variants_it_lacks(tmp_path):
     (tmp_path / "shown.json").write_text(json.dumps(exp_show(exp_entry("base", "base", 18.5, BASE))))
     result = subprocess.run([sys.executable, str(REPO / "stages/make_tables.py"), "--out", "t", "--dvc-exp",
@@ -162,6 +167,7 @@ def test_ablation_table_names_the_variants_it_lacks(tmp_path):
     assert not (tmp_path / "t").exists()
 
 
+@pytest.mark.slow
 def test_prior_size_table_reads_each_runs_prior_beside_its_evaluation(tmp_path):
     paths = []
     for variant, arch, params in (("base", {"width": 64, "heads": 4, "head_dim": None, "mlp_ratio": 4}, 470999),
@@ -181,6 +187,7 @@ def test_prior_size_table_reads_each_runs_prior_beside_its_evaluation(tmp_path):
     assert list(t.nll) == [162.04, 162.04] and list(t.selected_by) == ["fid (domain features)"] * 2
 
 
+@pytest.mark.slow
 def test_tables_read_the_runs_settings_not_todays_params(tmp_path):
     """K, M, lambda and precision come from each metrics file's provenance: editing params.yaml after
     the runs changes no table, and a metrics file without them is named, not filled from params.yaml."""

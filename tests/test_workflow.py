@@ -88,6 +88,7 @@ def test_snakefile_and_dvc_yaml_agree(repo_copy, choice):
             assert f"profiles.{choice['profile']}" in dvc[name]["params"]
 
 
+@pytest.mark.slow
 def test_snakemake_lint_is_clean():
     result = subprocess.run([venv_bin("snakemake"), "--lint"], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -15,10 +15,9 @@ import torch
 
 from benchmarks.common import Usage, add_compute_options, compute_choice, flops, gemm_roofs, machine, roofline
 from npdraw.compute.precision import PRECISIONS, autocast, compiled, layout, use_layout
-from npdraw.models.npdraw import ModelConfig, NPDraw
+from npdraw.models.npdraw import ModelConfig, NPDraw, objective
 from npdraw.models.prior import Prior, PriorConfig
 from npdraw.parts.canvas import Grid
-from npdraw.training.model import objective
 
 
 def build() -> NPDraw:
@@ -30,7 +29,7 @@ def build() -> NPDraw:
 
 
 def trainer(precision: str, channels_last: bool, batch: int, compile: bool = False):
-    """One training step of the library's loss (npdraw.training.model's), as a function of nothing."""
+    """One training step of the library's loss (npdraw.models.npdraw.objective), as a function of nothing."""
     torch.manual_seed(0)
     model = use_layout(build().train(), channels_last)
     opt = torch.optim.Adam([q for q in model.parameters() if q.requires_grad], lr=1e-3)

@@ -10,7 +10,7 @@ NLL curve.  One command, written for one NVIDIA H200 (under 8 minutes there):
 It needs only PyTorch, numpy, pyyaml and tqdm beside the project's code: no snakemake, dvc, dvclive,
 kmedoids or jsonschema (the bank, the one step that needs kmedoids, is built by --prepare).  Every
 figure comes from the library's own code paths: the prior's and the full model's training steps
-(npdraw.training.prior / npdraw.training.model), the importance-sampled NLL and the sampler
+(npdraw.training.prior / npdraw.training.trainer), the importance-sampled NLL and the sampler
 (npdraw.evaluation.importance), and the training loops themselves for the timed run.
 """
 
@@ -37,13 +37,13 @@ from npdraw.data.prepare import load_source
 from npdraw.data.sources import mirror_root
 from npdraw.data.splits import make_splits
 from npdraw.evaluation.importance import generate, importance_sampled
-from npdraw.models.npdraw import NPDraw
+from npdraw.models.npdraw import NPDraw, objective, temperature
 from npdraw.models.prior import Prior, load_prior, prior_config
 from npdraw.parts.bank import build_bank, load_bank
 from npdraw.parts.canvas import Grid
 from npdraw.parts.parser import Latents, parse_dataset
-from npdraw.training.model import objective, temperature, train_model
 from npdraw.training.prior import train_prior
+from npdraw.training.trainer import train
 from npdraw.workflow.resolve import resolve
 
 BUNDLE = Path(".gpucheck")
@@ -241,8 +241,8 @@ def timed_run(cfg, bank, parses, images, device, rates, prior_s: float, model_s:
         return {"valid_nll_nats": nll}
 
     start = time.perf_counter()
-    state = train_model(cfg, prior, images, parses, work / "model.pt", work / "model_resume.pt", device,
-                        after_epoch=validation_nll)
+    state = train(cfg, images, work / "model.pt", work / "model_resume.pt", device, inputs={"prior": prior},
+                  data={s: {"parse": parses[s]} for s in parses}, after_epoch=validation_nll)
     best = state["history"][state["best_epoch"] - 1]
     print(f"model: {time.perf_counter() - start:.0f} s; best epoch {state['best_epoch']} (validation ELBO "
           f"{best['valid_elbo_nats']:.2f}, NLL {best['valid_nll_nats']:.2f} nats); peak GPU MiB {peak_mib(device)}")

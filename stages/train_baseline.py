@@ -13,8 +13,8 @@ from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import load_splits, split_images
 from npdraw.models.checkpoints import load_model
 from npdraw.reporting.viz import image_grid, titled
-from npdraw.training.baseline import evaluate_elbo, train_baseline
 from npdraw.training.select import selector, training_record
+from npdraw.training.trainer import evaluate, train
 from npdraw.workflow.cli import input_files, main, run_config, stage_parser
 from npdraw.workflow.provenance import write_metrics
 from npdraw.workflow.systems import system
@@ -35,12 +35,12 @@ def run() -> None:
     resume = Path(args.out).with_name("resume.pt")
     section = system(cfg.system).section
     state = dist.train(args.live, {section: dict(cfg[section]), "dataset": cfg.dataset, "profile": cfg.profile},
-                       lambda live: train_baseline(cfg, images, Path(args.out), resume, device, live, dist, select))
+                       lambda live: train(cfg, images, Path(args.out), resume, device, live, dist, select))
     if not dist.main:
         return  # rank 0 writes the outputs
     model = load_model(args.out, device, cfg)
-    scores = {s: evaluate_elbo(model, fixed_targets(images[s], True, cfg.seed).to(device), seed=cfg.seed,
-                               precision=cfg.compute.precision) for s in ("valid", "test")}
+    scores = {s: evaluate(model, fixed_targets(images[s], True, cfg.seed).to(device), seed=cfg.seed,
+                          precision=cfg.compute.precision) for s in ("valid", "test")}
     write_metrics(args.metrics, {**scores["test"], "valid": scores["valid"], "test": scores["test"],
                                  "system": cfg.system, **training_record(state, select)}, cfg, input_files(args))
     x = fixed_targets(images["valid"][:cfg.training.reconstructions], True, cfg.seed).to(device)

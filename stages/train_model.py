@@ -16,8 +16,8 @@ from npdraw.models.prior import load_prior
 from npdraw.parts.canvas import Grid
 from npdraw.parts.parser import load_parses
 from npdraw.reporting.viz import image_grid, titled
-from npdraw.training.model import evaluate, train_model
 from npdraw.training.select import selector, training_record
+from npdraw.training.trainer import evaluate, train
 from npdraw.workflow.cli import input_files, main, run_config, stage_parser
 from npdraw.workflow.provenance import write_metrics
 
@@ -39,13 +39,13 @@ def run() -> None:
     select = selector(cfg, images["valid"], args.classifier, device)
     resume = Path(args.out).with_name("resume.pt")
     state = dist.train(args.live, {"model": dict(cfg.model), "dataset": cfg.dataset, "profile": cfg.profile},
-                       lambda live: train_model(cfg, prior, images, parses, Path(args.out), resume, device, live, dist,
-                                                select=select))
+                       lambda live: train(cfg, images, Path(args.out), resume, device, live, dist, select,
+                                          inputs={"prior": prior}, data={s: {"parse": parses[s]} for s in parses}))
     if not dist.main:
         return  # rank 0 writes the outputs
     model = load_model(args.out, device, cfg)
     binary = cfg.ds.output == "bernoulli"
-    scores = {s: evaluate(model, fixed_targets(images[s], binary, cfg.seed).to(device), parses[s].to(device),
+    scores = {s: evaluate(model, fixed_targets(images[s], binary, cfg.seed).to(device), {"parse": parses[s].to(device)},
                           seed=cfg.seed, precision=cfg.compute.precision) for s in ("valid", "test")}
     write_metrics(args.metrics, {**scores["test"], "valid": scores["valid"], "test": scores["test"],
                                  **training_record(state, select)}, cfg, input_files(args))

@@ -206,3 +206,33 @@ def test_classifier_validation_is_a_random_draw_from_the_pooled_split():
     assert (v < 900).sum() > 50                      # mostly drawn from the former training images
     t2, v2 = classifier_split(train, valid, seed=0)
     assert np.array_equal(v, v2) and not np.array_equal(v, classifier_split(train, valid, seed=1)[1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset", ["mnist", "omniglot"])
+def test_the_committed_floors_are_reproduced(dataset, tmp_path):
+    """The committed metric card's floor, recomputed here from the committed network and the data mirror with
+    the findings profile's sample counts: the same FID for every draw (the network is fixed, the draws are
+    seeded), so a number on the findings page is comparable with one a user computes."""
+    from npdraw.data.prepare import load_prepared, prepare
+    from npdraw.data.splits import make_splits
+    from npdraw.evaluation.features import features_record
+    from npdraw.evaluation.floor import reference_statistics
+    from npdraw.reporting import findings
+    from npdraw.workflow.params import load_params
+    from npdraw.workflow.resolve import resolve
+    from tests.conftest import MIRROR
+
+    card = findings.card(dataset, REPO)
+    if card is None or not (MIRROR / dataset).exists():
+        pytest.skip(f"no committed {dataset} card or no data mirror")
+    params = load_params(REPO / "params.yaml")
+    cfg = resolve(params, dataset=dataset, profile=findings.PROFILE)
+    data = tmp_path / dataset
+    prepare(dataset, dict(params["datasets"][dataset]), data, allow_download=False)
+    arrays = load_prepared(data, cfg)
+    test = make_splits(arrays, cfg)[0]["test"][:cfg.evaluate.fid_images]
+    net = load_classifier(features_record(dataset, REPO), cfg)
+    floor = reference_statistics(arrays, test, cfg, net)["real"]["domain"]
+    assert floor["fids"] == pytest.approx(card["floor"]["fids"], rel=1e-6, abs=1e-9)
+    assert card["network"]["sha256"] == net.sha256

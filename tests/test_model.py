@@ -19,11 +19,12 @@ from npdraw.models.npdraw import (
     one_hots,
     relaxed_sample,
     step_kl,
+    temperature,
 )
 from npdraw.models.prior import Prior, prior_config
 from npdraw.parts.canvas import Grid, render
 from npdraw.parts.parser import Latents, parse_cells
-from npdraw.training.model import evaluate, temperature, train_model
+from npdraw.training.trainer import evaluate, train
 
 
 def tiny(make_cfg, dataset, **model):
@@ -34,6 +35,12 @@ def tiny(make_cfg, dataset, **model):
     bank = torch.rand(cfg.ds.bank_size, cfg.ds.channels, cfg.ds.patch_size, cfg.ds.patch_size)
     prior = Prior(prior_config(cfg, grid), bank, grid)
     return cfg, NPDraw.build(cfg, prior)
+
+
+def train_np(cfg, prior, images, parses, best, resume, device, **kw):
+    """The trainer on NP-DRAW: its prior built in, its parses as the splits' data."""
+    return train(cfg, images, best, resume, device, inputs={"prior": prior},
+                 data={s: {"parse": parses[s]} for s in parses}, **kw)
 
 
 def fake_batch(cfg, b=4, seed=0):
@@ -157,11 +164,11 @@ def test_training_lowers_the_validation_loss(make_cfg, tmp_path):
     images = {"train": mnist_like(320), "valid": mnist_like(64, seed=1)}
     parses = {k: parses_for(model, v, grid) for k, v in images.items()}
     valid_x = fixed_targets(images["valid"], True, 0)
-    before = evaluate(model, valid_x, parses["valid"])
-    state = train_model(cfg, model.prior, images, parses, tmp_path / "m.pt", tmp_path / "m.resume",
+    before = evaluate(model, valid_x, {"parse": parses["valid"]})
+    state = train_np(cfg, model.prior, images, parses, tmp_path / "m.pt", tmp_path / "m.resume",
                         torch.device("cpu"))
     trained = load_model(tmp_path / "m.pt")
-    after = evaluate(trained, valid_x, parses["valid"])
+    after = evaluate(trained, valid_x, {"parse": parses["valid"]})
     assert after["elbo_nats"] > before["elbo_nats"] + 50, (before, after)
     assert after["reg_nats"] < before["reg_nats"]
     assert len(state["history"]) == 6 and trained.training is False
@@ -190,10 +197,10 @@ def test_resume_gives_the_same_training_as_uninterrupted(make_cfg, tmp_path):
     images = {"train": mnist_like(120), "valid": mnist_like(40, seed=1)}
     parses = {k: parses_for(model, v, grid) for k, v in images.items()}
     cpu = torch.device("cpu")
-    straight = train_model(cfg, model.prior, images, parses, tmp_path / "a.pt", tmp_path / "a.r", cpu)
+    straight = train_np(cfg, model.prior, images, parses, tmp_path / "a.pt", tmp_path / "a.r", cpu)
     with pytest.raises(Stop):
-        train_model(cfg, model.prior, images, parses, tmp_path / "b.pt", tmp_path / "b.r", cpu, live=StopAfter(1))
-    resumed = train_model(cfg, model.prior, images, parses, tmp_path / "b.pt", tmp_path / "b.r", cpu)
+        train_np(cfg, model.prior, images, parses, tmp_path / "b.pt", tmp_path / "b.r", cpu, live=StopAfter(1))
+    resumed = train_np(cfg, model.prior, images, parses, tmp_path / "b.pt", tmp_path / "b.r", cpu)
     assert [h["train_loss_nats"] for h in resumed["history"]] == [h["train_loss_nats"] for h in straight["history"]]
     a, b = torch.load(tmp_path / "a.pt", weights_only=True), torch.load(tmp_path / "b.pt", weights_only=True)
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
@@ -207,7 +214,7 @@ def test_nan_stops_training_naming_the_term(make_cfg, tmp_path):
     with torch.no_grad():
         model.prior.head_is[2].bias.fill_(float("nan"))  # the prior's conditionals become NaN -> KL
     with pytest.raises(FloatingPointError, match=r"model epoch 1, step 1: KL = nan"):
-        train_model(cfg, model.prior, images, parses, tmp_path / "m.pt", tmp_path / "m.r", torch.device("cpu"))
+        train_np(cfg, model.prior, images, parses, tmp_path / "m.pt", tmp_path / "m.r", torch.device("cpu"))
     assert not (tmp_path / "m.pt").exists()
 
 
@@ -368,7 +375,7 @@ def test_parse_warm_up_replaces_only_id_and_location_of_the_chosen_images(make_c
 
 
 def test_warm_up_schedule_and_variant_token(make_cfg, params):
-    from npdraw.training.model import warmup_probability
+    from npdraw.models.npdraw import warmup_probability
     from npdraw.workflow.resolve import resolve
     assert warmup_probability(0, 0.005) == 1.0
     assert warmup_probability(10, 0.005) == pytest.approx(math.exp(-0.005 * 10 * 11 / 2))
@@ -405,7 +412,7 @@ def test_the_selector_picks_the_checkpoint_among_the_scored_epochs(make_cfg, tmp
     def score(m):
         weights[len(weights) + 1] = m.decoder.out.weight.detach().clone()
         return next(scores)
-    state = train_model(cfg, model.prior, images, parses, tmp_path / "m.pt", tmp_path / "m.r", torch.device("cpu"),
+    state = train_np(cfg, model.prior, images, parses, tmp_path / "m.pt", tmp_path / "m.r", torch.device("cpu"),
                         select=Selector("test rule", "valid_test", score))
     assert [h.get("valid_test") for h in state["history"]] == [None, 3.0, None, 1.0, 2.0]
     assert state["best_epoch"] == 4 and state["best"] == 1.0

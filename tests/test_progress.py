@@ -12,7 +12,7 @@ BAR = ("model epoch 4/6:  31%|###       | 41/134 [00:40<01:43,  1.11s/it]\r"
 
 
 def test_the_last_progress_bar_of_a_log_is_read():
-    text = "12:01:02 npdraw.training.model: epoch 3: train loss 900.1, valid ELBO -130.0\n" + BAR
+    text = "12:01:02 npdraw.training.trainer: epoch 3: train loss 900.1, valid ELBO -130.0\n" + BAR
     assert status(text) == "model epoch 4/6  35%  47/134  1.25 s/step  elapsed 00:49  ETA 01:48"
     fast = "prior epoch 1/3:  86%|########5 | 269/313 [02:16<00:22,  2.00it/s]"
     assert status(fast) == "prior epoch 1/3  86%  269/313  2.00 steps/s  elapsed 02:16  ETA 00:22"

@@ -6,9 +6,13 @@ through its name.  Shapes: B images (C, H, W), S importance samples.
 
 - Built from a run's resolved configuration (`arch` the architecture that configuration gives,
   `build` a fresh model; NP-DRAW also takes its trained prior).
-- Training: `terms` gives per-image (B,) terms from one differentiable posterior sample, at least
-  `log_px` = log p(x|z) and `kl` (the ELBO is their difference); the trainer minimises
-  -(log_px - kl), plus what the system adds (NP-DRAW: lambda times its parse cross-entropy `ce`).
+- Training (npdraw.training.trainer, one loop for every system): `terms(x_in, x_target, *training_args(step,
+  data))` gives per-image (B,) terms from one differentiable posterior sample, at least `log_px` = log p(x|z)
+  and `kl` (the ELBO is their difference); `objective(terms, cfg)` is the one loss call, the per-image loss
+  the trainer minimises (-(log_px - kl); NP-DRAW adds lambda times its parse cross-entropy `ce`);
+  `param_groups(cfg)` the optimiser's parameters and rates; `validation_terms` the terms of one hard
+  sample of validation images; `fingerprint` and `epoch_record` what a resume file and an epoch's record
+  add (npdraw.models.interface.Baseline: a Gaussian-latent VAE's).
 - Likelihood: `log_weights` draws S samples z_s ~ q(z|x) and returns log p(x|z_s), log p(z_s) and
   log q(z_s|x), each (S, B), from which npdraw.evaluation.importance forms the importance-sampled
   bound, the same for every system (float64, log-mean-exp over S).
@@ -54,6 +58,20 @@ class GenerativeModel(Protocol):
     def checkpoint(self) -> dict: ...
 
     def terms(self, x_in: torch.Tensor, x_target: torch.Tensor, *args, **kwargs) -> dict[str, torch.Tensor]: ...
+
+    def param_groups(self, cfg) -> list[dict]: ...
+
+    def training_args(self, step, data: dict) -> tuple: ...
+
+    @staticmethod
+    def objective(terms: dict[str, torch.Tensor], cfg) -> torch.Tensor: ...
+
+    def validation_terms(self, x: torch.Tensor, generator, data: dict, rows: slice,
+                         precision: str) -> dict[str, torch.Tensor]: ...
+
+    def fingerprint(self) -> dict: ...
+
+    def epoch_record(self, step) -> dict: ...
 
     def log_weights(self, x_in: torch.Tensor, x_target: torch.Tensor, samples: int, generator=None,
                     compile: bool = False, per_pass: int = 1) -> dict[str, torch.Tensor]: ...
@@ -139,3 +157,28 @@ class Baseline:
 
     def checkpoint(self) -> dict:
         return {"arch": self.cfg.to_dict(), "state_dict": self.state_dict()}
+
+    # --- training: a VAE's ELBO on its own parameters (npdraw.training.trainer) ----------------------
+
+    def param_groups(self, cfg) -> list[dict]:
+        return [{"params": self.parameters(), "lr": cfg[system(self.kind).section].lr}]
+
+    def training_args(self, step, data: dict) -> tuple:
+        return ()
+
+    @staticmethod
+    def objective(terms: dict[str, torch.Tensor], cfg) -> torch.Tensor:
+        """The negative ELBO of each image (B,), nats."""
+        return -(terms["log_px"] - terms["kl"])
+
+    def validation_terms(self, x: torch.Tensor, generator, data: dict, rows: slice, precision: str) -> dict:
+        from npdraw.compute.precision import autocast
+
+        with autocast(x.device, precision):
+            return self.terms(x, x, generator=generator)
+
+    def fingerprint(self) -> dict:
+        return {}
+
+    def epoch_record(self, step) -> dict:
+        return {}

@@ -17,11 +17,12 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from npdraw.compute.precision import compiled_method, fp32
+from npdraw.compute.precision import autocast, compiled_method, fp32
 from npdraw.models.interface import contract, run_name, stacked_passes
 from npdraw.models.layers import ConvTranspose2d, conv3x3
 from npdraw.models.pixelcnn import PixelCNNBernoulli
@@ -299,6 +300,21 @@ def relaxed_sample(q_logits, tau: float, hard_id: bool):
     return z_id, z_loc, z_is
 
 
+def objective(terms: dict[str, torch.Tensor], kl_weight: float, lambda_reg: float) -> torch.Tensor:
+    """The loss of each image (B,), nats: -(log p(x|z) - kl_weight * KL) + lambda * CE(q, parse)."""
+    return -(terms["log_px"] - kl_weight * terms["kl"]) + lambda_reg * terms["ce"]
+
+
+def warmup_probability(epoch: int, rate: float) -> float:
+    """The authors' parse warm-up schedule: g_e = exp(-r e (e + 1) / 2) at epoch e (from 0)."""
+    return math.exp(-rate * epoch * (epoch + 1) / 2)
+
+
+def temperature(step: int, total: int, start: float, end: float) -> float:
+    """Geometric annealing from start (step 0) to end (last step)."""
+    return start * (end / start) ** (step / max(1, total - 1))
+
+
 def one_hots(z_id, z_loc, z_is, parts: int, cells: int, dtype=torch.float32):
     return F.one_hot(z_id, parts).to(dtype), F.one_hot(z_loc, cells).to(dtype), z_is.to(dtype)
 
@@ -345,6 +361,51 @@ class NPDraw(nn.Module):
     def checkpoint(self) -> dict:
         return {"arch": self.cfg.to_dict(), "prior_arch": self.prior.cfg.to_dict(),
                 "grid": asdict(self.grid), "state_dict": self.state_dict()}
+
+    # --- training (npdraw.training.trainer; the hooks of npdraw.models.interface) -------------------
+
+    def param_groups(self, cfg) -> list[dict]:
+        """The encoder at `model.lr`, the decoder at `model.lr * model.decoder_lr_scale` (the authors' code)."""
+        mc = cfg.model
+        return [{"params": self.encoder.parameters(), "lr": mc.lr},
+                {"params": list(self.decoder_parameters()), "lr": mc.lr * mc.decoder_lr_scale}]
+
+    def training_args(self, step, data: dict) -> tuple:
+        """What `terms` takes besides the images at a training step: the parses of the step's images, the
+        Gumbel temperature (annealed over all steps), the hard-identity switch and the parse warm-up's
+        choice of images (each image of the global batch flips its own coin, from (seed, epoch, step): the
+        same coins whatever the number of ranks)."""
+        mc, cfg = step.cfg.model, step.cfg
+        tau = temperature(step.epoch * step.per_epoch + step.index, step.total, mc.tau_start, mc.tau_end)
+        warm = warmup_probability(step.epoch, cfg.ds.warmup_rate) if mc.warmup else 0.0
+        replace = None
+        if warm > 0:
+            coins = np.random.default_rng([cfg.seed, step.epoch, step.index]).random(step.global_batch) < warm
+            replace = torch.from_numpy(coins[step.rank::step.world]).to(step.rows.device)
+        return data["parse"].batch(step.rows), tau, mc.relaxed_id == "hard", replace
+
+    @staticmethod
+    def objective(terms: dict[str, torch.Tensor], cfg) -> torch.Tensor:
+        """The loss of each image (B,): objective() at the run's KL weight and lambda."""
+        return objective(terms, cfg.model.kl_weight, cfg.ds.lambda_reg)
+
+    def validation_terms(self, x: torch.Tensor, generator, data: dict, rows: slice, precision: str) -> dict:
+        """log p(x|z), KL and the parse CE of one hard sample z ~ q of each image (B,), fp32."""
+        with autocast(x.device, precision):
+            q = self.encoder(x)
+            z = hard_sample(q, generator)
+            params, p = self.decoder(self.canvas(*z)), self.prior.logits(*z)
+        return {"log_px": self.output.log_prob(params, x), "kl": step_kl(q, p).sum(1),
+                "ce": parse_cross_entropy(q, *data["parse"].batch(rows))}
+
+    def fingerprint(self) -> dict:
+        """What a resume file must share with this run besides the configuration: the prior's architecture."""
+        return {"prior": self.prior.cfg.to_dict()}
+
+    def epoch_record(self, step) -> dict:
+        """What an epoch's record says of the schedule: the Gumbel temperature of its last step."""
+        mc = step.cfg.model
+        return {"tau": temperature((step.epoch + 1) * step.per_epoch - 1, step.total, mc.tau_start, mc.tau_end)}
 
     def __init__(self, cfg: ModelConfig, prior: Prior, grid: Grid):
         super().__init__()

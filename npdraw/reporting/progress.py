@@ -22,7 +22,7 @@ import psutil
 # The tail of a tqdm bar: "<desc>:  31%|###   | 41/134 [00:40<01:43,  1.11s/it]" (or "it/s").
 BAR = re.compile(r"(?P<desc>[^\r\n|]*?):\s+(?P<pct>\d+)%\|[^|]*\|\s*(?P<n>\d+)/(?P<total>\d+)\s+"
                  r"\[(?P<elapsed>[\d:]+)<(?P<left>[\d:?]+),\s*(?P<rate>[\d.?]+)(?P<unit>s/it|it/s)\]")
-# A finished epoch's log line: "HH:MM:SS npdraw.training.model: epoch 5: train loss ..."
+# A finished epoch's log line: "HH:MM:SS npdraw.training.trainer: epoch 5: train loss ..."
 EPOCH = re.compile(r"^\d\d:\d\d:\d\d (?P<who>npdraw\.[\w.]+): (?P<text>epoch \d+:.*)$", re.M)
 
 

@@ -113,7 +113,7 @@ def test_the_page_is_rebuilt_from_what_is_committed(tmp_path):
     page = (tmp_path / "results/findings/README.md").read_text()
     assert "Table 2 2 of 16 runs; Fig. 3 6 of 96 runs. Measured wall time: 21 minutes (7 runs" in page
     assert "Table 2 1 of 10 runs; Fig. 3 0 of 96 runs. Measured wall time: 3 minutes (1 run," in page
-    assert "**omniglot**: passes. Network: 1,623 characters, validation accuracy 0.735" in page
+    assert "**omniglot**: passes. Network: 1,623 classes (characters), validation accuracy 0.735" in page
     assert "discussion.md" not in page.split("first campaign")[0]
     record = json.loads((tmp_path / "results/findings/verdicts.json").read_text())
     assert set(record["campaigns"]) == {"current", "retired"} and "Holm" in record["rule"]

@@ -66,8 +66,7 @@ class DomainClassifier(nn.Module):
     to `num_features` with batch normalisation and ReLU: the features; a linear head.  `features` divides
     them by `feature_scale`, the root mean square of one feature over the network's validation images (set
     after training, npdraw.training.classifier), so a domain FID is in units of that spread whatever the
-    width or dataset.  (Batch normalisation: without it the plain stack learned 1,623 Omniglot characters
-    not at all, validation accuracy 0 after four epochs.)"""
+    width or dataset.  (Batch normalisation lets it learn Omniglot's 1,623 characters from 15 drawings each.)"""
 
     def __init__(self, channels: int, classes: int, width: int = 32, num_features: int = 128,
                  feature_scale: float = 1.0):

@@ -40,8 +40,8 @@ def table2_title(campaign) -> str:
 
 def _card_lines(dataset: str, card: dict) -> list[str]:
     net, floor = card["network"], card["floor"]
-    lines = [f"**{dataset}**: {'passes' if card['passes'] else '**fails**'}. Network: {net['classes']:,} "
-             f"{net['labels']}, validation accuracy {net['valid_accuracy']:.3f}, weights `features/{dataset}.pt` "
+    lines = [f"**{dataset}**: {'passes' if card['passes'] else '**fails**'}. Network: {net['classes']:,} classes "
+             f"({net['labels']}), validation accuracy {net['valid_accuracy']:.3f}, weights `features/{dataset}.pt` "
              f"(SHA-256 `{net['sha256'][:12]}`). Floor ({floor['source']}, {floor['draws']} draws of "
              f"{floor['images']:,}): FID {floor['fid']:.3f} ± {floor['fid_sd']:.3f}, precision "
              f"{floor['precision']:.2f}, recall {floor['recall']:.2f}. "

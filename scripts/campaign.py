@@ -4,7 +4,7 @@ pipeline's own front doors, and commit each finished run's metrics and provenanc
     python scripts/campaign.py plan                      # every job, committed or not, and the order
     python scripts/campaign.py run                       # run what is missing; commit after each job
     python scripts/campaign.py run --only table2 --max-jobs 2
-    python scripts/campaign.py run --commit-to /work/main   # run in this clone, commit into another checkout
+    python scripts/campaign.py run --commit-to ../npdraw    # run in this clone, commit into the working checkout
 
 Jobs, in order: `card` (each dataset's metric card at the findings profile: Snakemake), `gap`
 (scripts/nll_gap.py on the committed reference model), `tune` (the learning-rate grid: each system at each

@@ -126,3 +126,23 @@ def test_every_random_stream_has_its_own_salt():
     salts = [*SALTS.values(), *(s.salt for s in SYSTEMS.values())]
     assert len(salts) == len(set(salts)), sorted(salts)
 
+
+
+def test_no_absolute_machine_paths_in_the_repository():
+    """Nothing tracked names a folder of one machine (a home, a work tree, a test's scratch folder): an
+    example path in a docstring or a record would be wrong on every other machine."""
+    import re
+    import subprocess
+
+    from tests.conftest import REPO
+
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    machine = re.compile(r"(?<![\w.])/(?:work|root|home|Users)/|/tmp/" + "pytest-")   # split: not itself a match
+    found = []
+    for name in files:
+        path = REPO / name
+        if path.suffix in (".pt", ".png", ".npz", ".npy", ".gz") or not path.is_file():
+            continue
+        text = path.read_text(errors="ignore")
+        found += [f"{name}: {m.group(0)}" for m in machine.finditer(text)]
+    assert not found, found[:10]

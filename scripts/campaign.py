@@ -206,31 +206,33 @@ def run_quick(job: dict, target: Path) -> list[Path]:
     return copied
 
 
+def snakemake_job(job: dict, target: Path, output: str, harvest, engine: str) -> list[Path]:
+    """One run as a Snakemake target (`output` under its folder), timed, then `harvest(run, target, copied)`
+    and its campaign record."""
+    run = job["run"]
+    call(sys.executable, "-m", "npdraw.workflow.recovery")
+    start = time.perf_counter()
+    snakemake(VARIANT_DIR.format(**run) + output)
+    seconds = time.perf_counter() - start
+    copied: list[Path] = []
+    harvest(run, target, copied)
+    record(findings.run_dir(run, target), job, seconds, engine, copied)
+    return copied
+
+
+def harvest_training(run: dict, target: Path, copied: list[Path]) -> None:
+    copy(ROOT / VARIANT_DIR.format(**run) / "metrics/model.json", findings.run_dir(run, target) / "metrics/model.json",
+         copied)
+
+
 def run_tune(job: dict, target: Path) -> list[Path]:
     """One run of the learning-rate grid: trained (no evaluation: the grid reads its validation FID), its
     training metrics committed."""
-    run = job["run"]
-    call(sys.executable, "-m", "npdraw.workflow.recovery")
-    start = time.perf_counter()
-    snakemake(VARIANT_DIR.format(**run) + "/metrics/model.json")
-    seconds = time.perf_counter() - start
-    copied: list[Path] = []
-    copy(ROOT / VARIANT_DIR.format(**run) / "metrics/model.json", findings.run_dir(run, target) / "metrics/model.json",
-         copied)
-    record(findings.run_dir(run, target), job, seconds, "snakemake (training only)", copied)
-    return copied
+    return snakemake_job(job, target, "/metrics/model.json", harvest_training, "snakemake (training only)")
 
 
 def run_lowdata(job: dict, target: Path) -> list[Path]:
-    run = job["run"]
-    call(sys.executable, "-m", "npdraw.workflow.recovery")
-    start = time.perf_counter()
-    snakemake(VARIANT_DIR.format(**run) + "/metrics/eval.json")
-    seconds = time.perf_counter() - start
-    copied: list[Path] = []
-    harvest_run(run, target, copied)
-    record(findings.run_dir(run, target), job, seconds, "snakemake", copied)
-    return copied
+    return snakemake_job(job, target, "/metrics/eval.json", harvest_run, "snakemake")
 
 
 def wait_while_paused() -> None:

@@ -230,4 +230,4 @@ def test_the_readme_python_example_runs_as_written(capsys):
     block = text.split("<!-- readme-example -->\n```python\n", 1)[1].split("```", 1)[0]
     exec(compile(block, "README.md", "exec"), {})
     printed = capsys.readouterr().out
-    assert printed.count("[") == 2   # two arrays: the NLL of 4 images, their prior log-probabilities
+    assert printed.count("[") == 3   # NP-DRAW's NLL of 4 images and their prior log-probabilities; the VAE's NLL

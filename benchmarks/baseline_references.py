@@ -69,8 +69,9 @@ def score(terms, test: torch.Tensor, seed: int) -> dict[str, float]:
 
 
 def train(name: str, impl: str, seed: int, points: tuple[int, ...], train_u8: torch.Tensor, test: torch.Tensor,
-          cfg) -> list[dict]:
-    """One side of one comparison: `points` (increasing update counts) scored along one training run."""
+          cfg, landed=None) -> list[dict]:
+    """One side of one comparison: `points` (increasing update counts) scored along one training run;
+    `landed(row)`, if given, receives each point's row as it is scored."""
     order = torch.Generator().manual_seed(seed)            # the same batches and draws for both sides
     draws = torch.Generator().manual_seed(seed + 1)
     compute = cfg.compute
@@ -115,6 +116,8 @@ def train(name: str, impl: str, seed: int, points: tuple[int, ...], train_u8: to
                              "precision": compute.precision if impl == "pipeline" else "fp32",
                              "code": code_version(".")["git_commit"]})
                 print(json.dumps(rows[-1]), flush=True)
+                if landed is not None:
+                    landed(rows[-1])
             if step == points[-1]:
                 break
     return rows
@@ -134,8 +137,10 @@ def summary(runs: pd.DataFrame) -> pd.DataFrame:
             ranges.append(v.max() - v.min())
         if {"pipeline_neg_elbo", "reference_neg_elbo"} <= set(row):
             diff = row["pipeline_neg_elbo"] - row["reference_neg_elbo"]
-            row.update({"difference": diff, "seed_spread": max(ranges),
-                        "within_spread": bool(abs(diff) <= max(ranges))})
+            # One seed a side has no spread to compare with: the judgement waits for a second.
+            seeds = min(row["pipeline_seeds"], row["reference_seeds"])
+            row.update({"difference": diff, "seed_spread": max(ranges) if seeds > 1 else None,
+                        "within_spread": bool(abs(diff) <= max(ranges)) if seeds > 1 else None})
         out.append(row)
     return pd.DataFrame(out)
 
@@ -149,7 +154,8 @@ def write_summary(done: list[dict], out: Path) -> None:
         "nats. pipeline: npdraw.models at the findings profile's settings, trained as train_baseline does; "
         "reference: a port of igul222/PixelVAE (VAE, PixelVAE) or ericjang/draw (DRAW) with its own "
         "initialisation and recipe (benchmarks/references/). within_spread: |difference| at most the larger "
-        "side's range over seeds. Made by `python -m benchmarks.baseline_references`; every run: runs.jsonl."))
+        "side's range over seeds (blank until each side has two). Made by "
+        "`python -m benchmarks.baseline_references`; every run: runs.jsonl."))
 
 
 def main() -> None:
@@ -177,11 +183,15 @@ def main() -> None:
                 have = {r["updates"] for r in done if (r["system"], r["implementation"], r["seed"]) == key}
                 if set(points) <= have:
                     continue
-                rows = train(name, impl, seed, points, train_u8, test, cfg)
-                with log.open("a") as f:
-                    f.writelines(json.dumps(r) + "\n" for r in rows if r["updates"] not in have)
-                done += rows
-                write_summary(done, args.out)   # after every run: a comparison cut short still has its table
+
+                def landed(row, have=have):   # each point as it is scored: a run cut short keeps its first
+                    if row["updates"] not in have:
+                        with log.open("a") as f:
+                            f.write(json.dumps(row) + "\n")
+                        done.append(row)
+                        write_summary(done, args.out)
+
+                train(name, impl, seed, points, train_u8, test, cfg, landed)
 
 
 if __name__ == "__main__":

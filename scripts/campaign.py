@@ -35,6 +35,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import npdraw
 from npdraw.artifacts.errors import ParamsError
 from npdraw.data.sources import mirror_root
 from npdraw.reporting import findings
@@ -332,6 +333,13 @@ def refuse_dirty(checkout: Path) -> None:
                           f"{', ...' if len(changed) > 5 else ''}); its runs' provenance would name a commit that "
                           f"did not make them. Commit or stash them, or run the campaign from a clean clone "
                           f"(`git clone . ../campaign`)")
+    # An environment shared with another checkout (an editable install) imports that checkout's package,
+    # here and in every stage the runners start: its code would make the runs this commit is credited with.
+    package = Path(npdraw.__file__).resolve().parent
+    if not package.is_relative_to(checkout.resolve()):
+        raise ParamsError(f"{checkout}: this Python imports npdraw from {package.parent}, another checkout (an "
+                          f"environment installed there in editable mode); give the campaign's clone its own "
+                          f"environment, or run it with PYTHONPATH={checkout.resolve()}")
 
 
 if __name__ == "__main__":

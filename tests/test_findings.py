@@ -252,6 +252,17 @@ def test_the_campaign_refuses_a_checkout_with_uncommitted_changes(tmp_path, monk
         campaign.refuse_dirty(tmp_path)
 
 
+def test_the_campaign_refuses_a_checkout_whose_package_python_does_not_import(tmp_path, monkeypatch):
+    """A clone sharing another checkout's environment (an editable install) would run that checkout's
+    code under its own commit's name."""
+    campaign = load_campaign(monkeypatch, tmp_path)
+    for cmd in (["git", "init", "-q"], ["git", "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q",
+                                         "--allow-empty", "-m", "x"]):
+        subprocess.run(cmd, cwd=tmp_path, check=True)
+    with pytest.raises(ParamsError, match=f"imports npdraw from {REPO}.*PYTHONPATH={tmp_path.resolve()}"):
+        campaign.refuse_dirty(tmp_path)
+
+
 @pytest.mark.slow
 def test_the_campaign_commits_each_run_as_it_lands_and_skips_it_next_time(repo_copy):
     """In a git copy of the project (its committed findings removed) with a tiny findings profile: one

@@ -50,9 +50,10 @@ def headline(config: dict) -> dict:
         nll = f"{e['bits_per_dim']:.3f} bits/dim" if "bits_per_dim" in e else f"{e['nll_nats']:.2f} nats"
         rows.append(("test NLL", f"{nll} (importance sampled, S = {e['nll_samples']}, {e['nll_images']} images)"))
         rows.append(("test ELBO (BCE, KL)", f"{e['elbo_nats']:.2f} nats ({e['bce_nats']:.2f}, {e['kl_nats']:.2f})"))
+        floors = {"fid_domain": domain_columns(e)["fid_domain_floor"], "fid": None}   # Inception: no floor
         for label, key in (("domain FID", "fid_domain"), ("Inception FID", "fid")):
             if e.get(key) is not None:
-                real = f"real images: {e[key + '_real']:.2f}; " if e.get(key + "_real") is not None else ""
+                real = f"real images: {floors[key]:.2f}; " if floors[key] is not None else ""
                 rows.append((label, f"{e[key]:.2f} ({real}{e['generated']} samples vs "
                                     f"{e['fid_reference_images']} test images)"))
         rows.append(("checkpoint", f"epoch {e.get('selected_epoch')}, chosen by {e.get('selected_by')}"))
@@ -102,7 +103,9 @@ def summary(params_path: str = "params.yaml") -> str:
             st = e["static_binarized_test"]
             lines.append(f"  NLL (static MNIST) {st['nll_nats']:.2f} nats on {st['images']} images of Larochelle's "
                          f"binarized test set")
-        fid = f"FID (Inception) {e['fid']:.2f}; " if "fid" in e else "FID (Inception) not computed; "
+        # eval.json says fid: null (and why, under "inception") when the optional Inception network is absent.
+        fid = (f"FID (Inception) {e['fid']:.2f}; " if e.get("fid") is not None
+               else "FID (Inception) not computed (the optional torch-fidelity extra); ")
         domain = ("domain FID n/a (no labels)" if e.get("fid_domain") is None else
                   f"domain FID {e['fid_domain']:.3f} (real images: {domain_columns(e)['fid_domain_floor']:.3f}), "
                   f"KID {e['kid_domain']:.4f}" + ("" if e.get("precision_domain") is None else

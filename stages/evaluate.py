@@ -11,10 +11,11 @@ from npdraw.compute.precision import layout, use_layout
 from npdraw.data.binarize import as_float, fixed_targets
 from npdraw.data.prepare import load_prepared
 from npdraw.data.splits import load_splits
+from npdraw.evaluation.curve import curve, milestone_samples
 from npdraw.evaluation.features import load_classifier, load_reference, read_record
 from npdraw.evaluation.floor import sample_quality
 from npdraw.evaluation.importance import generate, importance_sampled, nll_summary, write_samples
-from npdraw.models.checkpoints import checkpoint_selection, load_model
+from npdraw.models.checkpoints import checkpoint_selection, load_model, read_milestones
 from npdraw.reporting.figures import canvases_and_samples
 from npdraw.reporting.viz import image_grid, titled
 from npdraw.workflow.cli import input_files, main, run_config, stage_parser
@@ -66,15 +67,26 @@ def run() -> None:
             **nll(xs),
             "images": len(xs), "source": "Larochelle binarized MNIST test set (static binarization)"}
     share = dist.chunk(ev.samples)
-    gen = dist.concat(generate(model.to(device), share.stop - share.start, dist.seed(ev.seed),
-                               precision=cfg.compute.precision, colour=ev.colour_samples))
+
+    def samples() -> dict:   # the same seed for every checkpoint scored: differences are the weights'
+        return dist.concat(generate(model.to(device), share.stop - share.start, dist.seed(ev.seed),
+                                    precision=cfg.compute.precision, colour=ev.colour_samples))
+
+    gen = samples()
+    # The learning curve: the checkpoint kept at each of training.milestones, its samples drawn by every rank.
+    milestones = read_milestones(args.milestones, model, device)
+    kept = milestone_samples(model, milestones, samples)
     dist.close()
     if not dist.main:
         return  # rank 0 scores the samples and writes the outputs
-    # Beside each FID: precision and recall, and the floor (real held-out images scored the same way, with
-    # its spread over draws): a model more than one spread below it is flagged (`below_floor`), not ranked.
-    metrics.update(sample_quality(reference, classifier, gen["images"], ev.kid_subset_size, ev.seed,
-                                  ev.inception_weights))
+
+    def quality(images: torch.Tensor) -> dict:
+        # Beside each FID: precision and recall, and the floor (real held-out images scored the same way, with
+        # its spread over draws): a model more than one spread below it is flagged (`below_floor`), not ranked.
+        return sample_quality(reference, classifier, images, ev.kid_subset_size, ev.seed, ev.inception_weights)
+
+    metrics.update(quality(gen["images"]))
+    metrics["curve"] = curve(milestones, kept, metrics, quality)
     if classifier is None:
         metrics["domain_features"] = f"skipped: {read_record(args.classifier)['reason']}"
     if reference["inception"] is None:

@@ -35,7 +35,8 @@ def run() -> None:
     resume = Path(args.out).with_name("resume.pt")
     section = system(cfg.system).section
     state = dist.train(args.live, {section: dict(cfg[section]), "dataset": cfg.dataset, "profile": cfg.profile},
-                       lambda live: train(cfg, images, Path(args.out), resume, device, live, dist, select))
+                       lambda live: train(cfg, images, Path(args.out), resume, device, live, dist, select,
+                                          milestones_path=Path(args.milestones)))
     if not dist.main:
         return  # rank 0 writes the outputs
     model = load_model(args.out, device, cfg)

@@ -40,7 +40,8 @@ def run() -> None:
     resume = Path(args.out).with_name("resume.pt")
     state = dist.train(args.live, {"model": dict(cfg.model), "dataset": cfg.dataset, "profile": cfg.profile},
                        lambda live: train(cfg, images, Path(args.out), resume, device, live, dist, select,
-                                          inputs={"prior": prior}, data={s: {"parse": parses[s]} for s in parses}))
+                                          milestones_path=Path(args.milestones), inputs={"prior": prior},
+                                          data={s: {"parse": parses[s]} for s in parses}))
     if not dist.main:
         return  # rank 0 writes the outputs
     model = load_model(args.out, device, cfg)

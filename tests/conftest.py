@@ -26,13 +26,13 @@ def make_cfg(params):
     """resolve() with overrides of the base sections and of the dataset's settings (`ds`: keys of its
     `datasets` or its `method` entry, as the resolved cfg.ds holds them together)."""
 
-    def make(dataset="mnist", profile="quick", ds=None, **sections):
+    def make(dataset="mnist", profile="quick", ds=None, variant="base", **sections):
         p = {**params, **{t: {k: dict(v) for k, v in params[t].items()} for t in ("datasets", "method")}}
         for key, value in (ds or {}).items():
             p["datasets" if key in p["datasets"][dataset] else "method"][dataset][key] = value
         for name, values in sections.items():
             p[name] = {**p[name], **values}
-        return resolve(p, dataset=dataset, profile=profile)
+        return resolve(p, dataset=dataset, profile=profile, variant=variant)
 
     return make
 

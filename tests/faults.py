@@ -44,6 +44,9 @@ TRAINING = {
     "train_prior": (f"{RUN}/prior/resume.pt", f"{RUN}/metrics/prior.json", f"{RUN}/logs/train_prior.log"),
     "train_model": (f"{RUN}/model/resume.pt", f"{RUN}/metrics/model.json", f"{RUN}/logs/train_model.log"),
 }
+# What the Snakemake chain builds: the run's evaluation (which needs every stage but the card) and edits,
+# and the profile's metric card.
+TARGETS = (f"{RUN}/metrics/eval.json", f"{RUN}/figures/latent_edit.png", "results/mnist/smoke/reference/card.json")
 OUTPUT_ROOTS = ("data/prepared", "results")
 TIME_KEY = re.compile(r"seconds|_per_s$")   # measured durations and throughputs: differ run to run
 START_UP_S = 3.0                            # a stage's imports and data loading, before any epoch
@@ -87,13 +90,13 @@ class Chain:
                     # `--forcerun=S`, not `--forcerun S`: the option takes any number of values, so
                     # the targets after it would be forced too and the default target (all) built.
                     *([f"--forcerun={force}"] if force else []),
-                    f"{RUN}/metrics/eval.json", f"{RUN}/figures/latent_edit.png"]
+                    *TARGETS]
         return [venv_bin("dvc"), "repro", *(["--force", "--single-item", force] if force else [])]
 
     def dry_run(self, force: str | None = None) -> subprocess.CompletedProcess:
         """What `snakemake -n` says the command (with `force`) would run."""
         cmd = self.command(force)
-        return subprocess.run([*cmd[:-2], "-n", *cmd[-2:]], cwd=self.root, env=self.env, capture_output=True,
+        return subprocess.run([*cmd[:-len(TARGETS)], "-n", *TARGETS], cwd=self.root, env=self.env, capture_output=True,
                               text=True)
 
     # -- one runner invocation -------------------------------------------------------------

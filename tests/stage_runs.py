@@ -126,7 +126,8 @@ def base_run(world):
 # Where full_run leaves each artifact, relative to the world's root.
 FULL_RUN = {
     "data": "prepared", "splits": "splits.npz", "bank": "bank.npy", "parses": "parses.npz",
-    "prior": "prior/best.pt", "model": "model/best.pt", "classifier": "features/mnist.json",
+    "prior": "prior/best.pt", "model": "model/best.pt", "milestones": "model/milestones.pt",
+    "classifier": "features/mnist.json",
     "reference": "reference/stats.pt",
 }
 
@@ -149,6 +150,7 @@ def full_run(world) -> dict[str, Path]:
                              "--out", r / "reference/stats.pt"]),
         ("train_model", ["--variant", "base", "--device", "cpu", "--data", data, "--splits", sp, "--parses",
                          r / "parses.npz", "--prior", r / "prior/best.pt", "--out", r / "model/best.pt",
+                         "--milestones", r / "model/milestones.pt",
                          "--reconstructions", r / "model/rec.png", "--metrics", r / "model.json",
                          "--live", r / "model/live", "--classifier", r / "features/mnist.json"]),
     ):
@@ -163,6 +165,7 @@ def evaluate_args(world, **replace) -> list:
     r = world.root
     paths = {k: r / v for k, v in FULL_RUN.items()} | replace
     return [*RUN, "--variant", "base", "--device", "cpu", "--data", paths["data"], "--splits", paths["splits"],
-            "--model", paths["model"], "--classifier", paths["classifier"], "--reference", paths["reference"],
+            "--model", paths["model"], "--milestones", paths["milestones"], "--classifier", paths["classifier"],
+            "--reference", paths["reference"],
             "--metrics", r / "eval/eval.json", "--samples", r / "eval/samples.npz", "--grid", r / "eval/grid.png",
             "--figure", r / "eval/figure.png"]

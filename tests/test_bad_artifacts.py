@@ -73,7 +73,8 @@ def model_stage(world, run, **swap):
     return run_stage("train_model", *RUN, "--variant", "base", "--device", "cpu", "--data", paths["data"],
                      "--splits", paths["splits"], "--parses", paths["parses"], "--prior", paths["prior"],
                      "--out", r / "model2/best.pt", "--reconstructions", r / "model2/rec.png",
-                     "--metrics", r / "model2.json", "--live", r / "model2/live", "--classifier", paths["classifier"])
+                     "--metrics", r / "model2.json", "--live", r / "model2/live",
+                     "--milestones", r / "model2/milestones.pt", "--classifier", paths["classifier"])
 
 
 PARSE_OUT = ("p2.npz", "p2.json", "p2.png")

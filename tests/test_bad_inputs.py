@@ -142,7 +142,8 @@ def test_prior_checkpoint_from_another_configuration(world):
     refused(*run_stage("train_model", *RUN, "--variant", "M3", "--device", "cpu", "--data", data, "--splits", sp,
                        "--parses", r / "m3.npz", "--prior", r / "prior/best.pt", "--out", out,
                        "--reconstructions", r / "model/rec.png", "--metrics", r / "model.json",
-                       "--live", r / "model/live", "--classifier", REPO / "features/mnist.json"),
+                       "--live", r / "model/live", "--milestones", r / "model/milestones.pt",
+                       "--classifier", REPO / "features/mnist.json"),
             str(r / "prior/best.pt"), "a prior checkpoint of another configuration", "parts = 4 (expected 3)",
             absent=[out, r / "model.json"])
 
@@ -155,8 +156,9 @@ def test_corrupt_checkpoint(world):
     code, err = run_stage("train_model", *RUN, "--variant", "base", "--device", "cpu", "--data", data, "--splits", sp,
                           "--parses", r / "parses.npz", "--prior", r / "prior/best.pt", "--out", out,
                           "--reconstructions", r / "model/rec.png", "--metrics", r / "model.json",
-                          "--live", r / "model/live", "--classifier", REPO / "features/mnist.json")
-    refused(code, err, str(r / "prior/best.pt"), "not a readable checkpoint", absent=[out, r / "model.json"])
+                          "--live", r / "model/live", "--milestones", r / "model/milestones.pt",
+                          "--classifier", REPO / "features/mnist.json")
+    refused(code, err, str(r / "prior/best.pt"), "damaged", "does not load", absent=[out, r / "model.json"])
 
 
 def test_requested_gpu_that_is_not_there(world):

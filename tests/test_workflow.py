@@ -171,7 +171,7 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
     # code reruns the stages that draw and none of the others.
     assert planned_after_editing(repo_copy, "npdraw/workflow/stages.py", cmd) == set()
     assert planned_after_editing(repo_copy, "npdraw/parts/canvas.py", cmd) == {
-        "build_bank", "parse", "train_prior", "train_model", "edit_latents", "evaluate"}
+        "build_bank", "parse", "train_prior", "train_model", "edit_latents", "evaluate", "metric_card"}
     # The summary printed at the end of `make run` points at these files.
     params = yaml.safe_load((repo_copy / "params.yaml").read_text())
     (repo_copy / "smoke.yaml").write_text(yaml.safe_dump({**params, "profile": "smoke"}))
@@ -220,13 +220,14 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
     result = subprocess.run([*torchrun, "stages/train_model.py", *common, "--parses", str(run / "base/parses.npz"),
                              "--prior", str(run / "base/prior/best.pt"), "--out", str(ddp / "best.pt"),
                              "--reconstructions", str(ddp / "rec.png"), "--metrics", str(ddp / "model.json"),
-                             "--live", str(ddp / "live"),
+                             "--live", str(ddp / "live"), "--milestones", str(ddp / "milestones.pt"),
                              "--classifier", str(repo_copy / "features/mnist.json")],
                             cwd=repo_copy, env=env, capture_output=True, text=True)
     assert result.returncode == 0 and "rank 1 of 2" in result.stderr, result.stderr[-3000:]
     ddp_model = json.loads((ddp / "model.json").read_text())
     assert ddp_model["epochs"] == 2 and abs(ddp_model["elbo_nats"] - model["elbo_nats"]) < 0.2 * abs(model["elbo_nats"])
     result = subprocess.run([*torchrun, "stages/evaluate.py", *common, "--model", str(ddp / "best.pt"),
+                             "--milestones", str(ddp / "milestones.pt"),
                              "--classifier", str(repo_copy / "features/mnist.json"),
                              "--reference", str(repo_copy / "results/mnist/smoke/reference/stats.pt"),
                              "--metrics", str(ddp / "eval.json"),

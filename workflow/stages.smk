@@ -157,6 +157,7 @@ rule train_model:
             category="3. Model",
             subcategory=RUN_LABEL,
         ),
+        milestones="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/milestones.pt",
         metrics="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/metrics/model.json",
         live=directory("results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/live"),
     log:
@@ -174,7 +175,8 @@ rule train_model:
         "--profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed} "
         "--variant {wildcards.variant} --data {input.data} --splits {input.splits} --parses {input.parses} "
         "--prior {input.prior} --classifier {input.classifier} --out {output.out} "
-        "--reconstructions {output.reconstructions} --metrics {output.metrics} --live {output.live} 2> {log}"
+        "--reconstructions {output.reconstructions} --milestones {output.milestones} "
+        "--metrics {output.metrics} --live {output.live} 2> {log}"
 
 
 rule train_baseline:
@@ -192,6 +194,7 @@ rule train_baseline:
             category="3. Model",
             subcategory=RUN_LABEL,
         ),
+        milestones="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/milestones.pt",
         metrics="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/metrics/model.json",
         live=directory("results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/live"),
     log:
@@ -211,7 +214,7 @@ rule train_baseline:
         "--profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed} "
         "--variant {wildcards.variant} --data {input.data} --splits {input.splits} "
         "--classifier {input.classifier} --out {output.out} --reconstructions {output.reconstructions} "
-        "--metrics {output.metrics} --live {output.live} 2> {log}"
+        "--milestones {output.milestones} --metrics {output.metrics} --live {output.live} 2> {log}"
 
 
 rule edit_latents:
@@ -300,6 +303,7 @@ rule evaluate:
         data="data/prepared/{dataset}",
         splits="results/{dataset}/{profile}/{split}/seed{seed}/splits.npz",
         model="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/best.pt",
+        milestones="results/{dataset}/{profile}/{split}/seed{seed}/{variant}/model/milestones.pt",
         classifier="features/{dataset}.json",
         reference="results/{dataset}/{profile}/reference/stats.pt",
     output:
@@ -331,8 +335,9 @@ rule evaluate:
         "{params.py} stages/evaluate.py --params params.yaml --dataset {wildcards.dataset} "
         "--profile {wildcards.profile} --split {wildcards.split} --seed {wildcards.seed} "
         "--variant {wildcards.variant} --data {input.data} --splits {input.splits} --model {input.model} "
-        "--classifier {input.classifier} --reference {input.reference} --metrics {output.metrics} "
-        "--samples {output.samples} --grid {output.grid} --figure {output.figure} 2> {log}"
+        "--milestones {input.milestones} --classifier {input.classifier} --reference {input.reference} "
+        "--metrics {output.metrics} --samples {output.samples} --grid {output.grid} --figure {output.figure} "
+        "2> {log}"
 
 
 # The baselines' trainer writes the model of the variant that is a baseline's name, which

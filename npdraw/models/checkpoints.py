@@ -23,6 +23,22 @@ def save_model(path: Path, model, extra: dict) -> None:
     save_torch(path, {"kind": model.kind, **model.checkpoint(), **extra})
 
 
+def save_milestones(path: Path, model, entries: list[dict]) -> None:
+    """The checkpoints a trainer kept at its `training.milestones` (npdraw.training.trainer.milestone_entries:
+    image_updates, reached, selected_epoch, selection_score, and a state_dict where the weights are not the
+    selected checkpoint's), with the model's kind; an empty list when the run has no milestones."""
+    save_torch(path, {"kind": model.kind, "milestones": entries})
+
+
+def read_milestones(path: str | Path, model, device="cpu") -> list[dict]:
+    """The entries save_milestones wrote for `model`'s run (refused if they are another system's)."""
+    ckpt = read_checkpoint(path, device)
+    if ckpt.get("kind") != model.kind or not isinstance(ckpt.get("milestones"), list):
+        raise CheckpointError(f"{path}: expected the milestones of a {model.kind} model (model/milestones.pt of "
+                              f"its trainer), found kind {ckpt.get('kind')!r}")
+    return ckpt["milestones"]
+
+
 def checkpoint_selection(path: str | Path) -> dict:
     """How a trained model's checkpoint was chosen: the rule and the epoch (a model written before
     training.select existed: by the validation ELBO)."""

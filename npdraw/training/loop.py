@@ -17,12 +17,13 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from npdraw.artifacts.errors import CheckpointError
+from npdraw.artifacts.errors import CheckpointError, ParamsError
 from npdraw.artifacts.io import read_checkpoint, save_torch
 from npdraw.compute.seeds import salt
 
@@ -47,7 +48,8 @@ class Run:
         self.resume_path = Path(resume_path) if resume_path is not None else None
         self.fingerprint, self.live, self.metrics = fingerprint, live, metrics
         self.main = main
-        self.state = {"epoch": 0, "best": math.inf, "best_epoch": -1, "best_state": None, "history": []}
+        self.state = {"epoch": 0, "best": math.inf, "best_epoch": -1, "best_state": None, "history": [],
+                      "stopped": None, "kept": []}
 
     def restore(self, model: torch.nn.Module, optimizer, order: torch.Generator, device) -> int:
         """Load the resume file if it belongs to this configuration; return the first epoch to run."""
@@ -64,7 +66,7 @@ class Run:
                 optimizer.load_state_dict(ckpt["optimizer"])
                 order.set_state(ckpt["order_rng"])
                 torch.set_rng_state(ckpt["torch_rng"])
-                self.state = ckpt["state"]
+                self.state = {**self.state, **ckpt["state"]}   # a state saved before a key existed gets its default
                 log.info("resuming from %s at epoch %d", self.resume_path, self.state["epoch"])
                 for record in self.state["history"]:  # the curves restart whole, whatever survived of them
                     self._log(record)
@@ -82,15 +84,33 @@ class Run:
                         self.live.log_metric(f"{split}/{key[len(split) + 1:]}", value)
             self.live.next_step()
 
-    def end_epoch(self, model, optimizer, order: torch.Generator, record: dict, score: float) -> None:
-        """Record the epoch, keep the weights if `score` (lower is better) is the best so far, save state."""
+    def end_epoch(self, model, optimizer, order: torch.Generator, record: dict, score: float,
+                  keep: int | None = None) -> None:
+        """Record the epoch, keep the weights if `score` (lower is better) is the best so far, save state.
+        `keep`: also set the best weights so far aside under that label (what a run stopped here would have
+        kept: the learning curve's budgets)."""
         state = self.state
         state["history"].append(record)
         self._log(record)
         if score < state["best"]:
             state["best"], state["best_epoch"] = score, record["epoch"]
+            # A fresh dict at each improvement (never updated in place): a kept entry can share it.
             state["best_state"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         state["epoch"] = record["epoch"]
+        if keep is not None:
+            state["kept"].append({"label": keep, "epoch": record["epoch"], "best_epoch": state["best_epoch"],
+                                  "best": state["best"], "state_dict": state["best_state"]})
+        self.save(model, optimizer, order)
+
+    def stop(self, epoch: int, reason: str, model, optimizer, order: torch.Generator) -> None:
+        """Record that training ended after epoch `epoch` (from 1) and why ('budget', 'patience')."""
+        if self.state["stopped"] is None:
+            self.state["stopped"] = {"after_epoch": epoch, "reason": reason}
+            self.save(model, optimizer, order)
+
+    def save(self, model, optimizer, order: torch.Generator) -> None:
+        """Write the resume file (the main process only)."""
+        state = self.state
         if not self.main or self.resume_path is None:
             return
         save_torch(self.resume_path, {"fingerprint": self.fingerprint, "state_dict": model.state_dict(),
@@ -98,11 +118,13 @@ class Run:
                                       "torch_rng": torch.get_rng_state(), "state": state})
 
     def finish(self, model, save) -> dict:
-        """Load the best weights into `model`, call save(model, best_epoch, best_score); return the summary."""
+        """Load the best weights into `model`, call save(model, best_epoch, best_score); return the summary
+        (the state without weights)."""
         model.load_state_dict(self.state["best_state"])
         if self.main:
             save(model, self.state["best_epoch"], self.state["best"])
-        return {k: v for k, v in self.state.items() if k != "best_state"}
+        summary = {k: v for k, v in self.state.items() if k not in ("best_state", "kept")}
+        return {**summary, "kept": [{k: v for k, v in e.items() if k != "state_dict"} for e in self.state["kept"]]}
 
 
 def batches(n: int, batch_size: int, world: int) -> int:
@@ -111,14 +133,58 @@ def batches(n: int, batch_size: int, world: int) -> int:
     return full + (1 if rest >= world else 0)
 
 
-def plan(training, n: int, epochs: int, updates: int | None) -> tuple[int, int | None]:
-    """(epochs, items per epoch) of a trainer with `n` training items: its own `epochs` passes over them
-    (None: an epoch is one pass) when `updates` is None; else `updates` items in all, cut into
-    `training.rounds` epochs of equal size (each a validation, a checkpoint score and a resume point),
-    whatever n, so that every split and every system gets the same number of updates."""
-    if updates is None:
-        return epochs, None
-    return training["rounds"], -(-updates // training["rounds"])
+@dataclass(frozen=True)
+class Budget:
+    """How long a trainer trains: `epochs` rounds (each a validation, a checkpoint score and a resume point)
+    of `per_epoch` items (None: one pass over the training items), `items` in all if it runs to the end, and
+    `rule`, how that was decided (what a run's record says of its budget)."""
+    epochs: int
+    per_epoch: int | None
+    items: int
+    rule: str
+
+    def seen(self, epoch: int, n: int) -> int:
+        """Items trained on by the end of epoch `epoch` (from 1) over `n` training items."""
+        return epoch * (self.per_epoch or n)
+
+    def milestones(self, counts, n: int, every: int = 1) -> dict[int, int]:
+        """{epoch (from 1): count} for each count of items in `counts` this budget reaches (a run of a
+        smaller budget leaves the larger counts out); each must end a round that is a check (every
+        `every`-th), where a run of that budget would have scored its last weights."""
+        size, keep = self.per_epoch or n, {}
+        for count in counts:
+            if count % size:
+                raise ParamsError(f"training.milestones: {count:,} image updates do not end a round of {size:,} "
+                                  f"({self.rule}); expected multiples of training.round_images")
+            if (count // size) % every:
+                raise ParamsError(f"training.milestones: {count:,} image updates end round {count // size}, which "
+                                  f"is not a check (training.select_every = {every}); expected a multiple of "
+                                  f"{size * every:,}")
+            if count // size <= self.epochs:
+                keep[count // size] = count
+        return keep
+
+
+def plan(training, n: int, epochs: int, updates: int | None, split_epochs: int | None = None) -> Budget:
+    """The budget of a trainer with `n` training items: its own `epochs` passes over them when neither
+    `updates` (a fixed count of items, the same for every split and system) nor `split_epochs` (that many
+    passes over the split, as the paper's 500 epochs) is set; otherwise that many items, cut into rounds of
+    `training.round_images` items (the last budget rounded up to a whole round) or, without it, into
+    `training.rounds` rounds of equal size.  A round of items is drawn by cycling a small split and sampling
+    a large one (epoch_order)."""
+    if updates is not None and split_epochs is not None:
+        raise ParamsError(f"a budget of {updates:,} updates and of {split_epochs} epochs of the split: set one of "
+                          "training.image_updates / prior.updates and training.split_epochs / prior.split_epochs")
+    if updates is None and split_epochs is None:
+        return Budget(epochs, None, epochs * n, f"{epochs} epochs")
+    rule = f"{updates:,} updates" if split_epochs is None else f"{split_epochs} epochs of {n:,}"
+    updates = updates if split_epochs is None else split_epochs * n
+    size = training.get("round_images")
+    if size:
+        rounds = -(-updates // size)
+        return Budget(rounds, size, rounds * size, f"{rule} in rounds of {size:,}")
+    per = -(-updates // training["rounds"])
+    return Budget(training["rounds"], per, per * training["rounds"], f"{rule} in {training['rounds']} rounds")
 
 
 def epoch_order(n: int, count: int | None, generator: torch.Generator) -> torch.Tensor:
@@ -138,7 +204,7 @@ Validate = Callable[[int, dict[str, float], int, float], tuple[dict, float]]
 
 def fit(run: Run, model: torch.nn.Module, optimizer, order: torch.Generator, device, *, name: str, epochs: int,
         n: int, batch_size: int, step: Step, validate: Validate, seed: int, stream: str | int, dist=None,
-        patience: int | None = None, per_epoch_items: int | None = None) -> None:
+        patience: int | None = None, per_epoch_items: int | None = None, keep: dict[int, int] | None = None) -> None:
     """Train `model` from where `run` left off (its resume file) to `epochs`: each epoch shuffles the
     n training items with `order`, runs `step` on every global batch and the optimizer after it, then
     `validate`, and ends the epoch in `run` (history, best weights, resume file).  With `dist`
@@ -146,13 +212,18 @@ def fit(run: Run, model: torch.nn.Module, optimizer, order: torch.Generator, dev
     their own random numbers from (seed, the `stream`'s salt, epoch).  With `patience`, training stops
     early once that many epochs in a row have not improved the validation score (decided from the
     recorded state, so a resumed run stops where the uninterrupted one would).  `per_epoch_items`
-    (npdraw.training.loop.plan): an epoch of that many items, cycling or sampling the n (epoch_order)."""
+    (npdraw.training.loop.plan): an epoch of that many items, cycling or sampling the n (epoch_order).
+    `keep` {epoch (from 1): label}: at the end of those epochs the best weights so far are set aside under
+    the label (Run.end_epoch).  The run's state records after which epoch training stopped and why."""
     rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)
     per_epoch = batches(per_epoch_items or n, batch_size, world)
     for epoch in range(run.restore(model, optimizer, order, device), epochs):
+        if run.state["stopped"] is not None:
+            break
         if patience is not None and epoch - run.state["best_epoch"] >= patience:
             log.info("%s: no better validation score for %d epochs: stopping after epoch %d of %d", name, patience,
                      epoch, epochs)
+            run.stop(epoch, "patience", model, optimizer, order)
             break
         model.train()
         if rank:
@@ -173,4 +244,5 @@ def fit(run: Run, model: torch.nn.Module, optimizer, order: torch.Generator, dev
         if dist is not None:
             sums = dict(zip(sums, dist.sum(*sums.values())))
         record, score = validate(epoch, sums, seen, seconds)
-        run.end_epoch(model, optimizer, order, record, score)
+        run.end_epoch(model, optimizer, order, record, score, (keep or {}).get(epoch + 1))
+    run.stop(run.state["epoch"], "budget", model, optimizer, order)

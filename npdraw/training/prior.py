@@ -67,8 +67,9 @@ def train_prior(cfg, bank: torch.Tensor, parses: dict[str, Latents], best_path: 
     model = use_layout(Prior(prior_config(cfg, grid), bank, grid).to(device), compute.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=pc.lr)
     order = torch.Generator().manual_seed(cfg.seed)
-    epochs, per_round = plan(cfg.training, len(parses["train"]), pc.epochs, pc.updates)
-    fingerprint = json.dumps({"prior": dict(pc), "rounds": epochs, "ds": dict(cfg.ds), "seed": cfg.seed,
+    budget = plan(cfg.training, len(parses["train"]), pc.epochs, pc.updates, pc.split_epochs)
+    epochs, per_round = budget.epochs, budget.per_epoch
+    fingerprint = json.dumps({"prior": dict(pc), "rounds": [epochs, per_round], "ds": dict(cfg.ds), "seed": cfg.seed,
                               "n": len(parses["train"]),
                               "numerics": numerics(cfg.compute)},
                              sort_keys=True)

@@ -80,9 +80,11 @@ def selector(cfg, valid_u8: torch.Tensor, classifier_path: str, device) -> Selec
 
 def training_record(state: dict, select: Selector) -> dict:
     """What a trainer's metrics say of its run (beside its scores): epochs, the checkpoint kept and by
-    which rule, speed, and the history of every epoch."""
+    which rule, the budget and where and why it stopped, the checkpoints kept at the milestones, speed,
+    and the history of every epoch."""
     history = state["history"]
     return {"best_epoch": state["best_epoch"], "epochs": len(history), "selected_by": select.rule,
+            "budget": state["budget"], "milestones": state["milestones"],
             "selected_epoch": state["best_epoch"], "selection_key": select.key, "selection_score": state["best"],
             "train_images_per_s": float(np.mean([h["images_per_s"] for h in history])),
             "epoch_seconds": float(np.mean([h["seconds"] for h in history])), "history": history}

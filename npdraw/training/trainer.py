@@ -26,7 +26,7 @@ import torch
 from npdraw.compute import seeds
 from npdraw.compute.precision import autocast, compiled, layout, use_layout
 from npdraw.data.binarize import as_float, binarize, fixed_targets
-from npdraw.models.checkpoints import save_model
+from npdraw.models.checkpoints import save_milestones, save_model
 from npdraw.models.interface import model_class
 from npdraw.training.loop import Run, batches, check_finite, fit, plan
 from npdraw.training.select import ELBO_SELECTOR, Selector, epoch_score
@@ -79,12 +79,14 @@ def evaluate(model, x: torch.Tensor, data: dict | None = None, batch_size: int =
 
 def train(cfg, images: dict[str, torch.Tensor], best_path: Path, resume_path: Path, device: torch.device,
           live=None, dist=None, select: Selector = ELBO_SELECTOR, inputs: dict | None = None,
-          data: dict[str, dict] | None = None, after_epoch=None) -> dict:
+          data: dict[str, dict] | None = None, after_epoch=None, milestones_path: Path | None = None) -> dict:
     """Train the run's system (cfg.system) on images uint8 (N, C, H, W) per split (train, valid); `inputs`
     what its model is built from besides the configuration (NP-DRAW: its trained prior), `data` what each
     split brings besides images ({split: {name: value}}; NP-DRAW: {"parse": Latents}).  `after_epoch(model,
     record)`, if given, runs after each epoch's validation and returns more entries for the epoch's record.
-    Writes the best checkpoint by `select`; returns the run's state (history, best epoch)."""
+    Writes the best checkpoint by `select`, and to `milestones_path` the checkpoint kept at each of
+    `training.milestones` (npdraw.models.checkpoints.save_milestones); returns the run's state (history,
+    best epoch, budget, where and why it stopped)."""
     rank, world = (dist.rank, dist.world) if dist is not None else (0, 1)
     entry = system(cfg.system)
     name = "model" if entry.parts else entry.name   # what its progress bars and messages call the trainee
@@ -102,7 +104,12 @@ def train(cfg, images: dict[str, torch.Tensor], best_path: Path, resume_path: Pa
     valid_x = fixed_targets(images["valid"], cfg.ds.output == "bernoulli", cfg.seed).to(device)
     train_data = {k: v.to(device) for k, v in (data or {}).get("train", {}).items()}
     valid_data = {k: v.to(device) for k, v in (data or {}).get("valid", {}).items()}
-    epochs, per_round = plan(cfg.training, len(train_x), section.epochs, cfg.training.image_updates)
+    budget = plan(cfg.training, len(train_x), section.epochs, cfg.training.image_updates, cfg.training.split_epochs)
+    epochs, per_round = budget.epochs, budget.per_epoch
+    # Checks of the rule: every epoch for the ELBO, every select_every for a score; training.patience counts them.
+    every = cfg.training.select_every if select.score else 1
+    keep = budget.milestones(cfg.training.milestones, len(train_x), every)
+    patience = cfg.training.patience and cfg.training.patience * every
     per_epoch = batches(per_round or len(train_x), section.batch_size, world)
 
     def where(epoch: int, i: int, rows: torch.Tensor, n: int) -> Step:
@@ -144,6 +151,41 @@ def train(cfg, images: dict[str, torch.Tensor], best_path: Path, resume_path: Pa
 
     fit(run, model, opt, order, device, name=name, epochs=epochs,
         n=len(train_x), batch_size=section.batch_size, step=step, validate=validate, seed=cfg.seed,
-        stream=entry.salt, dist=dist, per_epoch_items=per_round)
-    return run.finish(model, lambda m, epoch, best: save_model(
-        best_path, m, {"epoch": epoch, "selected_by": select.rule, "selection_score": best}))
+        stream=entry.salt, dist=dist, per_epoch_items=per_round, patience=patience, keep=keep)
+    kept = milestone_entries(run.state, cfg.training.milestones, budget, len(train_x))
+
+    def save(m, epoch: int, best: float) -> None:
+        save_model(best_path, m, {"epoch": epoch, "selected_by": select.rule, "selection_score": best})
+        if milestones_path is not None:
+            save_milestones(milestones_path, m, kept)
+
+    state = run.finish(model, save)
+    stopped = state["stopped"]["after_epoch"]
+    return {**state, "budget": {"rule": budget.rule, "planned_updates": budget.items, "round": budget.per_epoch,
+                                "updates": budget.seen(stopped, len(train_x)), "stopped_after_epoch": stopped,
+                                "stopped_by": state["stopped"]["reason"], "patience_checks": cfg.training.patience},
+            "milestones": [{k: v for k, v in e.items() if k != "state_dict"} for e in kept]}
+
+
+def milestone_entries(state: dict, counts, budget, n: int) -> list[dict]:
+    """One entry per count of `training.milestones`: the checkpoint a run of that budget would have kept
+    (the best validation score among the checks up to it), its weights only where they are not the
+    selected checkpoint's.  A count the run did not reach (stopped early, or beyond its budget) gets the
+    selected checkpoint, saying why."""
+    kept = {e["label"]: e for e in state["kept"]}
+    final, entries = state["best_epoch"], []
+    for count in counts:
+        e = kept.get(count)
+        if e is None:
+            why = (f"stopped by patience after {budget.seen(state['stopped']['after_epoch'], n):,} updates"
+                   if state["stopped"]["reason"] == "patience" and count <= budget.items
+                   else f"beyond the run's budget of {budget.items:,} updates")
+            entries.append({"image_updates": count, "reached": False, "why": why, "selected_epoch": final,
+                            "selection_score": state["best"]})
+            continue
+        entry = {"image_updates": count, "reached": True, "selected_epoch": e["best_epoch"],
+                 "selection_score": e["best"]}
+        if e["best_epoch"] != final:
+            entry["state_dict"] = e["state_dict"]
+        entries.append(entry)
+    return entries

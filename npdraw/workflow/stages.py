@@ -44,6 +44,8 @@ from npdraw.workflow.systems import BASELINES, SYSTEMS
 NUMERICS = tuple(f"compute.{key}" for key in NUMERIC_KEYS)
 # NP-DRAW's settings the part stages (bank, parses, prior) read: the canvas and the parts, not lambda.
 PARTS = ("method.canvas_size", "method.patch_size", "method.bank_size")
+# The keys of the training section the prior's trainer reads: how its budget is cut into rounds.
+PRIOR_ROUNDS = ("training.rounds", "training.round_images")
 # The settings a model trainer's checkpoint selection reads (training.select).
 MODEL_SELECTION = ("training", "evaluate.inception_weights", "evaluate.nll_samples", "evaluate.colour_samples")
 # A declared key that stands for the params section of the run's system (npdraw.workflow.systems): a
@@ -133,6 +135,7 @@ INPUT_HELP = {
     "parses": "parses .npz of the run",
     "prior": "trained prior checkpoint",
     "model": "trained model checkpoint",
+    "milestones": "the checkpoints its trainer kept at training.milestones (model/milestones.pt)",
     "classifier": "the dataset's committed domain network record, features/<dataset>.json (features of the domain FID)",
     "reference": "cached reference statistics of the test images",
 }
@@ -150,6 +153,8 @@ def _model_outputs(reconstructions: str, metrics: str) -> dict[str, Output]:
     return {"out": Output(_variant("model/best.pt"), help=_CHECKPOINT),
             "reconstructions": Output(_variant("model/reconstructions.png"), report=("reconstructions.rst", "3. Model"),
                                       help=reconstructions),
+            "milestones": Output(_variant("model/milestones.pt"),
+                                 help="checkpoints kept at training.milestones (the learning curve's budgets)"),
             "metrics": Output(_variant("metrics/model.json"), "metrics", help=metrics),
             "live": Output(_variant("model/live"), "live", help=_LIVE)}
 
@@ -183,7 +188,8 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
                    "metrics": Output(_variant("metrics/prior.json"), "metrics",
                                      help="JSON: validation / test NLL of the parses, split by term"),
                    "live": Output(_variant("prior/live"), "live", help=_LIVE)},
-          params=("datasets", *PARTS, "prior", *NUMERICS), heavy=True, gpu=True, systems=PART_SYSTEMS),
+          params=("datasets", *PARTS, "prior", *PRIOR_ROUNDS, *NUMERICS), heavy=True, gpu=True,
+          systems=PART_SYSTEMS),
     Stage("train_model", "variant",
           inputs={**_DATA, **_SPLITS, "parses": _variant("parses.npz"), "prior": _variant("prior/best.pt"),
                   **_CLASSIFIER},
@@ -210,10 +216,12 @@ STAGES: dict[str, Stage] = {s.name: s for s in [
                                      help="PNG: a row of images per case with its FID")},
           params=("datasets", "data", "evaluate", *PARTS, "bank"), heavy=True),
     Stage("evaluate", "variant",
-          inputs={**_DATA, **_SPLITS, "model": _variant("model/best.pt"), **_CLASSIFIER,
+          inputs={**_DATA, **_SPLITS, "model": _variant("model/best.pt"),
+                  "milestones": _variant("model/milestones.pt"), **_CLASSIFIER,
                   "reference": REFERENCE_DIR + "/stats.pt"},
           outputs={"metrics": Output(_variant("metrics/eval.json"), "metrics",
-                                     help="JSON: nll_nats / bits_per_dim, elbo, bce, kl, fid_domain, ..."),
+                                     help="JSON: nll_nats / bits_per_dim, elbo, bce, kl, fid_domain, ..., "
+                                          "curve (the sample scores at each milestone)"),
                    "samples": Output(_variant("eval/samples.npz"),
                                      help=".npz of the generated images (uint8) and canvases"),
                    "grid": Output(_variant("eval/samples.png"), report=("samples.rst", "4. Samples"),

@@ -10,7 +10,9 @@ Jobs, in order: `card` (each dataset's metric card at the findings profile: Snak
 (scripts/nll_gap.py on the committed reference model), `tune` (the learning-rate grid: each system at each
 rate at one low-data point per dataset, trained only), `table2` (the Omniglot ablation, each row and seed
 one `dvc exp` experiment: queued, then run by the queue), `quick` (Table 1 at the quick profile:
-`snakemake tables`), `lowdata` (Fig. 3: each run one Snakemake target, seed 0 of every point first).  A
+`snakemake tables`), `lowdata` (Fig. 3: each run one Snakemake target, seed 0 of every point first),
+`budget` (part 2, the paper's budget: the `converged` low-data runs as Snakemake targets and the `tenfold`
+Table 2 rows as DVC experiments, in the order and at the cost of npdraw.reporting.budget).  A
 job is skipped when its results are committed in the target checkout, so a campaign
 stopped anywhere (a killed run resumes from its last epoch: Snakemake's `--rerun-incomplete` and the
 trainers' resume files; a DVC experiment reruns what its run cache lacks) continues on any machine from
@@ -38,7 +40,7 @@ from pathlib import Path
 import npdraw
 from npdraw.artifacts.errors import ParamsError
 from npdraw.data.sources import mirror_root
-from npdraw.reporting import findings
+from npdraw.reporting import budget, findings
 from npdraw.reporting.dvc_experiments import dvc, iter_experiments, show_experiments
 from npdraw.workflow.cli import main
 from npdraw.workflow.params import load_params
@@ -75,6 +77,8 @@ def jobs(params: dict, target: Path) -> list[dict]:
     out.append({"kind": "quick", "name": "table1-quick", "done": findings.committed(QUICK_RUN, target)})
     out += [{"kind": "lowdata", "name": VARIANT_DIR.format(**r), "run": r, "done": findings.committed(r, target)}
             for r in findings.lowdata_runs(params)]
+    out += [{"kind": "budget", "name": VARIANT_DIR.format(**r), "run": r, "done": findings.committed(r, target)}
+            for r in budget.runs(params)]
     return out
 
 
@@ -236,6 +240,12 @@ def run_lowdata(job: dict, target: Path) -> list[Path]:
     return snakemake_job(job, target, "/metrics/eval.json", harvest_run, "snakemake")
 
 
+def run_budget(job: dict, target: Path) -> list[Path]:
+    """A run of part 2 at the paper's budget: a low-data point through Snakemake, a Table 2 row through the
+    DVC queue (as their short-budget counterparts)."""
+    return (run_table2 if job["run"]["profile"] == budget.TABLE2_PROFILE else run_lowdata)(job, target)
+
+
 def wait_while_paused() -> None:
     """Between jobs, wait while the file PAUSE exists in this checkout: whoever needs the machine for a
     while (a test suite, a benchmark) creates it, and the job after the running one starts when it is
@@ -249,7 +259,7 @@ def wait_while_paused() -> None:
 
 
 RUNNERS = {"card": run_card, "gap": run_gap, "tune": run_tune, "table2": run_table2, "quick": run_quick,
-           "lowdata": run_lowdata}
+           "lowdata": run_lowdata, "budget": run_budget}
 
 
 def commit(target: Path, paths: list[Path], message: str) -> None:
@@ -273,7 +283,7 @@ def headline(job: dict, target: Path) -> str:
     if job["kind"] == "card":
         c = findings.card(job["dataset"], target)
         return f"{'passes' if c['passes'] else 'FAILS'}; floor {c['floor']['fid']:.3f} +- {c['floor']['fid_sd']:.3f}"
-    if job["kind"] in ("table2", "lowdata"):
+    if job["kind"] in ("table2", "lowdata", "budget"):
         e = json.loads((findings.run_dir(job["run"], target) / "metrics/eval.json").read_text())
         fid = e.get("fid_domain")
         return f"NLL {e['nll_nats']:.2f} nats, domain FID {fid:.2f}" if fid is not None else f"NLL {e['nll_nats']:.2f}"
@@ -296,8 +306,13 @@ def run() -> None:
                           f"are committed to)")
     todo = [j for j in jobs(params, target) if not args.only or j["kind"] in args.only]
     if args.action == "plan":
+        projected = {}
+        if any(j["kind"] == "budget" for j in todo):   # part 2's runs: their projected minutes beside them
+            plan = budget.project(params, budget.measured_rates(ROOT), ROOT)
+            projected = {VARIANT_DIR.format(**r): r["minutes"] for r in plan.to_dict("records")}
         for j in todo:
-            print(f"{'done' if j['done'] else 'todo':>4}  {j['kind']:<8} {j['name']}")
+            cost = f"  (projected {projected[j['name']]:.0f} min)" if j["name"] in projected else ""
+            print(f"{'done' if j['done'] else 'todo':>4}  {j['kind']:<8} {j['name']}{cost}")
         print(tally(sum(j["done"] for j in todo), len(todo), target))
         return
     refuse_dirty(ROOT)

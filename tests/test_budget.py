@@ -13,6 +13,7 @@ from npdraw.models.checkpoints import load_model, read_milestones
 from npdraw.training.loop import plan
 from npdraw.training.select import Selector, training_record
 from npdraw.training.trainer import train
+from tests.conftest import REPO
 from tests.stage_runs import evaluate_args, full_run, run_stage, world  # noqa: F401 (fixture)
 
 ROUNDS = {"rounds": 10, "round_images": None}
@@ -152,3 +153,46 @@ def test_evaluate_scores_every_milestone_into_the_curve(world):
     assert points[1]["fid_domain"] == final["fid_domain"]    # at 64 updates: the selected checkpoint
     kept = read_milestones(paths["milestones"], load_model(paths["model"]))
     assert ("state_dict" in kept[0]) == (points[0]["selected_epoch"] != model["selected_epoch"])
+
+
+# --- the projection of part 2 (npdraw/reporting/budget.py) ------------------------------------------
+
+def test_part_two_runs_seed_by_seed_with_the_largest_point_last():
+    from npdraw.reporting import budget
+    from npdraw.workflow.params import load_params
+
+    order = budget.runs(load_params(REPO / "params.yaml"))
+    seeds = [r["seed"] for r in order]
+    last = [r for r in order if (r["dataset"], r["split"]) == budget.LAST and r["seed"] == 2]
+    assert order[-len(last):] == last and len(last) == 4          # MNIST 5 %'s third seed: every system, last
+    rest = seeds[:-len(last)]
+    assert rest == sorted(rest) and set(seeds) == set(budget.SEEDS)
+    assert {r["profile"] for r in order} == {"converged", "tenfold"}
+    assert {r["variant"] for r in order if r["profile"] == "tenfold"} == {"lam0", "lam1", "base"}
+
+
+def test_a_projection_is_the_whole_budget_at_the_measured_rates():
+    """One alphabet (210 training images, seed 0): 500 epochs are 105,000 images, six rounds of 20,000;
+    the prior's 200 epochs are 42,000 sequences; at 1,000 images and sequences a second, 2 s a check and
+    60 s of the rest, NP-DRAW's run is 120 + 12 + 42 + 60 s."""
+    from npdraw.reporting import budget
+    from npdraw.workflow.params import load_params
+
+    rates = {key: budget.Rates(1000.0, 2.0, 1000.0 if key[1] == "npdraw" else None, 60.0, 1)
+             for key in [(d, s) for d in ("mnist", "omniglot") for s in ("npdraw", "vae", "draw", "pixelvae")]}
+    plan = budget.project(load_params(REPO / "params.yaml"), rates, REPO)
+    row = plan.iloc[0]
+    assert (row["dataset"], row["split"], row["seed"], row["system"]) == ("omniglot", "alphabet-0.03", 0, "npdraw")
+    assert (row["train_images"], row["image_updates"], row["rounds"], row["prior_sequences"]) == (210, 120000, 6,
+                                                                                                  42000)
+    assert row["minutes"] == pytest.approx((120 + 12 + 42 + 60) / 60)
+    assert plan["cumulative_hours"].iloc[-1] == pytest.approx(plan["minutes"].sum() / 60)
+
+
+def test_the_committed_projection_is_what_the_module_writes(tmp_path):
+    from npdraw.reporting import budget
+    from npdraw.workflow.params import load_params
+
+    rates = budget.measured_rates(REPO)
+    text = budget.page(budget.project(load_params(REPO / "params.yaml"), rates, REPO), rates)
+    assert text == (REPO / budget.OUT / "projection.md").read_text()

@@ -158,7 +158,11 @@ def test_the_campaign_plan_lists_every_job_and_skips_what_is_committed(tmp_path)
     assert lines[3].split() == ["todo", "tune", "results/mnist/findings/sample-0.05/seed0/lr0.0003"]
     assert ["done", "table2", "omniglot-findings-s0-base"] in [line.split() for line in lines]
     assert ["todo", "table2", "omniglot-findings-s1-base"] in [line.split() for line in lines]   # does not load
-    assert "1 of 140 jobs committed" in lines[-1]   # 2 cards, the gap, 24 grid runs, 16 of Table 2, quick, 96
+    # 2 cards, the gap, 24 grid runs, 16 of Table 2, quick, 96 of Fig. 3; part 2: 36 low-data runs, 9 of Table 2.
+    assert "1 of 185 jobs committed" in lines[-1]
+    first_long = next(line for line in lines if " budget " in line)
+    assert first_long.split()[:3] == ["todo", "budget", "results/omniglot/converged/alphabet-0.03/seed0/base"]
+    assert "(projected" in first_long and "min)" in first_long
     missing = subprocess.run([sys.executable, "scripts/campaign.py", "plan", "--commit-to", str(tmp_path / "nope")],
                              cwd=REPO, env=stage_env(), capture_output=True, text=True)
     assert missing.returncode == 2 and missing.stderr.startswith("error: --commit-to") and not missing.stdout

@@ -243,7 +243,7 @@ def run_lowdata(job: dict, target: Path) -> list[Path]:
 def run_budget(job: dict, target: Path) -> list[Path]:
     """A run of part 2 at the paper's budget: a low-data point through Snakemake, a Table 2 row through the
     DVC queue (as their short-budget counterparts)."""
-    return (run_table2 if job["run"]["profile"] == budget.TABLE2_PROFILE else run_lowdata)(job, target)
+    return (run_table2 if job["run"]["profile"] == findings.LONG_TABLE2 else run_lowdata)(job, target)
 
 
 def wait_while_paused() -> None:

@@ -116,7 +116,7 @@ def test_the_page_is_rebuilt_from_what_is_committed(tmp_path):
     assert "**omniglot**: passes. Network: 1,623 classes (characters), validation accuracy 0.735" in page
     assert "discussion.md" not in page.split("first campaign")[0]
     record = json.loads((tmp_path / "results/findings/verdicts.json").read_text())
-    assert set(record["campaigns"]) == {"current", "retired"} and "Holm" in record["rule"]
+    assert set(record["campaigns"]) == {"current", "retired", "converged"} and "Holm" in record["rule"]
     digit = next(v for v in record["campaigns"]["current"]["verdicts"] if v["key"] == "fig3_digit")
     assert digit["flags"] and digit["verdict"] == "cannot tell"   # PixelVAE below the floor: not tested
     assert all(c["no_test"].startswith("PixelVAE") for c in digit["comparisons"])
@@ -129,6 +129,63 @@ def test_the_page_is_rebuilt_from_what_is_committed(tmp_path):
     assert row in " ".join(glance.split())
     assert all(p.is_file() for p in built.written) and tmp_path / "results/findings/verdicts.json" in built.written
     assert {v.verdict for v in built.verdicts} <= {"not run yet", "cannot tell"}
+
+
+def converged_run(root, split, variant, seed, early, late, reached=True):
+    """A part-2 run: its selected checkpoint's FID `late`, the 60,000-update checkpoint's `early` (the
+    240,000 one between them), its budget in its training record."""
+    run = {"dataset": "omniglot", "profile": "converged", "split": split, "seed": seed, "variant": variant}
+    write_eval(root, run, fid=late)
+    where = findings.run_dir(run, root)
+    e = json.loads((where / "metrics/eval.json").read_text())
+    e["curve"] = [{"image_updates": m, "reached": reached, "selected_epoch": 1, "fid_domain": fid,
+                   "precision_domain": 0.5, "recall_domain": 0.4}
+                  for m, fid in ((60000, early), (240000, (early + late) / 2))]
+    (where / "metrics/eval.json").write_text(json.dumps(e))
+    (where / "metrics/model.json").write_text(json.dumps({"budget": {"planned_updates": 1220000}}))
+    (where.parent / "splits.json").write_text(json.dumps({"counts": {"train": 2430}}))
+
+
+def test_part_two_judges_each_claim_at_every_budget_one_run_gives(tmp_path):
+    """Converged runs where NP-DRAW starts worse than the VAE and ends better: the by-character claim does
+    not hold at 60,000 updates and holds at the paper's budget, side by side on the page and in
+    verdicts.json, with the learning curve drawn; a point without runs is not run yet."""
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    for seed in range(3):
+        for variant, early, late in (("base", 60.0, 20.0), ("vae", 40.0, 35.0), ("draw", 45.0, 38.0),
+                                     ("pixelvae", 42.0, 30.0)):
+            converged_run(tmp_path, "character-0.1", variant, seed, early + seed, late + 0.5 * seed)
+    built = findings.build(tmp_path)
+    record = json.loads((tmp_path / "results/findings/verdicts.json").read_text())["campaigns"]["converged"]
+    budgets = {b["budget"]: b["verdicts"] for b in record["budgets"]}
+    assert list(budgets) == ["60,000 updates", "240,000 updates", "the paper's budget"]
+
+    def verdict(budget, key):
+        return next(v for v in budgets[budget] if v["key"] == key)
+
+    assert verdict("60,000 updates", "fig3_character")["verdict"] == "does not hold"
+    at_paper = verdict("the paper's budget", "fig3_character")
+    assert at_paper["verdict"] == "holds" and {c["a"]["budget"] for c in at_paper["comparisons"]} == {1220000}
+    assert {c["a"]["budget"] for c in verdict("60,000 updates", "fig3_character")["comparisons"]} == {60000}
+    assert verdict("the paper's budget", "fig3_one_alphabet")["verdict"] == "not run yet"
+    assert "fig3_alphabet" not in {v["key"] for v in budgets["60,000 updates"]}   # no point beyond one alphabet
+    page = (tmp_path / "results/findings/README.md").read_text()
+    assert "Progress: 12 of 36 runs." in page
+    # At 240,000 updates NP-DRAW (40 + 0.75 seed) is still behind the VAE (37.5) and the PixelVAE (36).
+    assert ("| Fig. 3, by character: better at every proportion | **does not hold** | **does not hold** | "
+            "**holds** |") in page
+    assert (tmp_path / "results/findings/converged/omniglot-character.png") in built.written
+    assert (tmp_path / "results/findings/converged/omniglot-character.png").is_file()
+
+
+def test_the_one_alphabet_exception_expects_np_draw_worse():
+    claim = next(c for c in FIG3_CLAIMS if c.key == "fig3_one_alphabet")
+    df = pd.DataFrame([{"model": m, "variant": v, "proportion": p, "split": f"alphabet-{p}", "seed": seed,
+                        "fid_domain": base * (1 if p == 0.03 else 0.2) + seed, "kl_nats": 1.0, "budget": 60000}
+                       for m, v, base in (("NP-DRAW", "base", 50.0), ("VAE", "vae", 30.0), ("DRAW", "draw", 30.0))
+                       for p in (0.03, 0.2) for seed in range(3)])
+    v = panel_verdict(claim, df, None, "", "")
+    assert v.verdict == "holds" and all(c.b.point == "alphabet-0.03" for c in v.comparisons)   # one alphabet alone
 
 
 def test_the_committed_page_is_what_the_committed_metrics_build(tmp_path):

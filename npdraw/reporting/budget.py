@@ -23,14 +23,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from npdraw.reporting.findings import FINDINGS, LAMBDA_ROWS, RETIRED, TABLE2_DATASET, run_dir
+from npdraw.reporting.findings import FINDINGS, LAMBDA_ROWS, LONG_LOWDATA, LONG_TABLE2, RETIRED, TABLE2_DATASET, run_dir
 from npdraw.reporting.lowdata import curves
 from npdraw.workflow.cli import main
 from npdraw.workflow.params import load_params
 from npdraw.workflow.resolve import resolve, system_of
 
 OUT = FINDINGS / "budget"
-LOWDATA_PROFILE, TABLE2_PROFILE = "converged", "tenfold"
 # Table 2's rows at the long budget: the lambda trade-off the short budget could not settle (the paper's
 # lambda = 50 is the base row).
 TENFOLD_ROWS = tuple(v for v in LAMBDA_ROWS if v != "lam100")
@@ -46,10 +45,10 @@ def runs(params: dict) -> list[dict]:
     early."""
     out = []
     for seed in SEEDS:
-        for c in curves(params, LOWDATA_PROFILE):
-            out += [{"dataset": c["dataset"], "profile": LOWDATA_PROFILE, "split": split, "seed": seed,
+        for c in curves(params, LONG_LOWDATA):
+            out += [{"dataset": c["dataset"], "profile": LONG_LOWDATA, "split": split, "seed": seed,
                      "variant": variant} for split in c["splits"] for variant in c["variants"]]
-        out += [{"dataset": TABLE2_DATASET, "profile": TABLE2_PROFILE, "split": "full", "seed": seed, "variant": v}
+        out += [{"dataset": TABLE2_DATASET, "profile": LONG_TABLE2, "split": "full", "seed": seed, "variant": v}
                 for v in TENFOLD_ROWS]
     last = [r for r in out if r["seed"] == SEEDS[-1] and (r["dataset"], r["split"]) == LAST]
     return [r for r in out if r not in last] + last

@@ -8,7 +8,7 @@ committed runs into comparisons and a verdict.  Three shapes:
   comparison);
 - `OneAgainst`: one variant is worse than each of several others;
 - `Panel`: NP-DRAW better (lower) than every baseline at each proportion of one low-data curve (paper
-  Fig. 3), `scope` saying which of those comparisons the claim speaks of.
+  Fig. 3), or worse where the paper says so, `scope` saying which of those comparisons the claim speaks of.
 """
 
 from __future__ import annotations
@@ -78,15 +78,21 @@ class OneAgainst:
 
 @dataclass(frozen=True)
 class Panel:
-    """NP-DRAW's `measure` lower than each baseline's at the proportions of one low-data curve: `scope`
-    'all' (every comparison), 'most' (more than half, none the other way) or 'above_one' (all but the
-    smallest proportion's)."""
+    """NP-DRAW's `measure` lower (`direction` -1; +1: higher) than each baseline's at the proportions of one
+    low-data curve: `scope` 'all' (every comparison), 'most' (more than half, none the other way),
+    'above_one' (all but the smallest proportion's) or 'smallest' (the smallest proportion's alone)."""
     key: str
     dataset: str
     kind: str
     words: str
     scope: str
     measure: str = "fid_domain"
+    direction: int = -1
+
+    def proportions(self, present) -> list[float]:
+        """The proportions of `present` the claim speaks of, in increasing order."""
+        props = sorted(present)
+        return props[1:] if self.scope == "above_one" else props[:1] if self.scope == "smallest" else props
 
     @property
     def text(self) -> str:
@@ -109,4 +115,6 @@ FIG3_CLAIMS = (
     Panel("fig3_character", "omniglot", "character", "by character: better at every proportion", "all"),
     Panel("fig3_alphabet", "omniglot", "alphabet", "by alphabet: better, except with one alphabet (where the part "
           "bank may lack expressiveness)", "above_one"),
+    Panel("fig3_one_alphabet", "omniglot", "alphabet", "by alphabet, the exception: worse with one alphabet (the "
+          "part bank of so few characters may lack expressiveness)", "smallest", direction=+1),
 )

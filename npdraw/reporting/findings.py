@@ -29,12 +29,12 @@ import numpy as np
 import pandas as pd
 
 from npdraw.artifacts.errors import ArtifactError
-from npdraw.artifacts.io import write_json
+from npdraw.artifacts.io import atomic_path, write_json
 from npdraw.reporting import findings_page
 from npdraw.reporting.claims import FIG3_CLAIMS, PAPER_COLUMNS, PAPER_TABLE2, TABLE2_CLAIMS
 from npdraw.reporting.findings_page import OVERVIEW, TUNING, VERDICTS
 from npdraw.reporting.lowdata import GROUPS, curves, held, plot, points, summary
-from npdraw.reporting.tables import EVAL_KEYS, domain_columns, model_label, read_metrics, write_table
+from npdraw.reporting.tables import EVAL_KEYS, budget, domain_columns, model_label, read_metrics, write_table
 from npdraw.reporting.verdicts import Verdict, panel_verdict, table2_verdict
 from npdraw.workflow.cli import main
 from npdraw.workflow.params import load_params
@@ -208,7 +208,6 @@ def table2_rows(root: Path = Path("."), campaign: Campaign = CURRENT) -> pd.Data
         parse = read_metrics(where / "metrics/parse.json", ("psnr_db",), "the campaign")
         method = e["provenance"]["params"]["method"]
         camp = _json(where / "campaign.json") or {}
-        model = _json(where / "metrics/model.json") or {}
         d = domain_columns(e)
         rows.append({"variant": run["variant"], "seed": run["seed"], "K": method["patch_size"],
                      "M": method["bank_size"], "lambda": method["lambda_reg"], "psnr_db": parse["psnr_db"],
@@ -217,7 +216,7 @@ def table2_rows(root: Path = Path("."), campaign: Campaign = CURRENT) -> pd.Data
                      "below_floor": _below_floor(d), "classifier_accuracy": d["classifier_accuracy"],
                      "nll": e["nll_nats"], "bce_nats": e["bce_nats"], "kl_nats": e["kl_nats"],
                      "nll_samples": e["nll_samples"], "nll_images": e["nll_images"], "samples": e["generated"],
-                     "budget": model.get("provenance", {}).get("params", {}).get("training", {}).get("image_updates"),
+                     "budget": budget(where / "metrics/model.json"),
                      "minutes": _minutes(camp), "experiment": camp.get("experiment")})
     return pd.DataFrame(rows)
 
@@ -251,11 +250,13 @@ def _below_floor(d: dict) -> bool:
 
 # --- Fig. 3 -----------------------------------------------------------------------------------
 
-def panels(params: dict, root: Path, campaign: Campaign) -> dict[str, tuple[dict, pd.DataFrame | None, int]]:
-    """{dataset-kind: (the curve, one row per committed run or None, runs planned)} of the low-data grid."""
+def panels(params: dict, root: Path, campaign: Campaign, profile: str = PROFILE
+           ) -> dict[str, tuple[dict, pd.DataFrame | None, int]]:
+    """{dataset-kind: (the curve, one row per committed run or None, runs planned)} of the low-data grid of
+    `profile`."""
     out = {}
-    for c in curves(params, PROFILE):
-        runs = [{"dataset": c["dataset"], "profile": PROFILE, "split": s, "seed": seed, "variant": v}
+    for c in curves(params, profile):
+        runs = [{"dataset": c["dataset"], "profile": profile, "split": s, "seed": seed, "variant": v}
                 for v in c["variants"] for s in c["splits"] for seed in c["seeds"]]
         paths = [run_dir(r, root, campaign.runs) / "metrics/eval.json" for r in runs
                  if committed(r, root, campaign.runs)]
@@ -338,6 +339,110 @@ def progress(params: dict, root: Path = Path("."), campaign: Campaign = CURRENT)
             "Fig. 3": (sum(committed(r, root, campaign.runs) for r in low), len(low))}
 
 
+# --- part 2: the contested claims at the paper's budget -----------------------------------------
+
+# The smallest low-data points trained at the paper's protocol (profile converged); each run also scores the
+# checkpoints that runs of its profile's training.milestones would have kept (eval.json `curve`), so one run
+# gives the verdicts of several budgets.  Table 2's lambda rows at ten times the budget: profile tenfold.
+LONG_LOWDATA, LONG_TABLE2 = "converged", "tenfold"
+CONVERGED = Campaign(LONG_LOWDATA, RUNS, FINDINGS / "converged", "up to 500 epochs of the split (the prior 200), "
+                     "the best validation FID kept, early stop after training.patience checks without a better "
+                     "one", {})
+PAPER_BUDGET = "the paper's budget"
+
+
+def at_milestone(df: pd.DataFrame, updates: int) -> pd.DataFrame:
+    """The runs of `df` (one row per run, panels()) as a run of `updates` image updates would have scored
+    them: the FID, precision and recall of the checkpoint it would have kept (the run's eval.json `curve`)."""
+    rows = []
+    for r in df.to_dict("records"):
+        e = json.loads(Path(r["path"]).read_text())
+        point = next((p for p in e.get("curve", []) if p["image_updates"] == updates), None)
+        if point is None:
+            continue
+        d = domain_columns(e)
+        below = (point["fid_domain"] is not None and d["fid_domain_floor"] is not None
+                 and point["fid_domain"] < d["fid_domain_floor"] - (d["fid_domain_floor_sd"] or 0.0))
+        rows.append({**r, "fid_domain": point["fid_domain"], "precision_domain": point.get("precision_domain"),
+                     "recall_domain": point.get("recall_domain"), "budget": updates, "reached": point["reached"],
+                     "below_floor": below})
+    return pd.DataFrame(rows, columns=df.columns.tolist() + ["reached"])
+
+
+def budget_panels(params: dict, root: Path) -> dict[str, tuple[dict, dict[str, pd.DataFrame], int]]:
+    """{dataset-kind: (the curve, {budget: one row per committed run}, runs planned)} of part 2's low-data
+    points: each of the profile's milestones ("60,000 updates"), then the paper's budget (the selected
+    checkpoint); no budgets before a run is committed."""
+    milestones = resolve(params, profile=LONG_LOWDATA)["training"]["milestones"]
+    out = {}
+    for name, (c, df, planned) in panels(params, root, CONVERGED, LONG_LOWDATA).items():
+        frames = {} if df is None else {**{f"{m:,} updates": at_milestone(df, m) for m in milestones},
+                                        PAPER_BUDGET: df}
+        out[name] = (c, frames, planned)
+    return out
+
+
+def budget_verdicts(params: dict, root: Path, built: Built) -> tuple[dict[str, list[Verdict]], tuple[int, int]]:
+    """Every low-data claim with a part-2 point, judged at each budget: ({budget: verdicts}, (runs committed,
+    runs planned)); draws each point's learning curve (recorded in `built`)."""
+    milestones = resolve(params, profile=LONG_LOWDATA)["training"]["milestones"]
+    budgets = [f"{m:,} updates" for m in milestones] + [PAPER_BUDGET]
+    grid, judged, counts = budget_panels(params, root), {b: [] for b in budgets}, [0, 0]
+    for name, (c, frames, planned) in grid.items():
+        counts[0] += len(frames.get(PAPER_BUDGET, ()))
+        counts[1] += planned
+        if frames:
+            figure = root / CONVERGED.out / f"{name}.png"
+            figure.parent.mkdir(parents=True, exist_ok=True)
+            budget_plot(frames, figure, f"{c['dataset']} by {c['kind']} at the paper's protocol: FID against budget")
+            built.written.append(figure)
+    for claim in FIG3_CLAIMS:
+        entry = grid.get(f"{claim.dataset}-{claim.kind}")
+        if entry is None or not claim.proportions(entry[0]["proportions"]):
+            continue     # no part-2 point this claim speaks of
+        _, frames, _ = entry
+        link = (f"[curve]({(CONVERGED.out / f'{claim.dataset}-{claim.kind}.png').relative_to(FINDINGS)})"
+                if frames else "not run yet")
+        for b in budgets:
+            for against in (None, NON_AUTOREGRESSIVE):
+                judged[b].append(panel_verdict(claim, frames.get(b), against, link, f"{CONVERGED.name}, {b}"))
+    return judged, tuple(counts)
+
+
+def budget_plot(frames: dict[str, pd.DataFrame], path: Path, title: str) -> None:
+    """Domain FID against the image updates behind each checkpoint, every model on the same axes: each run as
+    a dot, the mean over seeds as a line, +- one standard deviation as a band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = pd.concat([f for f in frames.values() if len(f)], ignore_index=True)
+    stats = runs.groupby(["model", "budget"])["fid_domain"].agg(["mean", "std"]).reset_index()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (model, s) in enumerate(stats.groupby("model", sort=True)):
+        colour = colours[i % len(colours)]
+        spread = s["std"].fillna(0.0)
+        ax.fill_between(s["budget"], s["mean"] - spread, s["mean"] + spread, alpha=0.18, color=colour)
+        ax.plot(s["budget"], s["mean"], marker="o", color=colour, label=model)
+        at = runs[runs["model"] == model]
+        ax.scatter(at["budget"], at["fid_domain"], s=10, color=colour, alpha=0.6, zorder=3)
+    if runs["fid_domain_floor"].notna().any():   # real held-out images scored the same way: a perfect model
+        ax.axhline(runs["fid_domain_floor"].mean(), ls="--", lw=1, color="grey", label="real images (the floor)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("image updates (last point: the paper's budget, less where a run stopped early)", fontsize=8)
+    ax.set_ylabel("domain FID (test)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, title="mean ± 1 sd; dots: runs", title_fontsize=7)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
 # --- everything --------------------------------------------------------------------------------
 
 @dataclass
@@ -401,9 +506,13 @@ def build(root: Path = Path("."), params_path: str | Path = "params.yaml") -> Bu
                 "committed (lower is better); the per-panel tables and curves hold the rest."))
         judged[campaign] = verdicts
         built.verdicts += verdicts
+    long, long_counts = budget_verdicts(params, root, built)
+    built.verdicts += [v for vs in long.values() for v in vs]
     write_json(root / FINDINGS / VERDICTS, {
-        "rule": findings_page.RULE, "campaigns": {c.name: {"runs": c.label, "verdicts": [v.record() for v in vs]}
-                                                  for c, vs in judged.items()}})
+        "rule": findings_page.RULE,
+        "campaigns": {**{c.name: {"runs": c.label, "verdicts": [v.record() for v in vs]} for c, vs in judged.items()},
+                      CONVERGED.name: {"runs": CONVERGED.label, "budgets": [
+                          {"budget": b, "verdicts": [v.record() for v in vs]} for b, vs in long.items()]}}})
     gap = _json(root / GAP)
     if gap is not None:
         built.table(gap_table(gap), root / FINDINGS / "nll_gap.md", title=gap["title"])
@@ -420,7 +529,8 @@ def build(root: Path = Path("."), params_path: str | Path = "params.yaml") -> Bu
             "in logs over the datasets; in_params: the rate the findings profile trains the system with."))
     cards = {ds: c for ds in ("mnist", "omniglot") if (c := card(ds, root)) is not None}
     findings_page.write(root / FINDINGS / "README.md", judged, cards, resolve(params, dataset=TABLE2_DATASET,
-                        profile=PROFILE), root, timing, gap, {c.name: progress(params, root, c) for c in CAMPAIGNS})
+                        profile=PROFILE), root, timing, gap, {c.name: progress(params, root, c) for c in CAMPAIGNS},
+                        (CONVERGED, long, long_counts))
     built.written += [root / FINDINGS / VERDICTS, root / FINDINGS / "README.md"]
     return built
 

@@ -101,12 +101,37 @@ def _sample_grids(root: Path, runs: Path, findings: Path) -> list[str]:
     return lines + [""]
 
 
+def _budget_lines(long) -> list[str]:
+    """Part 2: each claim's verdict at each budget side by side, then every verdict with its evidence."""
+    campaign, judged, (done, planned) = long
+    lines = ["## Verdicts at the paper's budget (part 2)", "",
+             f"Progress: {done} of {planned} runs. Runs: {campaign.label}; each also scores the checkpoints "
+             "that shorter runs would have kept, so one run gives the verdict of every budget below. The "
+             "projected cost and the order of the runs: [budget/projection.md](budget/projection.md).", ""]
+    budgets = list(judged)
+    if not done:
+        return lines + ["No run committed yet: `python scripts/campaign.py run --only budget`.", ""]
+    by_claim: dict[str, dict[str, str]] = {}
+    for b, verdicts in judged.items():
+        for v in verdicts:
+            by_claim.setdefault(v.claim, {})[b] = v.verdict
+    lines += ["| claim | " + " | ".join(budgets) + " |", "|---" * (len(budgets) + 1) + "|"]
+    lines += [f"| {claim} | " + " | ".join(f"**{cells.get(b, '–')}**" for b in budgets) + " |"
+              for claim, cells in by_claim.items()]
+    lines += ["", "Learning curves: " + ", ".join(sorted({v.link for vs in judged.values() for v in vs
+                                                          if v.link.startswith("[")})) + ".", ""]
+    for b, verdicts in judged.items():
+        lines += [f"### At {b}", ""] + _verdict_table(verdicts)
+    return lines
+
+
 def write(path: Path, judged: dict, cards: dict, cfg, root: Path, timing: pd.DataFrame, gap: dict | None,
-          progress: dict) -> None:
+          progress: dict, long: tuple) -> None:
     """The page `path` (results/findings/README.md under `root`): how the runs were made (`cfg`: the findings
     profile's resolved configuration), the metric cards, the verdicts of each campaign in `judged`
     ({Campaign: verdicts}, the current one first, then the retired one) with the current one's samples, the
-    NLL gap."""
+    verdicts of part 2 at each budget (`long`: its Campaign, {budget: verdicts}, (runs committed, planned)),
+    the NLL gap."""
     (current, verdicts), (retired, old) = judged.items()
     findings = path.parent.relative_to(root)
     spent = timing.groupby("campaign")[["total", "runs"]].sum() if len(timing) else pd.DataFrame()
@@ -157,6 +182,7 @@ def write(path: Path, judged: dict, cards: dict, cfg, root: Path, timing: pd.Dat
         lines += [f"Fig. 3 at a glance, every point and model: [{OVERVIEW}]({OVERVIEW}).", ""]
     if (path.parent / DISCUSSION).is_file():
         lines += [f"What the verdicts say, and why some differ from the paper: [{DISCUSSION}]({DISCUSSION}).", ""]
+    lines += _budget_lines(long)
     lines += ["## Verdicts of the first campaign (retired metric)", "",
               f"{cost(retired.name)}. Runs: {retired.label}; their sample grids were not committed. These verdicts "
               "apply today's rule to the first campaign's numbers. Their FIDs cannot be compared with the current "

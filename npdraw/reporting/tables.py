@@ -148,13 +148,16 @@ def reported_nll(m: dict) -> float:
 
 
 def budget(model_metrics: str | Path) -> int | None:
-    """The budget of training images a run's model was given (`training.image_updates` in its model.json's
-    provenance); None where the file is missing or the run trained by epochs instead."""
+    """The budget of training images a run's model was given: its record's planned updates (runs trained since
+    budgets were recorded: split epochs or image updates alike), else `training.image_updates` in its
+    provenance; None where the file is missing or the run trained by epochs of its own."""
     path = Path(model_metrics)
     if not path.is_file():
         return None
-    updates = json.loads(path.read_text()).get("provenance", {}).get("params", {}).get("training", {})
-    return updates.get("image_updates")
+    record = json.loads(path.read_text())
+    if (planned := record.get("budget", {}).get("planned_updates")) is not None:
+        return planned
+    return record.get("provenance", {}).get("params", {}).get("training", {}).get("image_updates")
 
 
 def training_minutes(eval_path: str | Path) -> float | None:

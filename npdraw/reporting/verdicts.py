@@ -188,15 +188,13 @@ def panel_verdict(claim: Panel, df: pd.DataFrame | None, against: tuple[str, ...
     if df is None or not len(df):
         return Verdict(key, text, MISSING, scope=claim.scope, link=link, label=label, note="no run committed")
     m = claim.measure
-    props = sorted(df["proportion"].unique())
-    if claim.scope == "above_one":   # the alphabet panel's exception: the smallest proportion (one alphabet)
-        props = props[1:]
+    props = claim.proportions(df["proportion"].unique())
     others = [x for x in sorted(set(df["model"]) - {"NP-DRAW"}) if against is None or x in against]
     pairs, spread = [], []
     for p in props:
         at = df[df["proportion"] == p]
         groups = _groups_of(at, "model", m, lambda r: str(r["split"].iloc[0]))
         spread += [list(g.values) for g in groups.values() if g is not None]
-        pairs += [(groups.get("NP-DRAW"), groups.get(model), -1) for model in others]
+        pairs += [(groups.get("NP-DRAW"), groups.get(model), claim.direction) for model in others]
     scope = "most" if claim.scope == "most" else "all"
     return judge(key, text, pairs, m, spread, scope, link, label)

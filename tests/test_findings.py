@@ -174,6 +174,13 @@ def test_part_two_judges_each_claim_at_every_budget_one_run_gives(tmp_path):
     # At 240,000 updates NP-DRAW (40 + 0.75 seed) is still behind the VAE (37.5) and the PixelVAE (36).
     assert ("| Fig. 3, by character: better at every proportion | **does not hold** | **does not hold** | "
             "**holds** |") in page
+    grid = findings.run_dir({"dataset": "omniglot", "profile": "converged", "split": "character-0.1", "seed": 0,
+                             "variant": "vae"}, tmp_path) / "samples.png"
+    grid.write_bytes(b"png")
+    findings.build(tmp_path)
+    page = (tmp_path / "results/findings/README.md").read_text()
+    samples = page.split("### Samples at the paper's budget")[1]
+    assert "![vae](runs/omniglot/converged/character-0.1/seed0/vae/samples.png)" in samples.split("##")[0]
     assert (tmp_path / "results/findings/converged/omniglot-character.png") in built.written
     assert (tmp_path / "results/findings/converged/omniglot-character.png").is_file()
 

@@ -82,10 +82,10 @@ def _verdict_table(verdicts) -> list[str]:
     return lines + [""]
 
 
-def _sample_grids(root: Path, runs: Path, findings: Path) -> list[str]:
+def _sample_grids(root: Path, runs: Path, findings: Path, profile: str = "findings") -> list[str]:
     """One row per point the verdicts judge, one picture per system: seed 0's samples (eval/samples.png,
-    the selected checkpoint), committed beside the run's metrics."""
-    grids = sorted((root / runs).glob("*/findings/*/seed0/*/samples.png"))
+    the selected checkpoint) at `profile`, committed beside the run's metrics."""
+    grids = sorted((root / runs).glob(f"*/{profile}/*/seed0/*/samples.png"))
     if not grids:
         return ["No sample grid committed yet: the campaign commits each run's `eval/samples.png` beside its "
                 "metrics.", ""]
@@ -101,7 +101,7 @@ def _sample_grids(root: Path, runs: Path, findings: Path) -> list[str]:
     return lines + [""]
 
 
-def _budget_lines(long) -> list[str]:
+def _budget_lines(long, root: Path, findings: Path) -> list[str]:
     """Part 2: each claim's verdict at each budget side by side, then every verdict with its evidence."""
     campaign, judged, (done, planned) = long
     lines = ["## Verdicts at the paper's budget (part 2)", "",
@@ -122,7 +122,8 @@ def _budget_lines(long) -> list[str]:
                                                           if v.link.startswith("[")})) + ".", ""]
     for b, verdicts in judged.items():
         lines += [f"### At {b}", ""] + _verdict_table(verdicts)
-    return lines
+    lines += ["### Samples at the paper's budget (seed 0, the selected checkpoint)", ""]
+    return lines + _sample_grids(root, campaign.runs, findings, campaign.name)
 
 
 def write(path: Path, judged: dict, cards: dict, cfg, root: Path, timing: pd.DataFrame, gap: dict | None,
@@ -182,7 +183,7 @@ def write(path: Path, judged: dict, cards: dict, cfg, root: Path, timing: pd.Dat
         lines += [f"Fig. 3 at a glance, every point and model: [{OVERVIEW}]({OVERVIEW}).", ""]
     if (path.parent / DISCUSSION).is_file():
         lines += [f"What the verdicts say, and why some differ from the paper: [{DISCUSSION}]({DISCUSSION}).", ""]
-    lines += _budget_lines(long)
+    lines += _budget_lines(long, root, findings)
     lines += ["## Verdicts of the first campaign (retired metric)", "",
               f"{cost(retired.name)}. Runs: {retired.label}; their sample grids were not committed. These verdicts "
               "apply today's rule to the first campaign's numbers. Their FIDs cannot be compared with the current "

@@ -116,7 +116,7 @@ def test_the_page_is_rebuilt_from_what_is_committed(tmp_path):
     assert "**omniglot**: passes. Network: 1,623 classes (characters), validation accuracy 0.735" in page
     assert "discussion.md" not in page.split("first campaign")[0]
     record = json.loads((tmp_path / "results/findings/verdicts.json").read_text())
-    assert set(record["campaigns"]) == {"current", "retired", "converged"} and "Holm" in record["rule"]
+    assert set(record["campaigns"]) == {"current", "retired", "part 2"} and "Holm" in record["rule"]
     digit = next(v for v in record["campaigns"]["current"]["verdicts"] if v["key"] == "fig3_digit")
     assert digit["flags"] and digit["verdict"] == "cannot tell"   # PixelVAE below the floor: not tested
     assert all(c["no_test"].startswith("PixelVAE") for c in digit["comparisons"])
@@ -131,11 +131,11 @@ def test_the_page_is_rebuilt_from_what_is_committed(tmp_path):
     assert {v.verdict for v in built.verdicts} <= {"not run yet", "cannot tell"}
 
 
-def converged_run(root, split, variant, seed, early, late, reached=True):
+def converged_run(root, split, variant, seed, early, late, reached=True, profile="converged", **scores):
     """A part-2 run: its selected checkpoint's FID `late`, the 60,000-update checkpoint's `early` (the
     240,000 one between them), its budget in its training record."""
-    run = {"dataset": "omniglot", "profile": "converged", "split": split, "seed": seed, "variant": variant}
-    write_eval(root, run, fid=late)
+    run = {"dataset": "omniglot", "profile": profile, "split": split, "seed": seed, "variant": variant}
+    write_eval(root, run, fid=late, **scores)
     where = findings.run_dir(run, root)
     e = json.loads((where / "metrics/eval.json").read_text())
     e["curve"] = [{"image_updates": m, "reached": reached, "selected_epoch": 1, "fid_domain": fid,
@@ -155,10 +155,20 @@ def test_part_two_judges_each_claim_at_every_budget_one_run_gives(tmp_path):
         for variant, early, late in (("base", 60.0, 20.0), ("vae", 40.0, 35.0), ("draw", 45.0, 38.0),
                                      ("pixelvae", 42.0, 30.0)):
             converged_run(tmp_path, "character-0.1", variant, seed, early + seed, late + 0.5 * seed)
+    # Table 2 at ten times the budget: lambda = 0 collapses from the start; a larger lambda costs likelihood.
+    for seed in range(3):
+        for variant, lam, fid, nll in (("lam0", 0.0, 40.0, 100.0), ("lam1", 1.0, 10.0, 110.0),
+                                       ("base", 50.0, 10.5, 130.0)):
+            converged_run(tmp_path, "full", variant, seed, fid + 5 + seed, fid + seed, profile="tenfold",
+                          lam=lam, nll=nll + seed)
     built = findings.build(tmp_path)
-    record = json.loads((tmp_path / "results/findings/verdicts.json").read_text())["campaigns"]["converged"]
+    record = json.loads((tmp_path / "results/findings/verdicts.json").read_text())["campaigns"]["part 2"]
     budgets = {b["budget"]: b["verdicts"] for b in record["budgets"]}
-    assert list(budgets) == ["60,000 updates", "240,000 updates", "the paper's budget"]
+    assert list(budgets) == ["60,000 updates", "240,000 updates", "the paper's budget", "ten times the budget"]
+    assert {v["key"]: v["verdict"] for v in budgets["ten times the budget"]} == {
+        "nll_vs_lambda": "holds", "collapse_without_reg": "holds"}
+    assert [v["key"] for v in budgets["60,000 updates"] if v["runs"].startswith("tenfold")] == [
+        "collapse_without_reg"]                                  # a milestone scores no NLL
 
     def verdict(budget, key):
         return next(v for v in budgets[budget] if v["key"] == key)
@@ -170,7 +180,8 @@ def test_part_two_judges_each_claim_at_every_budget_one_run_gives(tmp_path):
     assert verdict("the paper's budget", "fig3_one_alphabet")["verdict"] == "not run yet"
     assert "fig3_alphabet" not in {v["key"] for v in budgets["60,000 updates"]}   # no point beyond one alphabet
     page = (tmp_path / "results/findings/README.md").read_text()
-    assert "Progress: 12 of 36 runs." in page
+    assert "Progress: low-data points 12 of 36 runs; Table 2 rows 9 of 9 runs." in page
+    assert (tmp_path / "results/findings/tenfold/table2.md").is_file()
     # At 240,000 updates NP-DRAW (40 + 0.75 seed) is still behind the VAE (37.5) and the PixelVAE (36).
     assert ("| Fig. 3, by character: better at every proportion | **does not hold** | **does not hold** | "
             "**holds** |") in page

@@ -23,17 +23,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from npdraw.reporting.findings import FINDINGS, LAMBDA_ROWS, LONG_LOWDATA, LONG_TABLE2, RETIRED, TABLE2_DATASET, run_dir
+from npdraw.reporting.findings import (
+    FINDINGS,
+    LONG_LOWDATA,
+    LONG_SEEDS,
+    LONG_TABLE2,
+    RETIRED,
+    TABLE2_DATASET,
+    TENFOLD_ROWS,
+    run_dir,
+)
 from npdraw.reporting.lowdata import curves
 from npdraw.workflow.cli import main
 from npdraw.workflow.params import load_params
 from npdraw.workflow.resolve import resolve, system_of
 
 OUT = FINDINGS / "budget"
-# Table 2's rows at the long budget: the lambda trade-off the short budget could not settle (the paper's
-# lambda = 50 is the base row).
-TENFOLD_ROWS = tuple(v for v in LAMBDA_ROWS if v != "lam100")
-SEEDS = (0, 1, 2)
 # Where the projection exceeds the CPU budget the issue sets, this point's last seed waits for the rest.
 LAST = ("mnist", "sample-0.05")
 CPU_HOURS = 15
@@ -44,13 +49,13 @@ def runs(params: dict) -> list[dict]:
     then seed 2 (MNIST's 5 % last of all: the projection's largest), so that a verdict on two seeds exists
     early."""
     out = []
-    for seed in SEEDS:
+    for seed in LONG_SEEDS:
         for c in curves(params, LONG_LOWDATA):
             out += [{"dataset": c["dataset"], "profile": LONG_LOWDATA, "split": split, "seed": seed,
                      "variant": variant} for split in c["splits"] for variant in c["variants"]]
         out += [{"dataset": TABLE2_DATASET, "profile": LONG_TABLE2, "split": "full", "seed": seed, "variant": v}
                 for v in TENFOLD_ROWS]
-    last = [r for r in out if r["seed"] == SEEDS[-1] and (r["dataset"], r["split"]) == LAST]
+    last = [r for r in out if r["seed"] == LONG_SEEDS[-1] and (r["dataset"], r["split"]) == LAST]
     return [r for r in out if r not in last] + last
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ import pandas as pd
 from npdraw.artifacts.errors import ArtifactError
 from npdraw.artifacts.io import atomic_path, write_json
 from npdraw.reporting import findings_page
-from npdraw.reporting.claims import FIG3_CLAIMS, PAPER_COLUMNS, PAPER_TABLE2, TABLE2_CLAIMS
+from npdraw.reporting.claims import FIG3_CLAIMS, PAPER_COLUMNS, PAPER_TABLE2, TABLE2_CLAIMS, Ordered
 from npdraw.reporting.findings_page import OVERVIEW, TUNING, VERDICTS
 from npdraw.reporting.lowdata import GROUPS, curves, held, plot, points, summary
 from npdraw.reporting.tables import EVAL_KEYS, budget, domain_columns, model_label, read_metrics, write_table
@@ -72,6 +72,7 @@ class Campaign:
     out: Path           # where its generated tables and curves go
     label: str          # what a verdict made on these runs says of them
     table2_seeds: dict
+    profile: str = PROFILE   # the params profile its runs were made at
 
 
 CURRENT = Campaign("current", RUNS, FINDINGS, "committed domain network (metric card), reference-checked "
@@ -93,9 +94,9 @@ def reference_dir(dataset: str, root: Path = Path("."), runs: Path = RUNS) -> Pa
     return root / runs / Path(REFERENCE_DIR.format(dataset=dataset, profile=PROFILE)).relative_to("results")
 
 
-def table2_runs(seeds: dict = TABLE2_SEEDS) -> list[dict]:
-    """The runs of Table 2, seed 0 of every row first."""
-    runs = [{"dataset": TABLE2_DATASET, "profile": PROFILE, "split": "full", "seed": seed, "variant": variant}
+def table2_runs(seeds: dict = TABLE2_SEEDS, profile: str = PROFILE) -> list[dict]:
+    """The runs of Table 2 at `profile`, seed 0 of every row first."""
+    runs = [{"dataset": TABLE2_DATASET, "profile": profile, "split": "full", "seed": seed, "variant": variant}
             for variant, row in seeds.items() for seed in row]
     return sorted(runs, key=lambda r: r["seed"])
 
@@ -198,9 +199,9 @@ def card(dataset: str, root: Path = Path(".")) -> dict | None:
 
 def table2_rows(root: Path = Path("."), campaign: Campaign = CURRENT) -> pd.DataFrame:
     """One row per committed Table 2 run: K, M, lambda as the run ran, the measures, the domain network's
-    floor and accuracy, the budget, the wall minutes of the experiment."""
+    floor and accuracy, the budget, the wall minutes of the experiment, its evaluation's path."""
     rows = []
-    for run in table2_runs(campaign.table2_seeds):
+    for run in table2_runs(campaign.table2_seeds, campaign.profile):
         where = run_dir(run, root, campaign.runs)
         if not committed(run, root, campaign.runs):
             continue
@@ -217,7 +218,8 @@ def table2_rows(root: Path = Path("."), campaign: Campaign = CURRENT) -> pd.Data
                      "nll": e["nll_nats"], "bce_nats": e["bce_nats"], "kl_nats": e["kl_nats"],
                      "nll_samples": e["nll_samples"], "nll_images": e["nll_images"], "samples": e["generated"],
                      "budget": budget(where / "metrics/model.json"),
-                     "minutes": _minutes(camp), "experiment": camp.get("experiment")})
+                     "minutes": _minutes(camp), "experiment": camp.get("experiment"),
+                     "path": str(where / "metrics/eval.json")})
     return pd.DataFrame(rows)
 
 
@@ -250,11 +252,10 @@ def _below_floor(d: dict) -> bool:
 
 # --- Fig. 3 -----------------------------------------------------------------------------------
 
-def panels(params: dict, root: Path, campaign: Campaign, profile: str = PROFILE
-           ) -> dict[str, tuple[dict, pd.DataFrame | None, int]]:
+def panels(params: dict, root: Path, campaign: Campaign) -> dict[str, tuple[dict, pd.DataFrame | None, int]]:
     """{dataset-kind: (the curve, one row per committed run or None, runs planned)} of the low-data grid of
-    `profile`."""
-    out = {}
+    the campaign's profile."""
+    out, profile = {}, campaign.profile
     for c in curves(params, profile):
         runs = [{"dataset": c["dataset"], "profile": profile, "split": s, "seed": seed, "variant": v}
                 for v in c["variants"] for s in c["splits"] for seed in c["seeds"]]
@@ -319,7 +320,8 @@ def minutes_by_system(params: dict, root: Path = Path(".")) -> pd.DataFrame:
     """Wall minutes of the committed findings runs per campaign, part and system: runs, mean, median, total."""
     rows = []
     for campaign in CAMPAIGNS:
-        for part, runs in (("Table 2", table2_runs(campaign.table2_seeds)), ("Fig. 3", lowdata_runs(params))):
+        for part, runs in (("Table 2", table2_runs(campaign.table2_seeds, campaign.profile)),
+                           ("Fig. 3", lowdata_runs(params))):
             for run in runs:
                 camp = _json(run_dir(run, root, campaign.runs) / "campaign.json")
                 if camp is not None:
@@ -334,26 +336,34 @@ def minutes_by_system(params: dict, root: Path = Path(".")) -> pd.DataFrame:
 
 def progress(params: dict, root: Path = Path("."), campaign: Campaign = CURRENT) -> dict[str, tuple[int, int]]:
     """{part: (runs committed, runs planned)} of a campaign."""
-    t2, low = table2_runs(campaign.table2_seeds), lowdata_runs(params)
+    t2, low = table2_runs(campaign.table2_seeds, campaign.profile), lowdata_runs(params)
     return {"Table 2": (sum(committed(r, root, campaign.runs) for r in t2), len(t2)),
             "Fig. 3": (sum(committed(r, root, campaign.runs) for r in low), len(low))}
 
 
 # --- part 2: the contested claims at the paper's budget -----------------------------------------
 
-# The smallest low-data points trained at the paper's protocol (profile converged); each run also scores the
+# The smallest low-data points trained at the paper's protocol (profile converged), and Table 2's lambda rows
+# (0, 1 and the paper's 50) at ten times the short budget (profile tenfold).  Each run also scores the
 # checkpoints that runs of its profile's training.milestones would have kept (eval.json `curve`), so one run
-# gives the verdicts of several budgets.  Table 2's lambda rows at ten times the budget: profile tenfold.
+# gives the verdicts of several budgets.
 LONG_LOWDATA, LONG_TABLE2 = "converged", "tenfold"
-CONVERGED = Campaign(LONG_LOWDATA, RUNS, FINDINGS / "converged", "up to 500 epochs of the split (the prior 200), "
+LONG_SEEDS = (0, 1, 2)
+TENFOLD_ROWS = tuple(v for v in LAMBDA_ROWS if v != "lam100")
+CONVERGED = Campaign("converged", RUNS, FINDINGS / "converged", "up to 500 epochs of the split (the prior 200), "
                      "the best validation FID kept, early stop after training.patience checks without a better "
-                     "one", {})
-PAPER_BUDGET = "the paper's budget"
+                     "one", {}, LONG_LOWDATA)
+TENFOLD = Campaign("tenfold", RUNS, FINDINGS / "tenfold", "full Omniglot at 600,000 image updates (ten times the "
+                   "short budget), the same checks", {v: LONG_SEEDS for v in TENFOLD_ROWS}, LONG_TABLE2)
+PAPER_BUDGET, TEN_TIMES = "the paper's budget", "ten times the budget"
+# The Table 2 claims part 2 re-runs (the lambda trade-off); only a FID is scored at a milestone.
+TENFOLD_CLAIMS = ("nll_vs_lambda", "collapse_without_reg")
 
 
 def at_milestone(df: pd.DataFrame, updates: int) -> pd.DataFrame:
-    """The runs of `df` (one row per run, panels()) as a run of `updates` image updates would have scored
-    them: the FID, precision and recall of the checkpoint it would have kept (the run's eval.json `curve`)."""
+    """The runs of `df` (one row per run with its evaluation's `path`) as a run of `updates` image updates
+    would have scored them: the FID, precision and recall of the checkpoint it would have kept (the run's
+    eval.json `curve`)."""
     rows = []
     for r in df.to_dict("records"):
         e = json.loads(Path(r["path"]).read_text())
@@ -369,28 +379,40 @@ def at_milestone(df: pd.DataFrame, updates: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=df.columns.tolist() + ["reached"])
 
 
+def milestone_labels(params: dict, profile: str) -> dict[int, str]:
+    """{image updates: "60,000 updates"} of a profile's training.milestones."""
+    return {m: f"{m:,} updates" for m in resolve(params, profile=profile)["training"]["milestones"]}
+
+
 def budget_panels(params: dict, root: Path) -> dict[str, tuple[dict, dict[str, pd.DataFrame], int]]:
     """{dataset-kind: (the curve, {budget: one row per committed run}, runs planned)} of part 2's low-data
-    points: each of the profile's milestones ("60,000 updates"), then the paper's budget (the selected
-    checkpoint); no budgets before a run is committed."""
-    milestones = resolve(params, profile=LONG_LOWDATA)["training"]["milestones"]
+    points: each of the profile's milestones, then the paper's budget (the selected checkpoint); no budgets
+    before a run is committed."""
+    labels = milestone_labels(params, LONG_LOWDATA)
     out = {}
-    for name, (c, df, planned) in panels(params, root, CONVERGED, LONG_LOWDATA).items():
-        frames = {} if df is None else {**{f"{m:,} updates": at_milestone(df, m) for m in milestones},
-                                        PAPER_BUDGET: df}
+    for name, (c, df, planned) in panels(params, root, CONVERGED).items():
+        frames = {} if df is None else {**{b: at_milestone(df, m) for m, b in labels.items()}, PAPER_BUDGET: df}
         out[name] = (c, frames, planned)
     return out
 
 
-def budget_verdicts(params: dict, root: Path, built: Built) -> tuple[dict[str, list[Verdict]], tuple[int, int]]:
-    """Every low-data claim with a part-2 point, judged at each budget: ({budget: verdicts}, (runs committed,
-    runs planned)); draws each point's learning curve (recorded in `built`)."""
-    milestones = resolve(params, profile=LONG_LOWDATA)["training"]["milestones"]
-    budgets = [f"{m:,} updates" for m in milestones] + [PAPER_BUDGET]
-    grid, judged, counts = budget_panels(params, root), {b: [] for b in budgets}, [0, 0]
-    for name, (c, frames, planned) in grid.items():
-        counts[0] += len(frames.get(PAPER_BUDGET, ()))
-        counts[1] += planned
+def _restricted(claim, variants: tuple[str, ...]):
+    """A Table 2 claim spoken of the rows in `variants` alone (None where fewer than two remain)."""
+    if isinstance(claim, Ordered):
+        kept = tuple(v for v in claim.variants if v in variants)
+        return replace(claim, variants=kept) if len(kept) > 1 else None
+    kept = tuple(v for v in claim.others if v in variants)
+    return replace(claim, others=kept) if kept and claim.variant in variants else None
+
+
+def budget_verdicts(params: dict, root: Path, built: Built) -> tuple[dict[str, list[Verdict]], dict[str, tuple]]:
+    """Every claim part 2 re-runs, judged at each budget: ({budget: verdicts}, {part: (runs committed, runs
+    planned)}); draws each low-data point's learning curve (recorded in `built`)."""
+    low_labels, t2_labels = milestone_labels(params, LONG_LOWDATA), milestone_labels(params, LONG_TABLE2)
+    budgets = list(dict.fromkeys([*low_labels.values(), *t2_labels.values(), PAPER_BUDGET, TEN_TIMES]))
+    judged: dict[str, list[Verdict]] = {b: [] for b in budgets}
+    grid = budget_panels(params, root)
+    for name, (c, frames, _) in grid.items():
         if frames:
             figure = root / CONVERGED.out / f"{name}.png"
             figure.parent.mkdir(parents=True, exist_ok=True)
@@ -400,13 +422,27 @@ def budget_verdicts(params: dict, root: Path, built: Built) -> tuple[dict[str, l
         entry = grid.get(f"{claim.dataset}-{claim.kind}")
         if entry is None or not claim.proportions(entry[0]["proportions"]):
             continue     # no part-2 point this claim speaks of
-        _, frames, _ = entry
+        frames = entry[1]
         link = (f"[curve]({(CONVERGED.out / f'{claim.dataset}-{claim.kind}.png').relative_to(FINDINGS)})"
                 if frames else "not run yet")
-        for b in budgets:
+        for b in [*low_labels.values(), PAPER_BUDGET]:
             for against in (None, NON_AUTOREGRESSIVE):
                 judged[b].append(panel_verdict(claim, frames.get(b), against, link, f"{CONVERGED.name}, {b}"))
-    return judged, tuple(counts)
+    rows = table2_rows(root, TENFOLD)
+    frames = {**{b: at_milestone(rows, m) if len(rows) else rows for m, b in t2_labels.items()}, TEN_TIMES: rows}
+    if len(rows):
+        built.table(table2(rows).dropna(subset=["fid_domain"]), root / TENFOLD.out / "table2.md",
+                    root / TENFOLD.out / "table2.csv", title=findings_page.table2_title(TENFOLD))
+    link = f"[Table 2]({(TENFOLD.out / 'table2.md').relative_to(FINDINGS)})" if len(rows) else "not run yet"
+    for claim in (c for c in TABLE2_CLAIMS if c.key in TENFOLD_CLAIMS):
+        claim = _restricted(claim, TENFOLD_ROWS)
+        for b, frame in frames.items():
+            if claim.measure == "fid_domain" or b == TEN_TIMES:   # a milestone has no NLL
+                judged[b].append(table2_verdict(claim, frame, link, f"{TENFOLD.name}, {b}"))
+    lowdata = sum(len(grid[n][1].get(PAPER_BUDGET, ())) for n in grid), sum(e[2] for e in grid.values())
+    counts = {"low-data points": lowdata, "Table 2 rows": (len(rows), len(table2_runs(TENFOLD.table2_seeds,
+                                                                                        TENFOLD.profile)))}
+    return {b: vs for b, vs in judged.items() if vs}, counts
 
 
 def budget_plot(frames: dict[str, pd.DataFrame], path: Path, title: str) -> None:
@@ -499,7 +535,8 @@ def build(root: Path = Path("."), params_path: str | Path = "params.yaml") -> Bu
         verdicts, rows, found = verdicts_of(campaign, params, root, built)
         built.table(table2(rows), out / "table2.md", out / "table2.csv", title=findings_page.table2_title(campaign))
         if len(rows):
-            built.table(rows, out / "table2-runs.md", out / "table2-runs.csv", title="Table 2: every committed run.")
+            built.table(rows.drop(columns="path"), out / "table2-runs.md", out / "table2-runs.csv",
+                        title="Table 2: every committed run.")
         if found:
             built.table(overview(found), out / OVERVIEW, title=(
                 "Fig. 3 at a glance: domain FID and NLL (nats, S = 50) per model, mean ± sd over the seeds "
@@ -511,7 +548,7 @@ def build(root: Path = Path("."), params_path: str | Path = "params.yaml") -> Bu
     write_json(root / FINDINGS / VERDICTS, {
         "rule": findings_page.RULE,
         "campaigns": {**{c.name: {"runs": c.label, "verdicts": [v.record() for v in vs]} for c, vs in judged.items()},
-                      CONVERGED.name: {"runs": CONVERGED.label, "budgets": [
+                      "part 2": {"runs": {c.name: c.label for c in (CONVERGED, TENFOLD)}, "budgets": [
                           {"budget": b, "verdicts": [v.record() for v in vs]} for b, vs in long.items()]}}})
     gap = _json(root / GAP)
     if gap is not None:
@@ -530,7 +567,7 @@ def build(root: Path = Path("."), params_path: str | Path = "params.yaml") -> Bu
     cards = {ds: c for ds in ("mnist", "omniglot") if (c := card(ds, root)) is not None}
     findings_page.write(root / FINDINGS / "README.md", judged, cards, resolve(params, dataset=TABLE2_DATASET,
                         profile=PROFILE), root, timing, gap, {c.name: progress(params, root, c) for c in CAMPAIGNS},
-                        (CONVERGED, long, long_counts))
+                        ((CONVERGED, TENFOLD), long, long_counts))
     built.written += [root / FINDINGS / VERDICTS, root / FINDINGS / "README.md"]
     return built
 

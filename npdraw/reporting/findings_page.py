@@ -29,7 +29,8 @@ RULE = (f"Two-sided t-tests over seeds: Welch's with two or more seeds a side; w
 
 
 def table2_title(campaign) -> str:
-    return (f"Table 2 on Omniglot ({campaign.name} runs: {campaign.label}; findings profile, dvc experiments): one "
+    return (f"Table 2 on Omniglot ({campaign.name} runs: {campaign.label}; {campaign.profile} profile, dvc "
+            "experiments): one "
             "factor at a time from K = 5, M = 50, lambda = 50. Measured: mean over the seeds (sd where two or more), "
             "parse PSNR of the test images, domain FID of 2,000 samples against 2,000 test images (fid_domain_floor: "
             "real held-out images scored the same way; precision / recall in the same features, k = 3; "
@@ -103,9 +104,11 @@ def _sample_grids(root: Path, runs: Path, findings: Path, profile: str = "findin
 
 def _budget_lines(long, root: Path, findings: Path) -> list[str]:
     """Part 2: each claim's verdict at each budget side by side, then every verdict with its evidence."""
-    campaign, judged, (done, planned) = long
+    campaigns, judged, counts = long
+    done = sum(a for a, _ in counts.values())
     lines = ["## Verdicts at the paper's budget (part 2)", "",
-             f"Progress: {done} of {planned} runs. Runs: {campaign.label}; each also scores the checkpoints "
+             "Progress: " + "; ".join(f"{part} {a} of {b} runs" for part, (a, b) in counts.items()) + ". Runs: "
+             + "; ".join(f"{c.name}: {c.label}" for c in campaigns) + ". Each run also scores the checkpoints "
              "that shorter runs would have kept, so one run gives the verdict of every budget below. The "
              "projected cost and the order of the runs: [budget/projection.md](budget/projection.md).", ""]
     budgets = list(judged)
@@ -123,7 +126,7 @@ def _budget_lines(long, root: Path, findings: Path) -> list[str]:
     for b, verdicts in judged.items():
         lines += [f"### At {b}", ""] + _verdict_table(verdicts)
     lines += ["### Samples at the paper's budget (seed 0, the selected checkpoint)", ""]
-    return lines + _sample_grids(root, campaign.runs, findings, campaign.name)
+    return lines + _sample_grids(root, campaigns[0].runs, findings, campaigns[0].profile)
 
 
 def write(path: Path, judged: dict, cards: dict, cfg, root: Path, timing: pd.DataFrame, gap: dict | None,
@@ -131,7 +134,8 @@ def write(path: Path, judged: dict, cards: dict, cfg, root: Path, timing: pd.Dat
     """The page `path` (results/findings/README.md under `root`): how the runs were made (`cfg`: the findings
     profile's resolved configuration), the metric cards, the verdicts of each campaign in `judged`
     ({Campaign: verdicts}, the current one first, then the retired one) with the current one's samples, the
-    verdicts of part 2 at each budget (`long`: its Campaign, {budget: verdicts}, (runs committed, planned)),
+    verdicts of part 2 at each budget (`long`: its Campaigns, the low-data one first, {budget: verdicts},
+    {part: (runs committed, planned)}),
     the NLL gap."""
     (current, verdicts), (retired, old) = judged.items()
     findings = path.parent.relative_to(root)

@@ -24,8 +24,10 @@ except NpdrawError as err:
     print(f"error: {err}", file=sys.stderr)
     sys.exit(2)
 
-# How `snakemake --report` groups a run's pictures (captions: workflow/report/*.rst).
+# How `snakemake --report` groups a run's pictures (captions: workflow/report/*.rst); a profile's reference
+# records (its metric card) have no run.
 RUN_LABEL = "{dataset} · {profile} · {split} · seed {seed} · {variant}"
+PROFILE_LABEL = "{dataset} · {profile}"
 
 PY = sys.executable  # the interpreter running Snakemake: the project's .venv
 GPUS = config["compute"]["gpus"]  # GPUs per training / evaluation job (>1: the stage runs torchrun)

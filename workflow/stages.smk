@@ -280,7 +280,7 @@ rule metric_card:
             "results/{dataset}/{profile}/reference/card.png",
             caption="report/metric_card.rst",
             category="4. Samples",
-            subcategory=RUN_LABEL,
+            subcategory=PROFILE_LABEL,
         ),
     log:
         "results/{dataset}/{profile}/reference/logs/metric_card.log",

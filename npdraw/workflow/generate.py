@@ -125,7 +125,8 @@ def snakemake_rules() -> str:
         if "snakemake" not in s.engines:
             continue
         ins, outs = s.patterns()
-        label = "RUN_LABEL"
+        # The report groups pictures by the wildcards their paths have (a run's, or a profile's alone).
+        label = "RUN_LABEL" if any("{split}" in path for path in outs.values()) else "PROFILE_LABEL"
         code = (f'wf.variant_code("{s.script}")' if s.scope == "variant" else
                 f'closure.code_closure("{s.script}")')
         rule = ["", "", f"rule {s.name}:", "    input:", f'        script="{s.script}",', f"        code={code},"]

@@ -272,7 +272,7 @@ def check_report(report: Path, ev: dict) -> None:
     # The landing page opens on the run's headline numbers and its canvases-and-samples figure.
     assert "NP-DRAW: mnist · smoke · full · seed 0 · base" in shown["app_text"]
     assert f"test NLL\t{ev['nll_nats']:.2f} nats" in shown["app_text"], shown["app_text"][:2000]
-    assert f"real images: {ev['fid_domain_real']:.2f}" in shown["app_text"] and "precision\tbf16" in shown["app_text"]
+    assert f"real images: {ev['fid_domain_floor']:.2f}" in shown["app_text"] and "precision\tbf16" in shown["app_text"]
     assert max(shown["landing_images"]) > 300, shown["landing_images"]   # the figure decoded, full width
     assert {"1. Parts and parses", "2. Prior", "3. Model", "4. Samples", "5. Tables",
             "6. Low-data curves"} <= set(shown["categories"])

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from npdraw.artifacts.errors import ParamsError
 from npdraw.reporting import findings
@@ -204,6 +205,29 @@ def test_the_one_alphabet_exception_expects_np_draw_worse():
                        for p in (0.03, 0.2) for seed in range(3)])
     v = panel_verdict(claim, df, None, "", "")
     assert v.verdict == "holds" and all(c.b.point == "alphabet-0.03" for c in v.comparisons)   # one alphabet alone
+
+
+def test_the_learning_rate_grid_chooses_by_the_geometric_mean_of_the_validation_fids(tmp_path):
+    """Each system's rate: the lowest validation FID summed in logs over both datasets (MNIST's 10-20 and
+    Omniglot's 40-80 weigh alike), only once the whole grid is committed; the table shows rates as
+    written and the epoch each kept checkpoint came from."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    fids = {"mnist": {0.0003: 5.0, 0.001: 10.0, 0.003: 10.0}, "omniglot": {0.0003: 100.0, 0.001: 60.0, 0.003: 70.0}}
+    for run in findings.tuning_runs(params):
+        if run["system"] not in ("base", "vae") or (run["system"] == "vae" and run["lr"] == 0.003):
+            continue                                              # the VAE's grid is not complete
+        where = findings.run_dir(run, tmp_path) / "metrics"
+        where.mkdir(parents=True)
+        (where / "model.json").write_text(json.dumps({"selection_score": fids[run["dataset"]][run["lr"]],
+                                                      "selected_by": "fid_domain", "selected_epoch": 10}))
+    grid = findings.tuning(params, tmp_path)
+    assert len(grid) == 10
+    # products 500, 600, 700 (the plain sums, 105, 70 and 80, would let Omniglot's scale pick 1e-3)
+    assert findings.chosen_rates(grid) == {"NP-DRAW": 0.0003}
+    table = findings.tuning_table(grid, params).set_index(["system", "lr"])
+    assert table.loc[("NP-DRAW", "0.0003"), "chosen"] and not table.loc[("NP-DRAW", "0.001"), "chosen"]
+    assert not table.xs("VAE", level="system")["chosen"].any()
+    assert table.loc[("NP-DRAW", "0.0003"), "mnist_epoch"] == 10
 
 
 def test_the_committed_page_is_what_the_committed_metrics_build(tmp_path):

@@ -165,8 +165,14 @@ def tuning_table(grid: pd.DataFrame, params: dict) -> pd.DataFrame:
     systems = {model_label(v): v for v in resolve(params, profile=PROFILE)["lowdata"]["variants"]}
     in_params = {label: resolve(params, profile=PROFILE, variant=v)[system(system_of(v)).section]["lr"]
                  for label, v in systems.items()}
+    # The epoch each kept checkpoint came from: the last one (the budget's rounds) says FID was still falling.
+    epochs = grid.pivot_table(index=["system", "lr"], columns="dataset", values="selected_epoch").reset_index()
+    table = table.merge(epochs, on=["system", "lr"], suffixes=("", "_epoch"))
+    for column in (c for c in table.columns if c.endswith("_epoch")):
+        table[column] = table[column].astype("Int64")
     table["chosen"] = [chosen.get(s) == lr for s, lr in zip(table["system"], table["lr"])]
     table["in_params"] = [in_params.get(s) == lr for s, lr in zip(table["system"], table["lr"])]
+    table["lr"] = [f"{lr:g}" for lr in table["lr"]]   # 3e-4 would print as 0.000 in the table's 3 decimals
     return table
 
 
@@ -563,7 +569,9 @@ def build(root: Path = Path("."), params_path: str | Path = "params.yaml") -> Bu
             f"The learning-rate grid (method §14): every system at each rate at one low-data point of each dataset "
             f"({', '.join(f'{d} {s}' for d, s in TUNE_POINTS.items())}; seed 0, the findings profile's budget), the "
             "best validation FID its checkpoint rule kept. chosen: the rate with the lowest validation FID summed "
-            "in logs over the datasets; in_params: the rate the findings profile trains the system with."))
+            "in logs over the datasets; <dataset>_epoch: the epoch of the checkpoint kept (of the budget's "
+            f"{resolve(params, profile=PROFILE)['training']['rounds']} rounds); in_params: the rate the findings "
+            "profile trains the system with."))
     cards = {ds: c for ds in ("mnist", "omniglot") if (c := card(ds, root)) is not None}
     findings_page.write(root / FINDINGS / "README.md", judged, cards, resolve(params, dataset=TABLE2_DATASET,
                         profile=PROFILE), root, timing, gap, {c.name: progress(params, root, c) for c in CAMPAIGNS},

@@ -262,6 +262,8 @@ def test_the_campaign_plan_lists_every_job_and_skips_what_is_committed(tmp_path)
     first_long = next(line for line in lines if " budget " in line)
     assert first_long.split()[:3] == ["todo", "budget", "results/omniglot/converged/alphabet-0.03/seed0/base"]
     assert "(projected" in first_long and "min)" in first_long
+    assert ["todo", "budget", "omniglot-tenfold-s0-lam0"] == next(   # a dvc experiment: a name without slashes
+        line.split()[:3] for line in lines if "tenfold" in line)
     missing = subprocess.run([sys.executable, "scripts/campaign.py", "plan", "--commit-to", str(tmp_path / "nope")],
                              cwd=REPO, env=stage_env(), capture_output=True, text=True)
     assert missing.returncode == 2 and missing.stderr.startswith("error: --commit-to") and not missing.stdout

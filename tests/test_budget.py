@@ -132,7 +132,7 @@ def test_the_curve_scores_each_kept_checkpoint_and_reuses_the_selected_ones_scor
     assert points[0]["fid_domain"] == 10.0 and points[1]["fid_domain"] == 5.0
     assert all("state_dict" not in p and "fid_domain_floor" not in p and "feature_network" not in p
                for p in points)
-    assert {"fid_domain", "precision_domain", "recall_domain", "kid_domain_std"} <= SCORE_KEYS
+    assert {"fid_domain", "precision_domain", "recall_domain", "kid_domain_std", "fid_domain_below_floor"} <= SCORE_KEYS
 
 
 @pytest.mark.slow

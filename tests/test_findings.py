@@ -404,3 +404,16 @@ def test_the_campaign_commits_each_run_as_it_lands_and_skips_it_next_time(repo_c
     page = (repo_copy / "results/findings/README.md").read_text()
     assert "Table 2 1 of 16 runs; Fig. 3 0 of 16 runs" in page
     assert (base / "samples.png").read_bytes()[:4] == b"\x89PNG"   # the sample grid, from DVC's cache
+
+
+def test_a_milestone_below_the_floor_is_flagged_as_the_evaluation_flagged_it(tmp_path):
+    run = {"dataset": "omniglot", "profile": "converged", "split": "character-0.1", "seed": 0, "variant": "vae"}
+    write_eval(tmp_path, run, fid=20.0, floor=1.2)
+    path = findings.run_dir(run, tmp_path) / "metrics/eval.json"
+    e = json.loads(path.read_text())
+    e["curve"] = [{"image_updates": 60000, "reached": True, "fid_domain": 1.19, "fid_domain_below_floor": True},
+                  {"image_updates": 240000, "reached": True, "fid_domain": 1.19, "fid_domain_below_floor": False}]
+    path.write_text(json.dumps(e))
+    df = pd.DataFrame([{"path": str(path), "fid_domain": 20.0, "below_floor": False, "budget": 1220000}])
+    assert findings.at_milestone(df, 60000)["below_floor"].tolist() == [True]
+    assert findings.at_milestone(df, 240000)["below_floor"].tolist() == [False]   # the evaluation's word

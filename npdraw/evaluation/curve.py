@@ -14,8 +14,10 @@ import torch
 from npdraw.evaluation.floor import KEYS
 
 # What a curve point keeps of npdraw.evaluation.floor.sample_quality: each feature network's FID, KID and its
-# spread, precision and recall (the floor and the network are the run's, said once beside the curve).
-SCORE_KEYS = frozenset(key for keys in KEYS.values() for key in (*keys, f"{keys[1]}_std"))
+# spread, precision, recall and whether the FID lies below the floor by more than its spread (the floor and the
+# network are the run's, said once beside the curve).
+SCORE_KEYS = frozenset(key for keys in KEYS.values()
+                       for key in (*keys, f"{keys[1]}_std", f"{keys[0]}_below_floor"))
 
 
 def milestone_samples(model, milestones: list[dict], draw: Callable[[], dict]) -> list[torch.Tensor | None]:

@@ -376,9 +376,9 @@ def at_milestone(df: pd.DataFrame, updates: int) -> pd.DataFrame:
         point = next((p for p in e.get("curve", []) if p["image_updates"] == updates), None)
         if point is None:
             continue
-        d = domain_columns(e)
-        below = (point["fid_domain"] is not None and d["fid_domain_floor"] is not None
-                 and point["fid_domain"] < d["fid_domain_floor"] - (d["fid_domain_floor_sd"] or 0.0))
+        # The evaluation's own flag for the checkpoint (npdraw.evaluation.floor), read as every run's is.
+        below = _below_floor({**domain_columns(e), "fid_domain": point["fid_domain"],
+                              "below_floor": point.get("fid_domain_below_floor")})
         rows.append({**r, "fid_domain": point["fid_domain"], "precision_domain": point.get("precision_domain"),
                      "recall_domain": point.get("recall_domain"), "budget": updates, "reached": point["reached"],
                      "below_floor": below})

@@ -212,7 +212,8 @@ def test_the_learning_rate_grid_chooses_by_the_geometric_mean_of_the_validation_
     Omniglot's 40-80 weigh alike), only once the whole grid is committed; the table shows rates as
     written and the epoch each kept checkpoint came from."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    fids = {"mnist": {0.0003: 5.0, 0.001: 10.0, 0.003: 10.0}, "omniglot": {0.0003: 100.0, 0.001: 60.0, 0.003: 70.0}}
+    fids = {"mnist": {0.0003: 5.0, 0.001: 10.0, 0.003: 10.0, 0.01: 40.0},
+            "omniglot": {0.0003: 100.0, 0.001: 60.0, 0.003: 70.0, 0.01: 20.0}}
     for run in findings.tuning_runs(params):
         if run["system"] not in ("base", "vae") or (run["system"] == "vae" and run["lr"] == 0.003):
             continue                                              # the VAE's grid is not complete
@@ -221,8 +222,8 @@ def test_the_learning_rate_grid_chooses_by_the_geometric_mean_of_the_validation_
         (where / "model.json").write_text(json.dumps({"selection_score": fids[run["dataset"]][run["lr"]],
                                                       "selected_by": "fid_domain", "selected_epoch": 10}))
     grid = findings.tuning(params, tmp_path)
-    assert len(grid) == 10
-    # products 500, 600, 700 (the plain sums, 105, 70 and 80, would let Omniglot's scale pick 1e-3)
+    assert len(grid) == 14
+    # products 500, 600, 700, 800 (the plain sums, 105, 70, 80 and 60, would let Omniglot's scale pick 1e-2)
     assert findings.chosen_rates(grid) == {"NP-DRAW": 0.0003}
     table = findings.tuning_table(grid, params).set_index(["system", "lr"])
     assert table.loc[("NP-DRAW", "0.0003"), "chosen"] and not table.loc[("NP-DRAW", "0.001"), "chosen"]
@@ -258,7 +259,7 @@ def test_the_campaign_plan_lists_every_job_and_skips_what_is_committed(tmp_path)
     assert ["done", "table2", "omniglot-findings-s0-base"] in [line.split() for line in lines]
     assert ["todo", "table2", "omniglot-findings-s1-base"] in [line.split() for line in lines]   # does not load
     # 2 cards, the gap, 24 grid runs, 16 of Table 2, quick, 96 of Fig. 3; part 2: 36 low-data runs, 9 of Table 2.
-    assert "1 of 185 jobs committed" in lines[-1]
+    assert "1 of 193 jobs committed" in lines[-1]
     first_long = next(line for line in lines if " budget " in line)
     assert first_long.split()[:3] == ["todo", "budget", "results/omniglot/converged/alphabet-0.03/seed0/base"]
     assert "(projected" in first_long and "min)" in first_long

@@ -173,7 +173,7 @@ def main() -> None:
     arrays = load_prepared(f"data/prepared/{base.dataset}", base)
     splits = make_splits(arrays, base)[0]
     train_u8 = torch.from_numpy(np.asarray(arrays["train_images"][splits["train"]]))
-    test = fixed_targets(torch.from_numpy(np.asarray(arrays["test_images"][:TEST_IMAGES])), True, 1234)
+    test = fixed_targets(torch.from_numpy(np.array(arrays["test_images"][:TEST_IMAGES])), True, 1234)
     points = tuple(sorted(args.updates))
     for seed in args.seeds:   # seed by seed: a comparison cut short has every system once
         for name in args.systems:

@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO
 
 from npdraw.artifacts.errors import ArtifactError, ParamsError
-from npdraw.reporting.lowdata import curve_inputs, curves, split_name
+from npdraw.reporting.lowdata import curve_inputs, curves, seed_bands, split_name
 from npdraw.workflow.resolve import parse_split
 from npdraw.workflow.snakemake import WILDCARDS
 
@@ -119,3 +119,23 @@ def test_training_curves_picture_from_dvclive_files(tmp_path):
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ArtifactError, match="no DVCLive curves"):
         read_live(tmp_path / "nothing")
+
+
+def test_seed_bands_draw_each_models_mean_band_and_runs():
+    """One line per model through the mean at each x, its runs as dots, models in name order (colours stay
+    put from figure to figure)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = pd.DataFrame([{"model": m, "budget": b, "fid": base + b + seed}
+                         for m, base in (("VAE", 10.0), ("NP-DRAW", 0.0)) for b in (1.0, 2.0) for seed in (0, 2)])
+    fig, ax = plt.subplots()
+    seed_bands(ax, runs, "budget", "fid")
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert list(lines) == ["NP-DRAW", "VAE"]
+    assert list(lines["VAE"].get_ydata()) == [12.0, 13.0] and list(lines["NP-DRAW"].get_xdata()) == [1.0, 2.0]
+    dots = [c for c in ax.collections if isinstance(c, matplotlib.collections.PathCollection)]
+    assert [len(c.get_offsets()) for c in dots] == [4, 4]                 # every run of each model
+    plt.close(fig)

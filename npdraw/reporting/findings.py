@@ -33,7 +33,7 @@ from npdraw.artifacts.io import atomic_path, write_json
 from npdraw.reporting import findings_page
 from npdraw.reporting.claims import FIG3_CLAIMS, PAPER_COLUMNS, PAPER_TABLE2, TABLE2_CLAIMS, Ordered
 from npdraw.reporting.findings_page import OVERVIEW, TUNING, VERDICTS
-from npdraw.reporting.lowdata import GROUPS, curves, held, plot, points, summary
+from npdraw.reporting.lowdata import GROUPS, curves, held, plot, points, seed_bands, summary
 from npdraw.reporting.tables import EVAL_KEYS, budget, domain_columns, model_label, read_metrics, write_table
 from npdraw.reporting.verdicts import Verdict, panel_verdict, table2_verdict
 from npdraw.workflow.cli import main
@@ -461,16 +461,8 @@ def budget_plot(frames: dict[str, pd.DataFrame], path: Path, title: str) -> None
     import matplotlib.pyplot as plt
 
     runs = pd.concat([f for f in frames.values() if len(f)], ignore_index=True)
-    stats = runs.groupby(["model", "budget"])["fid_domain"].agg(["mean", "std"]).reset_index()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (model, s) in enumerate(stats.groupby("model", sort=True)):
-        colour = colours[i % len(colours)]
-        spread = s["std"].fillna(0.0)
-        ax.fill_between(s["budget"], s["mean"] - spread, s["mean"] + spread, alpha=0.18, color=colour)
-        ax.plot(s["budget"], s["mean"], marker="o", color=colour, label=model)
-        at = runs[runs["model"] == model]
-        ax.scatter(at["budget"], at["fid_domain"], s=10, color=colour, alpha=0.6, zorder=3)
+    seed_bands(ax, runs, "budget", "fid_domain")
     if runs["fid_domain_floor"].notna().any():   # real held-out images scored the same way: a perfect model
         ax.axhline(runs["fid_domain_floor"].mean(), ls="--", lw=1, color="grey", label="real images (the floor)")
     ax.set_xscale("log")

@@ -126,6 +126,22 @@ def axis_labels(df: pd.DataFrame, kind: str) -> dict[float, str]:
     return {proportion: "\n".join([f"{proportion:g}", *phrases]) for proportion, phrases in held(df, kind).items()}
 
 
+def seed_bands(ax, runs: pd.DataFrame, x: str, y: str) -> None:
+    """Draw `y` against `x` on `ax` for every model of `runs` (one row a run): each run as a dot, the mean
+    over the runs at each x as a line, +- one standard deviation as a band; models in name order, so a
+    model keeps its colour from figure to figure."""
+    import matplotlib.pyplot as plt
+
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (model, at) in enumerate(runs.groupby("model", sort=True)):
+        colour = colours[i % len(colours)]
+        s = at.groupby(x)[y].agg(["mean", "std"]).reset_index()
+        spread = s["std"].fillna(0.0)
+        ax.fill_between(s[x], s["mean"] - spread, s["mean"] + spread, alpha=0.18, color=colour)
+        ax.plot(s[x], s["mean"], marker="o", color=colour, label=model)
+        ax.scatter(at[x], at[y], s=10, color=colour, alpha=0.6, zorder=3)
+
+
 def plot(df: pd.DataFrame, path: str | Path, title: str) -> None:
     """One panel per measured quantity, every model on the same axes: each seed as a dot, the mean over
     seeds as a line, +- one standard deviation as a band (paper Fig. 3).  The x axis is the proportion
@@ -136,19 +152,11 @@ def plot(df: pd.DataFrame, path: str | Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     measures = [m for m in MEASURES if df[m].notna().any()]
-    stats = summary(df)
     kind = df["kind"].iloc[0]
     ticks = axis_labels(df, kind)
     fig, axes = plt.subplots(1, len(measures), figsize=(4.8 * len(measures), 3.9), squeeze=False)
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, m in zip(axes[0], measures):
-        for i, (model, s) in enumerate(stats.groupby("model", sort=True)):
-            colour = colours[i % len(colours)]
-            x, mean, spread = s["proportion"], s[f"{m}_mean"], s[f"{m}_std"].fillna(0.0)
-            ax.fill_between(x, mean - spread, mean + spread, alpha=0.18, color=colour)
-            ax.plot(x, mean, marker="o", color=colour, label=model)
-            runs = df[df["model"] == model]
-            ax.scatter(runs["proportion"], runs[m], s=10, color=colour, alpha=0.6, zorder=3)
+        seed_bands(ax, df, "proportion", m)
         ax.set_xscale("log")
         ax.set_xticks(list(ticks), list(ticks.values()), fontsize=7)
         ax.minorticks_off()

@@ -12,6 +12,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
+# pytest processes of make test (pytest-xdist): much of a pipeline test is one process at a time
+# (Python start-up, Snakemake's scheduling), so a second worker uses the core the first leaves idle.
+TEST_WORKERS ?= 2
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export NPDRAW_DATA ?= $(abspath $(CURDIR)/../shared/data)
 
@@ -32,8 +35,8 @@ run: install
 	$(BIN)/snakemake --report results/report.html
 	$(BIN)/python -m npdraw.reporting.summary
 
-test: install
-	$(BIN)/python -m pytest -q --durations=10
+test: install   # TEST_WORKERS pytest processes (pytest-xdist); a worker idle at the end takes the other's queue
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal --durations=10
 
 test-fast: install   # the unit tests alone (no pipeline, stage CLI, browser or kill-and-rerun runs)
 	$(BIN)/python -m pytest -q -m "not slow and not fault"

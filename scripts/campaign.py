@@ -16,7 +16,9 @@ Table 2 rows as DVC experiments, in the order and at the cost of npdraw.reportin
 job is skipped when its results are committed in the target checkout, so a campaign
 stopped anywhere (a killed run resumes from its last epoch: Snakemake's `--rerun-incomplete` and the
 trainers' resume files; a DVC experiment reruns what its run cache lacks) continues on any machine from
-what is committed.  After each job the findings page is rebuilt (npdraw.reporting.findings) and
+what is committed.  The jobs that compare systems (table2, lowdata, budget) wait for the grid: the
+campaign refuses them until every system's grid is committed and params.yaml trains each at the rate
+its grid chose (findings.untuned).  After each job the findings page is rebuilt (npdraw.reporting.findings) and
 committed with the job's files.  `touch campaign.pause` in the campaign's checkout holds the next job
 until the file is removed (the machine free for a benchmark, with no job's time disturbed).
 
@@ -52,6 +54,7 @@ QUICK_RUN = {"dataset": "mnist", "profile": "quick", "split": "full", "seed": 0,
 PAUSE = "campaign.pause"   # while this file exists in the campaign's checkout, no new job starts
 METRICS = ("eval", "model", "prior", "parse", "bank")
 CARD_DATASETS = ("mnist", "omniglot")   # the datasets whose FIDs the findings judge: their metric cards
+TUNED = ("table2", "lowdata", "budget")  # the jobs that compare systems, each at the rate its grid chose
 
 
 def environment() -> dict:
@@ -315,8 +318,17 @@ def run() -> None:
         for j in todo:
             cost = f"  (projected {projected[j['name']]:.0f} min)" if j["name"] in projected else ""
             print(f"{'done' if j['done'] else 'todo':>4}  {j['kind']:<8} {j['name']}{cost}")
+        if any(j["kind"] in TUNED for j in todo):
+            for line in findings.untuned(params, target):
+                print(f"waits for the grid: {line}")
         print(tally(sum(j["done"] for j in todo), len(todo), target))
         return
+    # The comparisons train every system at its tuned rate (method §14): none starts before the grid chose it.
+    waiting = findings.untuned(params, target) if any(j["kind"] in TUNED and not j["done"] for j in todo) else []
+    if waiting:
+        raise ParamsError(f"the {', '.join(TUNED)} jobs train at the learning rates the grid chooses, and "
+                          f"{'; '.join(waiting)}. Run `python scripts/campaign.py run --only tune`, then set each "
+                          f"system's rate in params.yaml (results/findings/{findings.TUNING}: chosen)")
     refuse_dirty(ROOT)
     ran = 0
     for job in todo:

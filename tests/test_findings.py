@@ -207,6 +207,41 @@ def test_the_one_alphabet_exception_expects_np_draw_worse():
     assert v.verdict == "holds" and all(c.b.point == "alphabet-0.03" for c in v.comparisons)   # one alphabet alone
 
 
+def write_grid(root, params, fid, keep=lambda run: True) -> None:
+    """A committed tuning run's model.json for every run of the grid that keep(run) keeps, its validation FID
+    fid(run)."""
+    for run in findings.tuning_runs(params):
+        if keep(run):
+            where = findings.run_dir(run, root) / "metrics"
+            where.mkdir(parents=True, exist_ok=True)
+            (where / "model.json").write_text(json.dumps({"selection_score": fid(run), "selected_by": "fid_domain",
+                                                          "selected_epoch": 10}))
+
+
+def test_the_comparisons_wait_until_every_profile_trains_at_the_grids_rate(tmp_path):
+    """untuned(): a system with part of its grid, then a profile at another rate than the grid chose, each
+    named; nothing once every profile trains each system at its chosen rate."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    write_grid(tmp_path, params, lambda r: 10.0 if r["lr"] == 0.001 else 20.0, lambda r: r["system"] != "draw")
+    assert findings.untuned(params, tmp_path) == ["DRAW: 0 of the learning-rate grid's 8 runs committed"]
+    write_grid(tmp_path, params, lambda r: 10.0 if r["lr"] == (0.003 if r["system"] == "draw" else 0.001) else 20.0)
+    assert findings.untuned(params, tmp_path) == ["DRAW: profiles.findings.draw.lr is 0.001, the grid chose 0.003",
+                                                  "DRAW: profiles.converged.draw.lr is 0.001, the grid chose 0.003"]
+    for profile in ("findings", "converged"):
+        params["profiles"][profile]["draw"]["lr"] = 0.003
+    assert findings.untuned(params, tmp_path) == []
+    params["profiles"]["tenfold"]["model"]["lr"] = 0.01        # Table 2's NP-DRAW at ten times the budget
+    assert findings.untuned(params, tmp_path) == ["NP-DRAW: profiles.tenfold.model.lr is 0.01, the grid chose 0.001"]
+
+
+def test_the_campaign_refuses_a_comparison_before_the_grid_chose_its_rates(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    out = subprocess.run([sys.executable, "scripts/campaign.py", "run", "--only", "table2", "--commit-to",
+                          str(tmp_path)], cwd=REPO, env=stage_env(), capture_output=True, text=True)
+    assert out.returncode != 0 and "train at the learning rates the grid chooses" in out.stderr
+    assert "NP-DRAW: 0 of the learning-rate grid's 8 runs committed" in out.stderr and "--only tune" in out.stderr
+
+
 def test_the_learning_rate_grid_chooses_by_the_geometric_mean_of_the_validation_fids(tmp_path):
     """Each system's rate: the lowest validation FID summed in logs over both datasets (MNIST's 10-20 and
     Omniglot's 40-80 weigh alike), only once the whole grid is committed; the table shows rates as
@@ -214,13 +249,8 @@ def test_the_learning_rate_grid_chooses_by_the_geometric_mean_of_the_validation_
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     fids = {"mnist": {0.0003: 5.0, 0.001: 10.0, 0.003: 10.0, 0.01: 40.0},
             "omniglot": {0.0003: 100.0, 0.001: 60.0, 0.003: 70.0, 0.01: 20.0}}
-    for run in findings.tuning_runs(params):
-        if run["system"] not in ("base", "vae") or (run["system"] == "vae" and run["lr"] == 0.003):
-            continue                                              # the VAE's grid is not complete
-        where = findings.run_dir(run, tmp_path) / "metrics"
-        where.mkdir(parents=True)
-        (where / "model.json").write_text(json.dumps({"selection_score": fids[run["dataset"]][run["lr"]],
-                                                      "selected_by": "fid_domain", "selected_epoch": 10}))
+    write_grid(tmp_path, params, lambda r: fids[r["dataset"]][r["lr"]],     # the VAE's grid is not complete
+               lambda r: r["system"] == "base" or (r["system"] == "vae" and r["lr"] != 0.003))
     grid = findings.tuning(params, tmp_path)
     assert len(grid) == 14
     # products 500, 600, 700, 800 (the plain sums, 105, 70, 80 and 60, would let Omniglot's scale pick 1e-2)
@@ -380,6 +410,7 @@ def test_the_campaign_commits_each_run_as_it_lands_and_skips_it_next_time(repo_c
     params = yaml.safe_load((repo_copy / "params.yaml").read_text())
     params["profiles"]["findings"] = TINY_FINDINGS
     (repo_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_grid(repo_copy, params, lambda r: 10.0 if r["lr"] == 0.001 else 20.0)   # every profile's rate chosen
     env = {**stage_env(), "PYTHONPATH": str(repo_copy)}
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "copy"]):
         subprocess.run(cmd, cwd=repo_copy, check=True, env=env)

@@ -158,6 +158,29 @@ def chosen_rates(grid: pd.DataFrame) -> dict[str, float]:
     return out
 
 
+def untuned(params: dict, root: Path = Path(".")) -> list[str]:
+    """What stands between the campaign's comparisons and the tuned rates, one sentence each (none: they may
+    run): a system whose grid is not complete in `root`, or a profile that trains a system at another rate
+    than the one its grid chose (findings and converged: every system; tenfold: NP-DRAW, Table 2's only)."""
+    grid = tuning(params, root)
+    chosen = chosen_rates(grid) if len(grid) else {}
+    systems = resolve(params, profile=PROFILE)["lowdata"]["variants"]
+    trained = {PROFILE: systems, LONG_LOWDATA: systems, LONG_TABLE2: ["base"]}
+    out = []
+    for v in systems:
+        label = model_label(v)
+        if label not in chosen:
+            have = int((grid["system"] == label).sum()) if len(grid) else 0
+            out.append(f"{label}: {have} of the learning-rate grid's {len(LR_GRID) * len(TUNE_POINTS)} runs committed")
+            continue
+        for profile in (p for p, vs in trained.items() if v in vs):
+            section = system(system_of(v)).section
+            lr = resolve(params, profile=profile, variant=v)[section]["lr"]
+            if lr != chosen[label]:
+                out.append(f"{label}: profiles.{profile}.{section}.lr is {lr:g}, the grid chose {chosen[label]:g}")
+    return out
+
+
 def tuning_table(grid: pd.DataFrame, params: dict) -> pd.DataFrame:
     """One row per system and rate: the validation FID at each dataset's point, the chosen rate and the
     findings profile's."""

@@ -435,6 +435,7 @@ def test_the_campaign_commits_each_run_as_it_lands_and_skips_it_next_time(repo_c
     assert plan[0].split()[:2] == ["done", "table2"] and "1 of 32 jobs committed" in plan[-1]
     page = (repo_copy / "results/findings/README.md").read_text()
     assert "Table 2 1 of 16 runs; Fig. 3 0 of 16 runs" in page
+    assert "Every system's learning rate was chosen on the same grid" in page and "waits for" not in page
     assert (base / "samples.png").read_bytes()[:4] == b"\x89PNG"   # the sample grid, from DVC's cache
 
 

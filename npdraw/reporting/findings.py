@@ -591,7 +591,7 @@ def build(root: Path = Path("."), params_path: str | Path = "params.yaml") -> Bu
     cards = {ds: c for ds in ("mnist", "omniglot") if (c := card(ds, root)) is not None}
     findings_page.write(root / FINDINGS / "README.md", judged, cards, resolve(params, dataset=TABLE2_DATASET,
                         profile=PROFILE), root, timing, gap, {c.name: progress(params, root, c) for c in CAMPAIGNS},
-                        ((CONVERGED, TENFOLD), long, long_counts))
+                        ((CONVERGED, TENFOLD), long, long_counts), tuple(untuned(params, root)))
     built.written += [root / FINDINGS / VERDICTS, root / FINDINGS / "README.md"]
     return built
 

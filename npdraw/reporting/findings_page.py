@@ -130,13 +130,13 @@ def _budget_lines(long, root: Path, findings: Path) -> list[str]:
 
 
 def write(path: Path, judged: dict, cards: dict, cfg, root: Path, timing: pd.DataFrame, gap: dict | None,
-          progress: dict, long: tuple) -> None:
+          progress: dict, long: tuple, waiting: tuple[str, ...] = ()) -> None:
     """The page `path` (results/findings/README.md under `root`): how the runs were made (`cfg`: the findings
     profile's resolved configuration), the metric cards, the verdicts of each campaign in `judged`
     ({Campaign: verdicts}, the current one first, then the retired one) with the current one's samples, the
     verdicts of part 2 at each budget (`long`: its Campaigns, the low-data one first, {budget: verdicts},
     {part: (runs committed, planned)}),
-    the NLL gap."""
+    the NLL gap; `waiting`: what the comparisons still wait for on the learning-rate grid (findings.untuned)."""
     (current, verdicts), (retired, old) = judged.items()
     findings = path.parent.relative_to(root)
     spent = timing.groupby("campaign")[["total", "runs"]].sum() if len(timing) else pd.DataFrame()
@@ -177,7 +177,10 @@ def write(path: Path, judged: dict, cards: dict, cfg, root: Path, timing: pd.Dat
         lines += _card_lines(dataset, c)
     if not cards:
         lines += ["No metric card committed yet.", ""]
-    if (path.parent / TUNING).is_file():
+    if waiting:
+        lines += [f"Every system's learning rate is chosen on the same grid ([{TUNING}]({TUNING})) before the runs "
+                  f"that compare systems start; it waits for: {'; '.join(waiting)}.", ""]
+    elif (path.parent / TUNING).is_file():
         lines += [f"Every system's learning rate was chosen on the same grid: [{TUNING}]({TUNING}).", ""]
     lines += ["## Verdicts: current runs", "", f"Progress: {cost(current.name)}. Runs: {current.label}.", ""]
     lines += _verdict_table(verdicts)

@@ -14,7 +14,8 @@ steps, the reference's test KL after 600 updates is 86 nats; ericjang/draw's Ada
 clipping).  After 600 and 2,400 updates each is
 scored on the same 1,000 test images (binarised once): the negative ELBO with one posterior sample per
 image (nats), its BCE and KL.  Results append to results/findings/references/runs.jsonl (one line per
-system, implementation, seed and point; a run already there is skipped, so the command resumes), and
+system, implementation, seed and point; a run already there is skipped, and a run cut short goes on from
+its last save in benchmarks/out/references/, made every SAVE_EVERY updates, so the command resumes), and
 the summary table results/findings/references/README.md is rebuilt from them.
 """
 
@@ -31,6 +32,7 @@ import torch
 
 from benchmarks.references.draw_ericjang import ReferenceDRAW
 from benchmarks.references.pixelvae_igul222 import ReferenceVAE
+from npdraw.artifacts.io import atomic_path
 from npdraw.compute import seeds as streams
 from npdraw.compute.precision import autocast, layout, use_layout
 from npdraw.data.binarize import as_float, fixed_targets
@@ -44,6 +46,8 @@ from npdraw.workflow.resolve import resolve
 from npdraw.workflow.systems import system
 
 OUT = Path("results/findings/references")
+RESUME = Path("benchmarks/out/references")   # a run's last save (not committed: one machine's)
+SAVE_EVERY = 100   # updates between saves: a PixelVAE update takes seconds on a 2-core CPU
 BATCH = 100
 TEST_IMAGES = 1000
 
@@ -69,9 +73,12 @@ def score(terms, test: torch.Tensor, seed: int) -> dict[str, float]:
 
 
 def train(name: str, impl: str, seed: int, points: tuple[int, ...], train_u8: torch.Tensor, test: torch.Tensor,
-          cfg, landed=None) -> list[dict]:
+          cfg, landed=None, resume: Path | None = None) -> list[dict]:
     """One side of one comparison: `points` (increasing update counts) scored along one training run;
-    `landed(row)`, if given, receives each point's row as it is scored."""
+    `landed(row)`, if given, receives each point's row as it is scored.  With `resume`, the run saves
+    itself there every SAVE_EVERY updates (weights, optimiser, the batch order and every random stream) and
+    a run started again goes on from the last save as the uninterrupted run would have; the file is removed
+    when the run ends."""
     order = torch.Generator().manual_seed(seed)            # the same batches and draws for both sides
     draws = torch.Generator().manual_seed(seed + 1)
     compute = cfg.compute
@@ -97,20 +104,32 @@ def train(name: str, impl: str, seed: int, points: tuple[int, ...], train_u8: to
         model = reference(name, cfg)
         opt = model.optimizer()
         loss, terms, clip = model.loss, model.terms, getattr(model, "clip", None)
-    rows, start, step = [], time.perf_counter(), 0
+    rows, step, perm, first, before = [], 0, None, 0, 0.0
+    if resume is not None and resume.is_file():   # where a run cut short saved itself: the same run goes on
+        saved = torch.load(resume, weights_only=False)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["opt"])
+        order.set_state(saved["order"])
+        draws.set_state(saved["draws"])
+        torch.set_rng_state(saved["rng"])
+        step, perm, first, before = saved["step"], saved["perm"], saved["next"], saved["seconds"]
+        print(f"{name} {impl} seed {seed}: resumed at update {step:,} ({resume})", flush=True)
+    start = time.perf_counter()
     model.train()
     while step < points[-1]:
-        perm = torch.randperm(len(train_u8), generator=order)
-        for first in range(0, len(perm) - BATCH + 1, BATCH):
+        if perm is None:
+            perm, first = torch.randperm(len(train_u8), generator=order), 0
+        while first + BATCH <= len(perm) and step < points[-1]:
             x = torch.bernoulli(as_float(train_u8[perm[first:first + BATCH]]), generator=draws)
+            first += BATCH
             opt.zero_grad(set_to_none=True)
             loss(x, step).backward()
             if clip is not None:
                 clip()
             opt.step()
             step += 1
+            seconds = before + time.perf_counter() - start
             if step in points:
-                seconds = time.perf_counter() - start
                 rows.append({"system": name, "implementation": impl, "seed": seed, "updates": step,
                              **score(terms, test, 1234), "train_seconds": round(seconds, 1),
                              "precision": compute.precision if impl == "pipeline" else "fp32",
@@ -118,8 +137,16 @@ def train(name: str, impl: str, seed: int, points: tuple[int, ...], train_u8: to
                 print(json.dumps(rows[-1]), flush=True)
                 if landed is not None:
                     landed(rows[-1])
-            if step == points[-1]:
-                break
+            if resume is not None and step % SAVE_EVERY == 0 and step < points[-1]:
+                resume.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_path(resume) as tmp:
+                    torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "order": order.get_state(),
+                                "draws": draws.get_state(), "rng": torch.get_rng_state(), "step": step,
+                                "perm": perm, "next": first, "seconds": seconds}, tmp)
+        if first + BATCH > len(perm):
+            perm = None
+    if resume is not None:
+        resume.unlink(missing_ok=True)
     return rows
 
 
@@ -191,7 +218,7 @@ def main() -> None:
                         done.append(row)
                         write_summary(done, args.out)
 
-                train(name, impl, seed, points, train_u8, test, cfg, landed)
+                train(name, impl, seed, points, train_u8, test, cfg, landed, RESUME / f"{name}-{impl}-s{seed}.pt")
 
 
 if __name__ == "__main__":

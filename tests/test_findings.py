@@ -1,6 +1,7 @@
 """The findings: verdicts from committed metrics (fixtures here), the campaign's plan and skips, and the
 three NLL estimates of the gap measurement."""
 
+import copy
 import json
 import shutil
 import subprocess
@@ -218,10 +219,19 @@ def write_grid(root, params, fid, keep=lambda run: True) -> None:
                                                           "selected_epoch": 10}))
 
 
+def at_rate(params, lr: float) -> dict:
+    """`params` with every system trained at `lr` in each profile the grid's choice binds (whatever rates the
+    committed params.yaml holds)."""
+    for profile in ("findings", "converged", "tenfold"):
+        for section in ("model", "vae", "draw", "pixelvae"):
+            params["profiles"][profile].setdefault(section, {})["lr"] = lr
+    return params
+
+
 def test_the_comparisons_wait_until_every_profile_trains_at_the_grids_rate(tmp_path):
     """untuned(): a system with part of its grid, then a profile at another rate than the grid chose, each
     named; nothing once every profile trains each system at its chosen rate."""
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = at_rate(yaml.safe_load((REPO / "params.yaml").read_text()), 0.001)
     write_grid(tmp_path, params, lambda r: 10.0 if r["lr"] == 0.001 else 20.0, lambda r: r["system"] != "draw")
     assert findings.untuned(params, tmp_path) == ["DRAW: 0 of the learning-rate grid's 8 runs committed"]
     write_grid(tmp_path, params, lambda r: 10.0 if r["lr"] == (0.003 if r["system"] == "draw" else 0.001) else 20.0)
@@ -408,7 +418,8 @@ def test_the_campaign_commits_each_run_as_it_lands_and_skips_it_next_time(repo_c
 
     shutil.rmtree(repo_copy / "results/findings")
     params = yaml.safe_load((repo_copy / "params.yaml").read_text())
-    params["profiles"]["findings"] = TINY_FINDINGS
+    params["profiles"]["findings"] = copy.deepcopy(TINY_FINDINGS)
+    at_rate(params, 0.001)
     (repo_copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     write_grid(repo_copy, params, lambda r: 10.0 if r["lr"] == 0.001 else 20.0)   # every profile's rate chosen
     env = {**stage_env(), "PYTHONPATH": str(repo_copy)}

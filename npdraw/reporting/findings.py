@@ -158,6 +158,11 @@ def chosen_rates(grid: pd.DataFrame) -> dict[str, float]:
     return out
 
 
+def trained_rate(params: dict, profile: str, variant: str) -> float:
+    """The learning rate `profile` trains `variant`'s system with (its section's lr; NP-DRAW: the encoder's)."""
+    return resolve(params, profile=profile, variant=variant)[system(system_of(variant)).section]["lr"]
+
+
 def untuned(params: dict, root: Path = Path(".")) -> list[str]:
     """What stands between the campaign's comparisons and the tuned rates, one sentence each (none: they may
     run): a system whose grid is not complete in `root`, or a profile that trains a system at another rate
@@ -173,9 +178,9 @@ def untuned(params: dict, root: Path = Path(".")) -> list[str]:
             have = int((grid["system"] == label).sum()) if len(grid) else 0
             out.append(f"{label}: {have} of the learning-rate grid's {len(LR_GRID) * len(TUNE_POINTS)} runs committed")
             continue
+        section = system(system_of(v)).section
         for profile in (p for p, vs in trained.items() if v in vs):
-            section = system(system_of(v)).section
-            lr = resolve(params, profile=profile, variant=v)[section]["lr"]
+            lr = trained_rate(params, profile, v)
             if lr != chosen[label]:
                 out.append(f"{label}: profiles.{profile}.{section}.lr is {lr:g}, the grid chose {chosen[label]:g}")
     return out
@@ -187,8 +192,7 @@ def tuning_table(grid: pd.DataFrame, params: dict) -> pd.DataFrame:
     table = grid.pivot_table(index=["system", "lr"], columns="dataset", values="valid_fid").reset_index()
     chosen = chosen_rates(grid)
     systems = {model_label(v): v for v in resolve(params, profile=PROFILE)["lowdata"]["variants"]}
-    in_params = {label: resolve(params, profile=PROFILE, variant=v)[system(system_of(v)).section]["lr"]
-                 for label, v in systems.items()}
+    in_params = {label: trained_rate(params, PROFILE, v) for label, v in systems.items()}
     # The epoch each kept checkpoint came from: the last one (the budget's rounds) says FID was still falling.
     epochs = grid.pivot_table(index=["system", "lr"], columns="dataset", values="selected_epoch").reset_index()
     table = table.merge(epochs, on=["system", "lr"], suffixes=("", "_epoch"))

@@ -74,7 +74,7 @@ def jobs(params: dict, target: Path) -> list[dict]:
            for d in CARD_DATASETS]
     out.append({"kind": "gap", "name": "nll_gap", "done": (target / findings.GAP).is_file()})
     out += [{"kind": "tune", "name": VARIANT_DIR.format(**r), "run": r, "done": findings.tuned(r, target)}
-            for r in findings.tuning_runs(params)]
+            for r in findings.tuning_runs(params, target)]
     out += [{"kind": "table2", "name": experiment_name(r), "run": r, "done": findings.committed(r, target)}
             for r in findings.table2_runs()]
     out.append({"kind": "quick", "name": "table1-quick", "done": findings.committed(QUICK_RUN, target)})
@@ -330,11 +330,11 @@ def run() -> None:
                           f"{'; '.join(waiting)}. Run `python scripts/campaign.py run --only tune`, then set each "
                           f"system's rate in params.yaml (results/findings/{findings.TUNING}: chosen)")
     refuse_dirty(ROOT)
-    ran = 0
-    for job in todo:
-        if job["done"]:
-            continue
-        if args.max_jobs is not None and ran >= args.max_jobs:
+    ran: set[str] = set()
+    # The plan is made again after every job: a tuning run on its grid's edge adds the next rate's runs.
+    while (job := next((j for j in jobs(params, target) if not j["done"] and j["name"] not in ran
+                        and (not args.only or j["kind"] in args.only)), None)) is not None:
+        if args.max_jobs is not None and len(ran) >= args.max_jobs:
             break
         wait_while_paused()
         print(f"[{datetime.now():%H:%M}] {job['kind']} {job['name']}", file=sys.stderr, flush=True)
@@ -342,10 +342,10 @@ def run() -> None:
         page = findings.build(target, ROOT / "params.yaml").written   # the campaign's params, whatever the target's
         if not args.no_commit:
             commit(target, copied + page, f"findings: {job['kind']} {job['name']} ({headline(job, target)})")
-        ran += 1
-    # Every job that ran wrote its results into the target (committed or not): done now.
-    done = sum(j["done"] for j in todo) + ran
-    print(f"ran {ran} job{'' if ran == 1 else 's'}; {tally(done, len(todo), target)}", file=sys.stderr, flush=True)
+        ran.add(job["name"])
+    todo = [j for j in jobs(params, target) if not args.only or j["kind"] in args.only]
+    print(f"ran {len(ran)} job{'' if len(ran) == 1 else 's'}; {tally(sum(j['done'] for j in todo), len(todo), target)}",
+          file=sys.stderr, flush=True)
 
 
 def tally(done: int, planned: int, target: Path) -> str:

@@ -208,11 +208,11 @@ def test_the_one_alphabet_exception_expects_np_draw_worse():
     assert v.verdict == "holds" and all(c.b.point == "alphabet-0.03" for c in v.comparisons)   # one alphabet alone
 
 
-def write_grid(root, params, fid, keep=lambda run: True) -> None:
-    """A committed tuning run's model.json for every run of the grid that keep(run) keeps, its validation FID
+def write_grid(root, params, fid, keep=lambda run: True, rates=findings.LR_GRID) -> None:
+    """A committed tuning run's model.json for every run at `rates` that keep(run) keeps, its validation FID
     fid(run)."""
-    for run in findings.tuning_runs(params):
-        if keep(run):
+    for run in findings.ladder_runs(params):
+        if run["lr"] in rates and keep(run):
             where = findings.run_dir(run, root) / "metrics"
             where.mkdir(parents=True, exist_ok=True)
             (where / "model.json").write_text(json.dumps({"selection_score": fid(run), "selected_by": "fid_domain",
@@ -257,18 +257,72 @@ def test_the_learning_rate_grid_chooses_by_the_geometric_mean_of_the_validation_
     Omniglot's 40-80 weigh alike), only once the whole grid is committed; the table shows rates as
     written and the epoch each kept checkpoint came from."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    fids = {"mnist": {0.0003: 5.0, 0.001: 10.0, 0.003: 10.0, 0.01: 40.0},
-            "omniglot": {0.0003: 100.0, 0.001: 60.0, 0.003: 70.0, 0.01: 20.0}}
+    fids = {"mnist": {0.0003: 20.0, 0.001: 5.0, 0.003: 10.0, 0.01: 40.0},
+            "omniglot": {0.0003: 100.0, 0.001: 120.0, 0.003: 70.0, 0.01: 30.0}}
     write_grid(tmp_path, params, lambda r: fids[r["dataset"]][r["lr"]],     # the VAE's grid is not complete
                lambda r: r["system"] == "base" or (r["system"] == "vae" and r["lr"] != 0.003))
     grid = findings.tuning(params, tmp_path)
     assert len(grid) == 14
-    # products 500, 600, 700, 800 (the plain sums, 105, 70, 80 and 60, would let Omniglot's scale pick 1e-2)
-    assert findings.chosen_rates(grid) == {"NP-DRAW": 0.0003}
+    # products 2000, 600, 700, 1200 (the plain sums, 120, 125, 80 and 70, would let Omniglot's scale pick 1e-2)
+    assert findings.chosen_rates(grid) == {"NP-DRAW": 0.001}
     table = findings.tuning_table(grid, params).set_index(["system", "lr"])
-    assert table.loc[("NP-DRAW", "0.0003"), "chosen"] and not table.loc[("NP-DRAW", "0.001"), "chosen"]
+    assert table.loc[("NP-DRAW", "0.001"), "chosen"] and not table.loc[("NP-DRAW", "0.0003"), "chosen"]
     assert not table.xs("VAE", level="system")["chosen"].any()
-    assert table.loc[("NP-DRAW", "0.0003"), "mnist_epoch"] == 10
+    assert table.loc[("NP-DRAW", "0.001"), "mnist_epoch"] == 10
+
+
+def test_a_best_rate_on_the_edge_of_the_grid_grows_it_one_step_until_it_has_a_rate_on_either_side(tmp_path):
+    """NP-DRAW best at 1e-2, the highest rate: no choice, its grid (and the campaign's plan) grows to 3e-2;
+    best there too, to 1e-1, where the ladder ends and the edge stands.  The VAE best at 3e-4, the lowest:
+    1e-4 joins; worse there, 3e-4 is chosen.  Other systems keep LR_GRID."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    falling = {0.0001: 300.0, 0.0003: 200.0, 0.001: 100.0, 0.003: 50.0, 0.01: 25.0, 0.03: 24.0, 0.1: 23.0}
+    fid = {"base": lambda lr: falling[lr], "vae": lambda lr: 1000 * lr + 1}
+    write_grid(tmp_path, params, lambda r: fid.get(r["system"], lambda lr: abs(lr - 0.001) + 1)(r["lr"]))
+    base = lambda: {r["lr"] for r in findings.tuning_runs(params, tmp_path) if r["system"] == "base"}  # noqa: E731
+    assert base() == {0.0003, 0.001, 0.003, 0.01, 0.03}
+    assert findings.chosen_rates(findings.tuning(params, tmp_path)) == {"DRAW": 0.001, "PixelVAE": 0.001}
+    assert "NP-DRAW: 8 of the learning-rate grid's 10 runs committed (grown to 0.0003-0.03: its best rate was on " \
+           "the edge)" in findings.untuned(params, tmp_path)
+    write_grid(tmp_path, params, lambda r: falling[r["lr"]], lambda r: r["system"] == "base", rates=(0.03,))
+    assert base() == {0.0003, 0.001, 0.003, 0.01, 0.03, 0.1}
+    write_grid(tmp_path, params, lambda r: falling[r["lr"]], lambda r: r["system"] == "base", rates=(0.1,))
+    assert findings.system_grids(findings.tuning(params, tmp_path))["NP-DRAW"] == (
+        (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1), 0.1)
+    rates = lambda system: {r["lr"] for r in findings.tuning_runs(params, tmp_path) if r["system"] == system}  # noqa: E731
+    assert rates("draw") == set(findings.LR_GRID) and rates("vae") == {0.0001, *findings.LR_GRID}
+    write_grid(tmp_path, params, lambda r: 5.0, lambda r: r["system"] == "vae", rates=(0.0001,))
+    assert findings.chosen_rates(findings.tuning(params, tmp_path))["VAE"] == 0.0003
+
+
+def test_the_campaign_runs_the_rates_a_tuning_run_adds_to_the_grid(tmp_path, monkeypatch):
+    """The campaign plans again after each job: NP-DRAW's last run of LR_GRID lands best on the edge, and the
+    same `run` goes on to its 3e-2 runs (a tuning runner that writes a validation FID stands in for
+    training)."""
+    campaign = load_campaign(monkeypatch, tmp_path)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    best = lambda r: 0.01 if r["system"] == "base" else 0.001   # noqa: E731
+    write_grid(tmp_path, params, lambda r: abs(r["lr"] - best(r)) + 1,
+               lambda r: r["system"] != "base" or (r["dataset"], r["lr"]) != ("omniglot", 0.01))
+    ran = []
+
+    def tune(job, target):
+        ran.append(job["name"])
+        write_grid(target, params, lambda r: 5.0 if r["lr"] > 0.01 else 0.5, lambda r: r == job["run"],
+                   rates=(job["run"]["lr"],))
+        return []
+
+    monkeypatch.setattr(campaign, "RUNNERS", {**campaign.RUNNERS, "tune": tune})
+    monkeypatch.setattr(campaign, "refuse_dirty", lambda checkout: None)
+    monkeypatch.setattr(campaign.findings, "build", lambda *a: findings.Built([], []))
+    monkeypatch.setattr(campaign, "load_params", lambda path: params)
+    monkeypatch.setattr(sys, "argv", ["campaign.py", "run", "--only", "tune", "--no-commit", "--commit-to",
+                                      str(tmp_path)])
+    (tmp_path / ".git").mkdir()
+    campaign.run()
+    assert ran == ["results/omniglot/findings/character-0.1/seed0/lr0.01",
+                   "results/mnist/findings/sample-0.05/seed0/lr0.03",
+                   "results/omniglot/findings/character-0.1/seed0/lr0.03"]
 
 
 def test_the_committed_page_is_what_the_committed_metrics_build(tmp_path):

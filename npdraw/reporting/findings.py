@@ -58,6 +58,9 @@ MEASURED = {"psnr_db": "parse PSNR (dB)", "fid_domain": "domain FID", "nll": "NL
 # validation FID its checkpoint rule keeps (method §14): the same tuning effort for every system.  Four
 # half-decade steps: with three (up to 3e-3) the best rate of most systems sat on the grid's upper edge.
 LR_GRID = (0.0003, 0.001, 0.003, 0.01)
+# The half-decade steps a system's grid grows along: a best rate on the edge of what the system ran says
+# the best may lie beyond it, so the system runs the next step out (one rule for every system).
+LR_LADDER = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)
 TUNE_POINTS = {"mnist": "sample-0.05", "omniglot": "character-0.1"}
 # The baselines that, like NP-DRAW, draw every pixel at once from their latent: a model with an
 # autoregressive decoder can leave its latent unused (the PixelVAE does here), so each panel gets a second
@@ -121,12 +124,19 @@ def lr_variant(variant: str, lr: float) -> str:
     return f"lr{lr:g}" if variant == "base" else f"{variant}-lr{lr:g}"
 
 
-def tuning_runs(params: dict) -> list[dict]:
-    """The runs of the learning-rate grid: every system of the low-data grid at every rate of LR_GRID, at
-    each dataset's TUNE_POINTS split, seed 0."""
+def tuning_runs(params: dict, root: Path = Path(".")) -> list[dict]:
+    """The runs of the learning-rate grid as the runs committed in `root` have grown it: every system of the
+    low-data grid at each of its rates (system_grid), at each dataset's TUNE_POINTS split, seed 0."""
+    grids = system_grids(tuning(params, root))
+    return [run for run in ladder_runs(params)
+            if run["lr"] in grids.get(model_label(run["system"]), (LR_GRID, None))[0]]
+
+
+def ladder_runs(params: dict) -> list[dict]:
+    """Every run the grid may ask for: each system at each rate of LR_LADDER, each dataset's point."""
     systems = resolve(params, profile=PROFILE)["lowdata"]["variants"]
     return [{"dataset": dataset, "profile": PROFILE, "split": split, "seed": 0, "variant": lr_variant(v, lr),
-             "system": v, "lr": lr} for dataset, split in TUNE_POINTS.items() for v in systems for lr in LR_GRID]
+             "system": v, "lr": lr} for dataset, split in TUNE_POINTS.items() for v in systems for lr in LR_LADDER]
 
 
 def tuned(run: dict, root: Path = Path(".")) -> bool:
@@ -135,27 +145,49 @@ def tuned(run: dict, root: Path = Path(".")) -> bool:
 
 
 def tuning(params: dict, root: Path = Path(".")) -> pd.DataFrame:
-    """The grid's committed runs: system, dataset, lr, the best validation FID and its epoch, the test KL."""
+    """The grid's committed runs (at any rate of LR_LADDER): system, dataset, lr, the best validation FID and
+    its epoch, the test KL."""
     rows = []
-    for run in tuning_runs(params):
+    for run in ladder_runs(params):
         if not tuned(run, root):
             continue
         m = read_metrics(run_dir(run, root) / "metrics/model.json", TUNE_KEYS, "the campaign")
         rows.append({"system": model_label(run["system"]), "dataset": run["dataset"], "split": run["split"],
                      "lr": run["lr"], "valid_fid": m["selection_score"] if m["selected_by"].startswith("fid") else None,
                      "selected_epoch": m.get("selected_epoch"), "kl_nats": m.get("kl_nats")})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["system", "dataset", "split", "lr", "valid_fid", "selected_epoch", "kl_nats"])
+
+
+def system_grid(runs: pd.DataFrame) -> tuple[tuple[float, ...], float | None]:
+    """One system's grid from its committed runs (rows of tuning()): the rates it must run and the rate it
+    chose (None until chosen).  It starts at LR_GRID; once every rate has a validation FID on every dataset,
+    the best (the lowest FID summed in logs over the datasets: the geometric mean, so neither dataset's FID
+    scale decides) is chosen, unless it is the highest or lowest rate run and LR_LADDER goes on: then the
+    next step out joins the grid."""
+    fid = runs.pivot_table(index="lr", columns="dataset", values="valid_fid") if len(runs) else pd.DataFrame()
+    rates = list(LR_GRID)
+    while True:
+        ran = len(fid.columns) == len(TUNE_POINTS) and set(rates) <= set(fid.index)
+        if not ran or fid.loc[rates].isna().any(axis=None):
+            return tuple(rates), None
+        best = float(np.log(fid.loc[rates]).sum(axis=1).idxmin())
+        step = LR_LADDER.index(best)
+        if best == rates[-1] and step + 1 < len(LR_LADDER):
+            rates.append(LR_LADDER[step + 1])
+        elif best == rates[0] and step > 0:
+            rates.insert(0, LR_LADDER[step - 1])
+        else:
+            return tuple(rates), best
+
+
+def system_grids(grid: pd.DataFrame) -> dict[str, tuple[tuple[float, ...], float | None]]:
+    """{system label: system_grid of its committed runs} for every system with a committed run."""
+    return {name: system_grid(runs) for name, runs in grid.groupby("system")}
 
 
 def chosen_rates(grid: pd.DataFrame) -> dict[str, float]:
-    """{system label: the rate of LR_GRID with the lowest validation FID summed in logs over the datasets}
-    (the geometric mean, so neither dataset's FID scale decides); only systems with the whole grid."""
-    out = {}
-    for name, runs in grid.groupby("system"):
-        full = runs.pivot_table(index="lr", columns="dataset", values="valid_fid")
-        if full.shape == (len(LR_GRID), len(TUNE_POINTS)) and not full.isna().any().any():
-            out[name] = float(np.log(full).sum(axis=1).idxmin())
-    return out
+    """{system label: the rate its grid chose (system_grid)}; only systems whose grid is complete."""
+    return {name: best for name, (_, best) in system_grids(grid).items() if best is not None}
 
 
 def trained_rate(params: dict, profile: str, variant: str) -> float:
@@ -168,21 +200,25 @@ def untuned(params: dict, root: Path = Path(".")) -> list[str]:
     run): a system whose grid is not complete in `root`, or a profile that trains a system at another rate
     than the one its grid chose (findings and converged: every system; tenfold: NP-DRAW, Table 2's only)."""
     grid = tuning(params, root)
-    chosen = chosen_rates(grid) if len(grid) else {}
+    grids = system_grids(grid)
     systems = resolve(params, profile=PROFILE)["lowdata"]["variants"]
     trained = {PROFILE: systems, LONG_LOWDATA: systems, LONG_TABLE2: ["base"]}
     out = []
     for v in systems:
         label = model_label(v)
-        if label not in chosen:
-            have = int((grid["system"] == label).sum()) if len(grid) else 0
-            out.append(f"{label}: {have} of the learning-rate grid's {len(LR_GRID) * len(TUNE_POINTS)} runs committed")
+        rates, best = grids.get(label, (LR_GRID, None))
+        if best is None:
+            have = int(((grid["system"] == label) & grid["lr"].isin(rates)).sum())
+            grown = ("" if rates == LR_GRID
+                     else f" (grown to {min(rates):g}-{max(rates):g}: its best rate was on the edge)")
+            out.append(f"{label}: {have} of the learning-rate grid's {len(rates) * len(TUNE_POINTS)} runs "
+                       f"committed{grown}")
             continue
         section = system(system_of(v)).section
         for profile in (p for p, vs in trained.items() if v in vs):
             lr = trained_rate(params, profile, v)
-            if lr != chosen[label]:
-                out.append(f"{label}: profiles.{profile}.{section}.lr is {lr:g}, the grid chose {chosen[label]:g}")
+            if lr != best:
+                out.append(f"{label}: profiles.{profile}.{section}.lr is {lr:g}, the grid chose {best:g}")
     return out
 
 
@@ -588,8 +624,11 @@ def build(root: Path = Path("."), params_path: str | Path = "params.yaml") -> Bu
         built.table(tuning_table(grid, params), root / FINDINGS / TUNING, title=(
             f"The learning-rate grid (method §14): every system at each rate at one low-data point of each dataset "
             f"({', '.join(f'{d} {s}' for d, s in TUNE_POINTS.items())}; seed 0, the findings profile's budget), the "
-            "best validation FID its checkpoint rule kept. chosen: the rate with the lowest validation FID summed "
-            "in logs over the datasets; <dataset>_epoch: the epoch of the checkpoint kept (of the budget's "
+            "best validation FID its checkpoint rule kept. It starts at "
+            f"{', '.join(f'{lr:g}' for lr in LR_GRID)}; a system whose best rate is the highest (lowest) it ran "
+            "runs the next half-decade step out. chosen: the rate with the lowest validation FID summed "
+            "in logs over the datasets, once it has a rate run on either side; <dataset>_epoch: the epoch of the "
+            "checkpoint kept (of the budget's "
             f"{resolve(params, profile=PROFILE)['training']['rounds']} rounds); in_params: the rate the findings "
             "profile trains the system with."))
     cards = {ds: c for ds in ("mnist", "omniglot") if (c := card(ds, root)) is not None}

@@ -16,6 +16,17 @@ MIRROR = Path(os.environ.get("NPDRAW_DATA", REPO.parent / "shared" / "data"))
 keep_freed_memory()   # the tests that train in this process run as the stages do (npdraw.compute.memory)
 
 
+def pytest_configure(config):
+    """Under pytest-xdist each of the N workers computes in-process on its share of the cores: N workers
+    with every core each would oversubscribe them N-fold (OpenMP threads spinning against each other).
+    The stages a test starts as subprocesses keep their own thread settings (Snakemake's threads)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
 @pytest.fixture(scope="session")
 def params():
     return load_params(REPO / "params.yaml")

@@ -27,6 +27,13 @@ def pytest_configure(config):
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
+def pytest_collection_modifyitems(config, items):
+    """The fault suite, then the other slow tests (pipeline runs), first; stable otherwise.  Run last, one of
+    them kept a worker busy for minutes after the other had nothing left; first, the short tests fill in
+    around them (pytest-xdist's worksteal takes from the end of a busy worker's queue)."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("fault") else 1 if item.get_closest_marker("slow") else 2)
+
+
 @pytest.fixture(scope="session")
 def params():
     return load_params(REPO / "params.yaml")

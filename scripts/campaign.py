@@ -237,8 +237,29 @@ def harvest_training(run: dict, target: Path, copied: list[Path]) -> None:
 
 def run_tune(job: dict, target: Path) -> list[Path]:
     """One run of the learning-rate grid: trained (no evaluation: the grid reads its validation FID), its
-    training metrics committed."""
-    return snakemake_job(job, target, "/metrics/model.json", harvest_training, "snakemake (training only)")
+    training metrics committed.  A run whose training stops on a non-finite loss is a result of the grid, not
+    a failure of the campaign: its log line is committed as the run's findings.DIVERGED record."""
+    try:
+        return snakemake_job(job, target, "/metrics/model.json", harvest_training, "snakemake (training only)")
+    except ParamsError:
+        line = divergence(job["run"])
+        if line is None:
+            raise
+    dest = findings.run_dir(job["run"], target)
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / findings.DIVERGED).write_text(json.dumps({"diverged": line}, indent=1) + "\n")
+    copied = [dest / findings.DIVERGED]
+    record(dest, job, None, "snakemake (training only; diverged)", copied)
+    return copied
+
+
+def divergence(run: dict) -> str | None:
+    """The line of the run's training log (this checkout) that says its loss went non-finite, if one does."""
+    for log in sorted((ROOT / VARIANT_DIR.format(**run) / "logs").glob("train_*.log")):
+        hit = next((line for line in log.read_text(errors="replace").splitlines() if "non-finite loss" in line), None)
+        if hit is not None:
+            return hit.strip()
+    return None
 
 
 def run_lowdata(job: dict, target: Path) -> list[Path]:
@@ -282,6 +303,8 @@ def commit(target: Path, paths: list[Path], message: str) -> None:
 
 
 def headline(job: dict, target: Path) -> str:
+    if job["kind"] == "tune" and (line := findings.diverged(job["run"], target)) is not None:
+        return f"diverged: {line[-120:]}"
     if job["kind"] == "tune":
         m = json.loads((findings.run_dir(job["run"], target) / "metrics/model.json").read_text())
         return f"validation FID {m['selection_score']:.2f}, epoch {m['selected_epoch']}"

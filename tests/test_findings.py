@@ -3,6 +3,7 @@ three NLL estimates of the gap measurement."""
 
 import copy
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -293,6 +294,38 @@ def test_a_best_rate_on_the_edge_of_the_grid_grows_it_one_step_until_it_has_a_ra
     assert rates("draw") == set(findings.LR_GRID) and rates("vae") == {0.0001, *findings.LR_GRID}
     write_grid(tmp_path, params, lambda r: 5.0, lambda r: r["system"] == "vae", rates=(0.0001,))
     assert findings.chosen_rates(findings.tuning(params, tmp_path))["VAE"] == 0.0003
+
+
+def test_a_tuning_run_that_diverged_is_committed_as_such_and_never_chosen(tmp_path, monkeypatch):
+    """NP-DRAW best at 1e-2 asks for 3e-2; its training there stops on a non-finite loss: the campaign commits
+    the log line (not a failure that would stop every later campaign at the same run), the grid counts the
+    rate with an infinite FID and chooses 1e-2.  A training that fails otherwise still stops the campaign."""
+    campaign = load_campaign(monkeypatch, tmp_path / "campaign")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    write_grid(tmp_path, params, lambda r: abs(r["lr"] - (0.01 if r["system"] == "base" else 0.001)) + 1)
+    todo = lambda: [j for j in campaign.jobs(params, tmp_path) if j["kind"] == "tune" and not j["done"]]  # noqa: E731
+    job = todo()[0]
+    assert job["name"] == "results/mnist/findings/sample-0.05/seed0/lr0.03"
+    logs = tmp_path / "campaign" / job["name"] / "logs"
+    logs.mkdir(parents=True)
+    (logs / "train_model.log").write_text("epoch 3\nerror: non-finite loss at epoch 4, batch 7: loss = nan; ...\n")
+
+    def fails(*args):
+        raise ParamsError("`snakemake ...` failed (exit 1)")
+
+    monkeypatch.setattr(campaign, "snakemake_job", fails)
+    copied = campaign.run_tune(job, tmp_path)
+    assert findings.diverged(job["run"], tmp_path) == "error: non-finite loss at epoch 4, batch 7: loss = nan; ..."
+    assert findings.run_dir(job["run"], tmp_path) / findings.DIVERGED in copied
+    assert campaign.headline(job, tmp_path).startswith("diverged: error: non-finite loss at epoch 4")
+    other = todo()[0]
+    assert other["name"] == "results/omniglot/findings/character-0.1/seed0/lr0.03"
+    with pytest.raises(ParamsError, match="failed"):    # no such line in its log: the campaign stops
+        campaign.run_tune(other, tmp_path)
+    write_grid(tmp_path, params, lambda r: 5.0, lambda r: r == other["run"], rates=(0.03,))
+    grid = findings.tuning(params, tmp_path)
+    assert grid.set_index(["system", "dataset", "lr"]).loc[("NP-DRAW", "mnist", 0.03), "valid_fid"] == math.inf
+    assert findings.chosen_rates(grid)["NP-DRAW"] == 0.01
 
 
 def test_the_campaign_runs_the_rates_a_tuning_run_adds_to_the_grid(tmp_path, monkeypatch):

@@ -116,6 +116,10 @@ def lowdata_runs(params: dict) -> list[dict]:
 
 
 TUNE_KEYS = ("selection_score", "selected_by")   # what a tuning run's model.json must hold
+# A tuning run whose training stopped on a non-finite loss: its record (the campaign writes it, with the log
+# line), counted as a run at that rate with an infinite validation FID: a rate that diverges within the
+# budget is no system's rate.
+DIVERGED = "diverged.json"
 CARD_KEYS = ("floor", "cases", "checks", "passes", "network")   # and a metric card
 
 
@@ -140,8 +144,15 @@ def ladder_runs(params: dict) -> list[dict]:
 
 
 def tuned(run: dict, root: Path = Path(".")) -> bool:
-    """A tuning run counts once its model's metrics (its validation FID) are committed and load."""
-    return _loads(run_dir(run, root) / "metrics/model.json", TUNE_KEYS)
+    """A tuning run counts once its model's metrics (its validation FID) are committed and load, or the record
+    that its training diverged is."""
+    return _loads(run_dir(run, root) / "metrics/model.json", TUNE_KEYS) or diverged(run, root) is not None
+
+
+def diverged(run: dict, root: Path = Path(".")) -> str | None:
+    """The log line of a tuning run whose training diverged (its DIVERGED record), None for any other run."""
+    record = _json(run_dir(run, root) / DIVERGED)
+    return None if record is None else str(record["diverged"])
 
 
 def tuning(params: dict, root: Path = Path(".")) -> pd.DataFrame:
@@ -151,9 +162,12 @@ def tuning(params: dict, root: Path = Path(".")) -> pd.DataFrame:
     for run in ladder_runs(params):
         if not tuned(run, root):
             continue
+        row = {"system": model_label(run["system"]), "dataset": run["dataset"], "split": run["split"], "lr": run["lr"]}
+        if diverged(run, root) is not None:
+            rows.append({**row, "valid_fid": math.inf, "selected_epoch": None, "kl_nats": None})
+            continue
         m = read_metrics(run_dir(run, root) / "metrics/model.json", TUNE_KEYS, "the campaign")
-        rows.append({"system": model_label(run["system"]), "dataset": run["dataset"], "split": run["split"],
-                     "lr": run["lr"], "valid_fid": m["selection_score"] if m["selected_by"].startswith("fid") else None,
+        rows.append({**row, "valid_fid": m["selection_score"] if m["selected_by"].startswith("fid") else None,
                      "selected_epoch": m.get("selected_epoch"), "kl_nats": m.get("kl_nats")})
     return pd.DataFrame(rows, columns=["system", "dataset", "split", "lr", "valid_fid", "selected_epoch", "kl_nats"])
 
@@ -627,7 +641,8 @@ def build(root: Path = Path("."), params_path: str | Path = "params.yaml") -> Bu
             "best validation FID its checkpoint rule kept. It starts at "
             f"{', '.join(f'{lr:g}' for lr in LR_GRID)}; a system whose best rate is the highest (lowest) it ran "
             "runs the next half-decade step out. chosen: the rate with the lowest validation FID summed "
-            "in logs over the datasets, once it has a rate run on either side; <dataset>_epoch: the epoch of the "
+            "in logs over the datasets, once it has a rate run on either side (inf: the training diverged, "
+            f"{DIVERGED} beside the run); <dataset>_epoch: the epoch of the "
             "checkpoint kept (of the budget's "
             f"{resolve(params, profile=PROFILE)['training']['rounds']} rounds); in_params: the rate the findings "
             "profile trains the system with."))

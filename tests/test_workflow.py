@@ -107,6 +107,36 @@ def test_bad_config_is_refused_before_any_job(repo_copy):
 
 @pytest.mark.slow
 @needs_mirror("mnist")
+def test_the_lowdata_grid_with_snakemake(repo_copy):
+    """The tiny low-data grid (smoke: MNIST 0.5% / 1% of the images x seeds 0, 1), scored like every other run,
+    drawn as one curve per system, and in the report.  A test of its own, in its own copy: the smoke
+    pipeline's test is the suite's longest, and the grid needs none of its runs."""
+    cmd = [venv_bin("snakemake"), "--cores", "2", "lowdata", "--config", "profile=smoke"]
+    subprocess.run(cmd, cwd=repo_copy, env=stage_env(), check=True, capture_output=True)
+    curve = pd.read_csv(repo_copy / "results/lowdata/smoke/mnist-sample.csv")
+    assert list(zip(curve.model, curve.proportion)) == [("NP-DRAW", 0.25), ("NP-DRAW", 0.5), ("VAE", 0.25),
+                                                         ("VAE", 0.5)]   # every system on the same axes
+    assert list(curve.fid_domain_count) == [2, 2, 2, 2]
+    assert list(curve.train_images_mean) == [250, 500, 250, 500]   # 25 % / 50 % of the 1,000 capped images
+    assert (curve.fid_domain_mean > 0).all() and (curve.nll_mean > 0).all()
+    points = pd.read_csv(repo_copy / "results/lowdata/smoke/mnist-sample-points.csv")
+    assert sorted(points.seed) == [0, 0, 0, 0, 1, 1, 1, 1]
+    subsets = [np.load(repo_copy / f"results/mnist/smoke/sample-0.5/seed{s}/splits.npz")["train"] for s in (0, 1)]
+    assert not np.array_equal(*subsets)   # each seed draws its own subset
+    assert (repo_copy / "results/lowdata/smoke/mnist-sample.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = repo_copy / "results/report.html"
+    result = subprocess.run([venv_bin("snakemake"), "--report", str(report), "lowdata", "--config", "profile=smoke"],
+                            cwd=repo_copy, env=stage_env(), capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    require_chromium()
+    shown = snakemake_report(report)
+    assert "6. Low-data curves" in shown["categories"] and not shown["errors"], shown["errors"]
+    curves = [i for i in shown["images"] if Path(i["path"]).name == "mnist-sample.png"]
+    assert curves and curves[0]["width"] > 0 and curves[0]["caption"], shown["images"]
+
+
+@pytest.mark.slow
+@needs_mirror("mnist")
 def test_smoke_pipeline_with_snakemake(smoke_run):
     """The whole pipeline as it stands, smoke profile, MNIST; then a rerun has nothing to do.
     The run's ten stages are the session's uninterrupted smoke run (conftest `smoke_run`)."""
@@ -191,23 +221,10 @@ def test_smoke_pipeline_with_snakemake(smoke_run):
     assert not (run / "pixelvae/bank.npy").exists()          # the baseline needs no bank, parses or prior
     pcnn = json.loads((run / "pcnn/metrics/model.json").read_text())
     assert pcnn["epochs"] == 2 and np.isfinite(pcnn["elbo_nats"])
-    # The tiny low-data grid (smoke: MNIST 0.5% / 1% of the images x seeds 0, 1), scored like every other run.
-    subprocess.run([venv_bin("snakemake"), "--cores", "2", "lowdata", "--config", "profile=smoke"], cwd=repo_copy,
-                   env=stage_env(), check=True, capture_output=True)
-    curve = pd.read_csv(repo_copy / "results/lowdata/smoke/mnist-sample.csv")
-    assert list(zip(curve.model, curve.proportion)) == [("NP-DRAW", 0.25), ("NP-DRAW", 0.5), ("VAE", 0.25),
-                                                         ("VAE", 0.5)]   # every system on the same axes
-    assert list(curve.fid_domain_count) == [2, 2, 2, 2]
-    assert list(curve.train_images_mean) == [250, 500, 250, 500]   # 25 % / 50 % of the 1,000 capped images
-    assert (curve.fid_domain_mean > 0).all() and (curve.nll_mean > 0).all()
-    points = pd.read_csv(repo_copy / "results/lowdata/smoke/mnist-sample-points.csv")
-    assert sorted(points.seed) == [0, 0, 0, 0, 1, 1, 1, 1]
-    subsets = [np.load(repo_copy / f"results/mnist/smoke/sample-0.5/seed{s}/splits.npz")["train"] for s in (0, 1)]
-    assert not np.array_equal(*subsets)   # each seed draws its own subset
-    assert (repo_copy / "results/lowdata/smoke/mnist-sample.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # The report: one HTML file with every picture, table and curve, rendered in headless Chromium.
+    # The report: one HTML file with every picture and table, rendered in headless Chromium (the low-data
+    # curves' part of it: test_the_lowdata_grid_with_snakemake, on the other worker).
     report = repo_copy / "results/report.html"
-    result = subprocess.run([venv_bin("snakemake"), "--report", str(report), "all", "tables", "lowdata", "--config",
+    result = subprocess.run([venv_bin("snakemake"), "--report", str(report), "all", "tables", "--config",
                              "profile=smoke"], cwd=repo_copy, env=stage_env(), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     check_report(report, ev)
@@ -274,11 +291,10 @@ def check_report(report: Path, ev: dict) -> None:
     assert f"test NLL\t{ev['nll_nats']:.2f} nats" in shown["app_text"], shown["app_text"][:2000]
     assert f"real images: {ev['fid_domain_floor']:.2f}" in shown["app_text"] and "precision\tbf16" in shown["app_text"]
     assert max(shown["landing_images"]) > 300, shown["landing_images"]   # the figure decoded, full width
-    assert {"1. Parts and parses", "2. Prior", "3. Model", "4. Samples", "5. Tables",
-            "6. Low-data curves"} <= set(shown["categories"])
+    assert {"1. Parts and parses", "2. Prior", "3. Model", "4. Samples", "5. Tables"} <= set(shown["categories"])
     images = {Path(i["path"]).name: i for i in shown["images"]}
     for name in ("bank.png", "parse.png", "samples.png", "reconstructions.png", "latent_edit.png",
-                 "training_curves.png", "canvases_and_samples.png", "mnist-sample.png"):
+                 "training_curves.png", "canvases_and_samples.png"):
         assert name in images, f"{name} not in the report: {sorted(images)}"
     assert all(i["width"] > 0 and i["height"] > 0 for i in shown["images"]), shown["images"]   # every image decodes
     assert all(i["caption"] for i in shown["images"])

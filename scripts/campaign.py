@@ -332,7 +332,10 @@ def run() -> None:
     if not (target / ".git").exists():
         raise ParamsError(f"--commit-to {args.commit_to}: not a git checkout (expected the repository the results "
                           f"are committed to)")
-    todo = [j for j in jobs(params, target) if not args.only or j["kind"] in args.only]
+    def planned() -> list[dict]:   # the jobs asked for, as the results committed in the target now plan them
+        return [j for j in jobs(params, target) if not args.only or j["kind"] in args.only]
+
+    todo = planned()
     if args.action == "plan":
         projected = {}
         if any(j["kind"] == "budget" for j in todo):   # part 2's runs: their projected minutes beside them
@@ -355,8 +358,7 @@ def run() -> None:
     refuse_dirty(ROOT)
     ran: set[str] = set()
     # The plan is made again after every job: a tuning run on its grid's edge adds the next rate's runs.
-    while (job := next((j for j in jobs(params, target) if not j["done"] and j["name"] not in ran
-                        and (not args.only or j["kind"] in args.only)), None)) is not None:
+    while (job := next((j for j in planned() if not j["done"] and j["name"] not in ran), None)) is not None:
         if args.max_jobs is not None and len(ran) >= args.max_jobs:
             break
         wait_while_paused()
@@ -366,7 +368,7 @@ def run() -> None:
         if not args.no_commit:
             commit(target, copied + page, f"findings: {job['kind']} {job['name']} ({headline(job, target)})")
         ran.add(job["name"])
-    todo = [j for j in jobs(params, target) if not args.only or j["kind"] in args.only]
+    todo = planned()
     print(f"ran {len(ran)} job{'' if len(ran) == 1 else 's'}; {tally(sum(j['done'] for j in todo), len(todo), target)}",
           file=sys.stderr, flush=True)
 
